@@ -1,0 +1,145 @@
+"""ModelSpec: everything downstream needs to know about a model's architecture, and nothing else.
+
+A ModelSpec is built from a catalog id, a Hugging Face config.json, a GGUF header or an MLX
+directory (see :mod:`tokbench.spec.readers`). Planner, synth and reports take a ModelSpec, never a
+file. Tensor shapes use GGUF's order: ``shape[0]`` is the row length (the input width of a matrix),
+so a projection from ``hidden`` to ``n_heads * head_dim`` is ``(hidden, n_heads * head_dim)`` and a
+stack of experts is ``(in, out, n_experts)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+# Layer kinds. "full": global softmax attention with a KV cache. "sliding": softmax attention over a
+# window. "linear": recurrent linear attention (Gated DeltaNet) with a constant per-sequence state.
+# "mla": DeepSeek multi-head latent attention (compressed KV cache).
+LAYER_KINDS = ("full", "sliding", "linear", "mla")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One weight tensor as it appears in a GGUF file.
+
+    ``role`` is the tensor's name without its block prefix and ``.weight``/``.bias`` suffix
+    (``attn_q``, ``ffn_down_exps``, ``token_embd``...), which is what quantization rules and the
+    bytes-read-per-token model key on. ``ggml_type`` is set only when the spec came from a real
+    file (GGUF header), where the file's own type is the truth.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    layer: int | None = None
+    ggml_type: str | None = None
+
+    @property
+    def n_elements(self) -> int:
+        """Number of weights in the tensor."""
+        return prod(self.shape)
+
+    @property
+    def role(self) -> str:
+        """Name without ``blk.N.`` and ``.weight``/``.bias``: ``blk.3.attn_q.weight`` -> ``attn_q``."""
+        parts = self.name.split(".")
+        if parts[0] == "blk":
+            parts = parts[2:]
+        if parts and parts[-1] in ("weight", "bias"):
+            parts = parts[:-1]
+        return ".".join(parts)
+
+    @property
+    def is_bias(self) -> bool:
+        """True for ``.bias`` tensors (never quantized)."""
+        return self.name.endswith(".bias")
+
+    @property
+    def is_expert(self) -> bool:
+        """True for stacked routed-expert tensors (``*_exps``), of which a token reads only top-k slices."""
+        return "_exps" in self.name
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture facts of one model (field names follow what users and llama.cpp call them)."""
+
+    name: str
+    arch: str  # GGUF architecture name: llama, qwen2, qwen3, qwen3moe, qwen3next, qwen35moe, gpt-oss, deepseek2, gemma3
+    n_layers: int
+    hidden: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    vocab: int
+    intermediate: int = 0  # dense FFN width (0 when every layer is MoE)
+    tie_embeddings: bool = False
+    qkv_bias: bool = False
+    qk_norm: bool = False
+    attn_output_gate: bool = False  # Qwen3-Next / Qwen3.5: q projection also emits a gate (2x wide)
+    layer_kinds: tuple[str, ...] = ()  # one entry per layer, from LAYER_KINDS; empty = all "full"
+    sliding_window: int = 0
+    # Mixture of experts
+    n_experts: int = 0
+    n_experts_used: int = 0
+    expert_ffn: int = 0
+    shared_expert_ffn: int = 0  # total width of the shared expert(s); 0 = none
+    n_dense_layers: int = 0  # leading layers with a dense FFN (DeepSeek first_k_dense_replace)
+    # Linear attention (Gated DeltaNet)
+    linear_k_heads: int = 0
+    linear_v_heads: int = 0
+    linear_k_dim: int = 0
+    linear_v_dim: int = 0
+    conv_kernel: int = 0
+    # Multi-head latent attention (DeepSeek)
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_rope_dim: int = 0
+    qk_nope_dim: int = 0
+    v_head_dim: int = 0
+    context_length: int = 0
+    source: str = ""
+    # Filled when the spec was read from a file that fixes the tensors (GGUF header): the exact list.
+    tensor_list: tuple[TensorSpec, ...] | None = field(default=None, compare=False, repr=False)
+    file_type: str | None = None  # the GGUF file's own quantization (e.g. "Q4_K_M") when known
+
+    def __post_init__(self) -> None:
+        if self.layer_kinds and len(self.layer_kinds) != self.n_layers:
+            raise ValueError(f"{self.name}: {len(self.layer_kinds)} layer kinds for {self.n_layers} layers")
+        bad = set(self.layer_kinds) - set(LAYER_KINDS)
+        if bad:
+            raise ValueError(f"{self.name}: unknown layer kinds {sorted(bad)}")
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Per-layer kind, defaulting every layer to full attention."""
+        return self.layer_kinds or ("full",) * self.n_layers
+
+    @property
+    def is_moe(self) -> bool:
+        """True when the model routes tokens to experts."""
+        return self.n_experts > 0
+
+    def is_moe_layer(self, i: int) -> bool:
+        """True when layer ``i`` has routed experts (DeepSeek keeps its first layers dense)."""
+        return self.is_moe and i >= self.n_dense_layers
+
+    def tensors(self) -> tuple[TensorSpec, ...]:
+        """Every weight tensor, in GGUF names and shapes (read from the file when there is one)."""
+        if self.tensor_list is not None:
+            return self.tensor_list
+        from tokbench.spec.tensors import tensors_for  # local: keeps import of ModelSpec cheap
+
+        return tensors_for(self)
+
+    def n_params(self) -> int:
+        """Total number of weights."""
+        return sum(t.n_elements for t in self.tensors())
+
+    def n_active_params(self) -> int:
+        """Weights a token touches: all but the token embedding and the unrouted experts."""
+        total = 0
+        for t in self.tensors():
+            if t.role == "token_embd":
+                continue
+            total += t.n_elements * self.n_experts_used // self.n_experts if t.is_expert else t.n_elements
+        return total

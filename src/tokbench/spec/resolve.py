@@ -1,0 +1,55 @@
+"""Turn what a user typed for MODEL into a ModelSpec: catalog id, GGUF file, config.json or model dir."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tokbench.errors import UserError, unknown
+from tokbench.spec.model import ModelSpec
+
+
+def _from_catalog(model: str) -> ModelSpec:
+    from tokbench.catalog.models import catalog
+    from tokbench.spec.hf_config import spec_from_config
+
+    entry = catalog()[model]
+    return spec_from_config(entry["config"], name=model, source=entry["source"])
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not a readable config.json ({exc.__class__.__name__}: {exc})") from None
+
+
+def load_spec(model: str) -> ModelSpec:
+    """A ModelSpec for ``model`` (see module docstring); UserError with close matches otherwise."""
+    from tokbench.catalog.models import catalog
+    from tokbench.spec.hf_config import spec_from_config
+
+    if model in catalog():
+        return _from_catalog(model)
+    path = Path(model).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        from tokbench.spec.gguf_header import spec_from_gguf
+
+        return spec_from_gguf(path)
+    if path.is_file() and path.name.endswith(".json"):
+        return spec_from_config(_read_json(path), name=path.parent.name or path.stem, source=str(path))
+    if path.is_dir():
+        cfg = path / "config.json"
+        if cfg.is_file():
+            return spec_from_config(_read_json(cfg), name=path.name, source=str(cfg))
+        ggufs = sorted(path.glob("*.gguf"))
+        if ggufs:
+            from tokbench.spec.gguf_header import spec_from_gguf
+
+            return spec_from_gguf(ggufs[0])
+        raise UserError(f"{path}: directory has no config.json and no .gguf file")
+    if path.exists():
+        raise UserError(f"{path}: not a GGUF file, config.json or model directory")
+    if "/" in model or model.endswith((".gguf", ".json")):
+        raise UserError(f"{model}: no such file or directory")
+    raise unknown("model", model, catalog())
