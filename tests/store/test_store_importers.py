@@ -1,0 +1,114 @@
+"""Importing llama-bench, vllm bench serve and GuideLLM results (fixtures: see fixtures/README.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tokbench.errors import UserError
+from tokbench.store import open_store
+from tokbench.store.export import export_json, records_csv, run_summaries, summary_csv
+from tokbench.store.importers import detect_format, read_file, store_import
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def store(tmp_path):
+    with open_store(tmp_path / "i.db") as s:
+        yield s
+
+
+@pytest.mark.parametrize("name", ["llama_bench.json", "llama_bench.jsonl"])
+def test_llama_bench(store, name):
+    imp = read_file(FIX / name)
+    assert imp.format == "llama-bench" and list(imp.points) == ["pp512", "tg128", "tg128 @ d4096"]
+    assert imp.config["source"]["file"] == name and len(imp.config["source"]["sha256"]) == 64
+    assert imp.environment["cpu_info"] == "AMD EPYC 7B13"
+    run = store_import(store, imp)
+    rows = {r["point"]: r for r in run_summaries(store, run)}
+    raw = json.loads((FIX / "llama_bench.json").read_text())
+    tg = rows["tg128 @ d4096"]
+    assert tg["context_depth"] == 4096 and tg["concurrency"] == 1
+    assert tg["decode_tps_per_stream"]["mean"] == pytest.approx(raw[2]["avg_ts"])
+    assert tg["decode_tps_ci95"]["sd"] == pytest.approx(raw[2]["stddev_ts"], rel=1e-4)
+    assert tg["decode_tps_ci95"]["low"] < raw[2]["avg_ts"] < tg["decode_tps_ci95"]["high"]
+    assert rows["pp512"]["prefill_tps"]["mean"] == pytest.approx(raw[0]["avg_ts"])
+    assert rows["pp512"]["decode_tps_per_stream"]["mean"] is None
+    info = store.get_run(run)
+    assert info.kind == "import" and info.status == "complete" and (info.requests, info.ok) == (9, 9)
+
+
+def test_vllm_summary_only(store):
+    run = store_import(store, read_file(FIX / "vllm_serve.json"))
+    (row,) = run_summaries(store, run)
+    assert (row["concurrency"], row["requests"], row["ok"], row["errors"]) == (8, 64, 63, 1)
+    assert row["ttft_ms"] == {"p50": 790.1, "p90": None, "p99": 1204.9, "mean": 812.4}
+    assert row["e2e_ms"]["p99"] == 6100.4 and row["aggregate_output_tps"] == 192.83
+    assert row["decode_tps_per_stream"]["p50"] == pytest.approx(1000 / 35.1)
+    assert row["context_depth"] == round(64512 / 63)
+
+
+def test_vllm_appended_lines_are_points(store):
+    imp = read_file(FIX / "vllm_serve_appended.jsonl")
+    assert [m["summary"]["concurrency"] for m in imp.points.values()] == [8, 1]
+
+
+def test_vllm_detailed_gives_raw_rows(store):
+    imp = read_file(FIX / "vllm_serve_detailed.json", "vllm")
+    assert len(imp.records) == 4
+    run = store_import(store, imp)
+    recs = store.records(run)
+    assert [r.status for r in recs] == ["ok", "ok", "error", "ok"]
+    assert recs[2].error_message == "Bad Request"
+    assert recs[0].token_times == pytest.approx([100.1, 100.15, 100.2, 100.25])
+    assert recs[3].token_times == []  # 1 chunk gap for 4 tokens: no per-token timestamps invented
+    (row,) = run_summaries(store, run)
+    assert (row["requests"], row["ok"], row["errors"]) == (4, 3, 1)
+    assert row["aggregate_output_tps"] == pytest.approx(12 / 0.57)
+    assert row["reported"]["completed"] == 3
+
+
+def test_guidellm(store):
+    imp = read_file(FIX / "guidellm_report.json")
+    assert list(imp.points) == ["synchronous c=1", "concurrent c=4"]
+    run = store_import(store, imp)
+    sync, conc = run_summaries(store, run)
+    assert (conc["requests"], conc["ok"], conc["errors"], conc["incomplete"]) == (63, 60, 2, 1)
+    assert sync["ttft_ms"]["mean"] == 95.0 and sync["e2e_ms"]["mean"] == pytest.approx(3900)
+    assert conc["tpot_ms"]["p90"] == pytest.approx(38 * 1.05)
+    assert conc["context_depth"] == 256 and conc["output_tokens"] == 60 * 128
+
+
+def test_detect_and_bad_files(tmp_path):
+    assert detect_format([[{"avg_ts": 1, "n_gen": 1}]]) == "llama-bench"
+    with pytest.raises(UserError, match="--format"):
+        detect_format([{"foo": 1}])
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json\n")
+    with pytest.raises(UserError, match="line 1"):
+        read_file(bad)
+    with pytest.raises(UserError, match="cannot read"):
+        read_file(tmp_path / "missing.json")
+    with pytest.raises(UserError, match="did you mean"):
+        read_file(FIX / "vllm_serve.json", "vlm")
+    with pytest.raises(UserError, match="not llama-bench"):
+        read_file(FIX / "vllm_serve.json", "llama-bench")
+    with pytest.raises(UserError, match="not a GuideLLM"):
+        read_file(FIX / "vllm_serve.json", "guidellm")
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps([{"avg_ts": "fast", "n_prompt": 0, "n_gen": 1, "samples_ts": ["x"]}]))
+    with pytest.raises(UserError, match="malformed"):
+        read_file(broken)
+
+
+def test_export_documents(store):
+    run = store_import(store, read_file(FIX / "vllm_serve_detailed.json"))
+    doc = export_json(store, run)
+    assert doc["tokbench_export"] == 1 and doc["run"]["id"] == run and len(doc["records"]) == 4
+    lines = records_csv(store, run).splitlines()
+    assert len(lines) == 5 and lines[0].startswith("run_id,point,index")
+    summary = summary_csv(store, run).splitlines()
+    assert "ttft_ms.p50" in summary[0] and len(summary) == 2
