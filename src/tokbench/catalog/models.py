@@ -1,4 +1,8 @@
-"""Model catalog: config.json facts (Hugging Face field names) for well-known models, with sources."""
+"""Model catalog: config.json facts (Hugging Face field names) for well-known models, with sources.
+
+Each entry of data/models.json is {"source": str, "published_params": {"total": float,
+"active": float (MoE only), "source": str}, "config": {config.json fields}}.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from importlib import resources
 
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, dict]:
-    """Catalog id -> {"source": str, "config": dict in config.json field names}."""
+    """Catalog id -> {"source": str, "published_params": dict, "config": dict in config.json field names}."""
     text = resources.files("tokbench.catalog").joinpath("data/models.json").read_text()
     return json.loads(text)
 
@@ -17,3 +21,11 @@ def catalog() -> dict[str, dict]:
 def model_ids() -> list[str]:
     """All catalog model ids."""
     return sorted(catalog())
+
+
+def published_params(model_id: str) -> dict:
+    """Published parameter counts of a catalog model: {"total", "active" (MoE only), "source"}.
+
+    KeyError for an id not in the catalog (callers resolve ids through tokbench.spec.load_spec first).
+    """
+    return dict(catalog()[model_id]["published_params"])

@@ -1,6 +1,9 @@
 """Build a ModelSpec from a Hugging Face config.json dict.
 
-Like mlx-lm's ModelArgs, unknown keys are ignored; missing required keys are a UserError naming them.
+Like mlx-lm's ModelArgs, unknown keys are ignored; a missing required key, a wrong type or a
+negative number is a UserError naming the key (never a traceback). Field meanings follow the
+transformers config classes of each model_type; how llama.cpp lays the model out (which layers
+slide, which are linear attention) follows its loader (src/models/<arch>.cpp).
 """
 
 from __future__ import annotations
@@ -17,53 +20,239 @@ GGUF_ARCH = {
     "qwen2": "qwen2",
     "qwen3": "qwen3",
     "qwen3_moe": "qwen3moe",
+    "qwen3_next": "qwen3next",
+    "qwen3_5_moe": "qwen35moe",
+    "qwen3_5_moe_text": "qwen35moe",
+    "gpt_oss": "gpt-oss",
+    "deepseek_v2": "deepseek2",
+    "deepseek_v3": "deepseek2",
+    "gemma3": "gemma3",
+    "gemma3_text": "gemma3",
+}
+
+# HF layer_types values -> ModelSpec layer kinds.
+_LAYER_TYPES = {
+    "full_attention": "full",
+    "sliding_attention": "sliding",
+    "linear_attention": "linear",
 }
 
 
-def _req(cfg: dict[str, Any], key: str, name: str) -> Any:
-    if key not in cfg:
-        raise UserError(f"{name}: config.json has no '{key}'")
-    return cfg[key]
+class _Cfg:
+    """Typed, validating access to one config dict; every error names the key."""
+
+    def __init__(self, cfg: dict[str, Any], name: str) -> None:
+        self.cfg, self.name = cfg, name
+
+    def fail(self, key: str, what: str) -> UserError:
+        return UserError(f"{self.name}: config.json '{key}' {what}")
+
+    def int(self, key: str, default: int | None = None, positive: bool = False) -> int:
+        """Integer ``key``; ``default`` when absent or null (required when default is None)."""
+        value = self.cfg.get(key)
+        if value is None:
+            if default is None:
+                raise UserError(f"{self.name}: config.json has no '{key}'")
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.fail(key, f"must be a non-negative integer, got {value!r}")
+        if positive and value == 0:
+            raise self.fail(key, "must be positive, got 0")
+        return value
+
+    def float(self, key: str, default: float) -> float:
+        value = self.cfg.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise self.fail(key, f"must be a non-negative number, got {value!r}")
+        return float(value)
+
+    def float_in(self, parent: str, key: str) -> float:
+        """A number nested one level down (``rope_parameters.partial_rotary_factor``); 0.0 when absent."""
+        value = self.dict(parent).get(key)
+        if value is None:
+            return 0.0
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise self.fail(f"{parent}.{key}", f"must be a non-negative number, got {value!r}")
+        return float(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self.cfg.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, got {value!r}")
+        return value
+
+    def dict(self, key: str) -> dict[str, Any]:
+        value = self.cfg.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be an object, got {type(value).__name__}")
+        return value
 
 
-def _int(cfg: dict[str, Any], key: str, name: str, default: int | None = None) -> int:
-    value = cfg.get(key, default) if default is not None else _req(cfg, key, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise UserError(f"{name}: config.json '{key}' must be a non-negative integer, got {value!r}")
-    return value
+def _layer_types(c: _Cfg, n_layers: int) -> tuple[str, ...] | None:
+    """Per-layer kinds from an explicit ``layer_types`` list, or None when the config has none."""
+    value = c.cfg.get("layer_types")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise c.fail("layer_types", "must be a list of strings")
+    if len(value) != n_layers:
+        raise c.fail("layer_types", f"has {len(value)} entries for {n_layers} layers (num_hidden_layers)")
+    bad = sorted(set(value) - set(_LAYER_TYPES))
+    if bad:
+        raise c.fail("layer_types", f"has unknown layer types {bad} (known: {', '.join(_LAYER_TYPES)})")
+    return tuple(_LAYER_TYPES[v] for v in value)
+
+
+def _hybrid_kinds(c: _Cfg, n_layers: int) -> tuple[str, ...]:
+    """Qwen3-Next / Qwen3.5: full attention at layers where (i + 1) % full_attention_interval == 0."""
+    kinds = _layer_types(c, n_layers)
+    if kinds is not None:
+        return kinds
+    interval = c.int("full_attention_interval", 4, positive=True)
+    return tuple("full" if (i + 1) % interval == 0 else "linear" for i in range(n_layers))
+
+
+def _sliding_kinds(c: _Cfg, n_layers: int, model_type: str) -> tuple[str, ...]:
+    """gpt-oss: even layers slide (llama.cpp pattern 2); Gemma 3: 5 sliding then 1 global (pattern 6)."""
+    kinds = _layer_types(c, n_layers)
+    if kinds is not None:
+        return kinds
+    if model_type == "gpt_oss":
+        return tuple("sliding" if i % 2 == 0 else "full" for i in range(n_layers))
+    pattern = c.int("sliding_window_pattern", 6, positive=True)
+    # llama_hparams::set_swa_pattern: layer il slides when il % n_pattern < n_pattern - 1.
+    return tuple("sliding" if i % pattern < pattern - 1 else "full" for i in range(n_layers))
+
+
+def _rope_sections(c: _Cfg) -> tuple[int, ...]:
+    """M-RoPE sections (Qwen3.5: rope_scaling / rope_parameters 'mrope_section'), padded to 4 as in GGUF."""
+    for key in ("rope_parameters", "rope_scaling"):
+        section = c.dict(key).get("mrope_section")
+        if section is None:
+            continue
+        if not isinstance(section, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in section):
+            raise c.fail(f"{key}.mrope_section", "must be a list of non-negative integers")
+        return tuple(section + [0] * (4 - len(section)))[:4]
+    return ()
+
+
+def _partial_rope(c: _Cfg, head_dim: int) -> int:
+    """Rotary dims when only part of each head rotates (partial_rotary_factor, top level or in
+    rope_parameters); 0 when the whole head rotates."""
+    factor = c.float("partial_rotary_factor", 0.0) or c.float_in("rope_parameters", "partial_rotary_factor")
+    return int(head_dim * factor) if 0 < factor < 1 else 0
+
+
+def _unwrap(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Multimodal wrappers (Gemma 3, Qwen3.5) keep the language model under text_config."""
+    text = cfg.get("text_config")
+    if isinstance(text, dict):
+        merged = {k: v for k, v in cfg.items() if k != "text_config"}
+        merged.update(text)
+        merged["model_type"] = text.get("model_type") or cfg.get("model_type")
+        return merged
+    return cfg
+
+
+def _moe_fields(c: _Cfg, model_type: str) -> dict[str, Any]:
+    """Expert counts and widths (names differ per family)."""
+    key = {"gpt_oss": "num_local_experts", "deepseek_v2": "n_routed_experts", "deepseek_v3": "n_routed_experts"}.get(model_type, "num_experts")
+    n_experts = c.int(key, 0)
+    if not n_experts:
+        return {}
+    used = c.int("num_experts_per_tok", positive=True)
+    if used > n_experts:
+        raise c.fail("num_experts_per_tok", f"({used}) exceeds the number of experts ({n_experts})")
+    if model_type == "gpt_oss":
+        expert_ffn = c.int("intermediate_size", positive=True)
+    else:
+        expert_ffn = c.int("moe_intermediate_size", positive=True)
+    if model_type.startswith("deepseek"):
+        shared = c.int("n_shared_experts", 0) * expert_ffn
+    else:
+        shared = c.int("shared_expert_intermediate_size", 0)
+    return {"n_experts": n_experts, "n_experts_used": used, "expert_ffn": expert_ffn, "shared_expert_ffn": shared}
+
+
+def _family_fields(c: _Cfg, model_type: str, n_layers: int, n_heads: int, head_dim: int) -> dict[str, Any]:
+    """Fields specific to one family: layer kinds, linear attention, MLA, sliding windows."""
+    if model_type in ("qwen3_next", "qwen3_5_moe", "qwen3_5_moe_text"):
+        return {
+            "qk_norm": True,
+            "attn_output_gate": c.bool("attn_output_gate", True),
+            "layer_kinds": _hybrid_kinds(c, n_layers),
+            "linear_k_heads": c.int("linear_num_key_heads", positive=True),
+            "linear_v_heads": c.int("linear_num_value_heads", positive=True),
+            "linear_k_dim": c.int("linear_key_head_dim", positive=True),
+            "linear_v_dim": c.int("linear_value_head_dim", positive=True),
+            "conv_kernel": c.int("linear_conv_kernel_dim", positive=True),
+            "rope_dim": _partial_rope(c, head_dim) or head_dim // 4,  # Qwen3-Next/3.5 rotate 25% of each head
+            "rope_sections": _rope_sections(c),
+        }
+    if model_type == "gpt_oss":
+        return {"qkv_bias": True, "layer_kinds": _sliding_kinds(c, n_layers, model_type), "sliding_window": c.int("sliding_window", positive=True)}
+    if model_type in ("gemma3", "gemma3_text"):
+        window = c.int("sliding_window", 0)
+        kinds = _sliding_kinds(c, n_layers, model_type) if window else ("full",) * n_layers
+        return {"qk_norm": True, "layer_kinds": kinds, "sliding_window": window}
+    if model_type.startswith("deepseek"):
+        nope, rope = c.int("qk_nope_head_dim", positive=True), c.int("qk_rope_head_dim", positive=True)
+        return {
+            "layer_kinds": ("mla",) * n_layers,
+            "head_dim": nope + rope,
+            "n_kv_heads": n_heads,  # MLA decompresses to one K/V per query head
+            "q_lora_rank": c.int("q_lora_rank", 0),
+            "kv_lora_rank": c.int("kv_lora_rank", positive=True),
+            "qk_rope_dim": rope,
+            "qk_nope_dim": nope,
+            "v_head_dim": c.int("v_head_dim", positive=True),
+            "n_dense_layers": min(c.int("first_k_dense_replace", 0), n_layers),
+            "expert_probs_bias": c.cfg.get("topk_method", "noaux_tc" if model_type == "deepseek_v3" else "") == "noaux_tc",
+        }
+    return {"qk_norm": model_type in ("qwen3", "qwen3_moe")}
 
 
 def spec_from_config(cfg: dict[str, Any], name: str, source: str = "config.json") -> ModelSpec:
     """ModelSpec from a config.json dict (``name`` labels errors and the spec)."""
     if not isinstance(cfg, dict):
         raise UserError(f"{name}: config.json must be a JSON object")
-    if isinstance(cfg.get("text_config"), dict):  # multimodal wrappers keep the LM under text_config
-        cfg = {**cfg["text_config"], "model_type": cfg["text_config"].get("model_type", cfg.get("model_type"))}
+    cfg = _unwrap(cfg)
     model_type = cfg.get("model_type")
     if model_type not in GGUF_ARCH:
-        raise UserError(f"{name}: model_type '{model_type}' is not supported (supported: {', '.join(sorted(GGUF_ARCH))})")
-    hidden = _int(cfg, "hidden_size", name)
-    n_heads = _int(cfg, "num_attention_heads", name)
-    if n_heads == 0:
-        raise UserError(f"{name}: num_attention_heads must be positive")
-    head_dim = _int(cfg, "head_dim", name, default=hidden // n_heads) or hidden // n_heads
-    n_experts = _int(cfg, "num_experts", name, default=_int(cfg, "num_local_experts", name, default=0))
-    return ModelSpec(
-        name=name,
-        arch=GGUF_ARCH[model_type],
-        n_layers=_int(cfg, "num_hidden_layers", name),
-        hidden=hidden,
-        n_heads=n_heads,
-        n_kv_heads=_int(cfg, "num_key_value_heads", name, default=n_heads),
-        head_dim=head_dim,
-        vocab=_int(cfg, "vocab_size", name),
-        intermediate=_int(cfg, "intermediate_size", name, default=0),
-        tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-        qkv_bias=model_type == "qwen2" or bool(cfg.get("attention_bias", False)),
-        qk_norm=model_type in ("qwen3", "qwen3_moe"),
-        n_experts=n_experts,
-        n_experts_used=_int(cfg, "num_experts_per_tok", name, default=0) if n_experts else 0,
-        expert_ffn=_int(cfg, "moe_intermediate_size", name, default=0) if n_experts else 0,
-        context_length=_int(cfg, "max_position_embeddings", name, default=0),
-        source=source,
-    )
+        raise UserError(f"{name}: model_type {model_type!r} is not supported (supported: {', '.join(sorted(GGUF_ARCH))})")
+    c = _Cfg(cfg, name)
+    hidden = c.int("hidden_size", positive=True)
+    n_layers = c.int("num_hidden_layers", positive=True)
+    n_heads = c.int("num_attention_heads", positive=True)
+    head_dim = c.int("head_dim", 0) or hidden // n_heads
+    n_kv_heads = c.int("num_key_value_heads", n_heads, positive=True)
+    if n_heads % n_kv_heads:
+        raise c.fail("num_key_value_heads", f"({n_kv_heads}) must divide num_attention_heads ({n_heads})")
+    moe = _moe_fields(c, model_type)
+    fields: dict[str, Any] = {
+        "name": name,
+        "arch": GGUF_ARCH[model_type],
+        "n_layers": n_layers,
+        "hidden": hidden,
+        "n_heads": n_heads,
+        "n_kv_heads": n_kv_heads,
+        "head_dim": head_dim,
+        "vocab": c.int("vocab_size", positive=True),
+        # gpt-oss's intermediate_size is its expert width; every other MoE here has no dense FFN
+        # except DeepSeek's leading dense layers.
+        "intermediate": 0 if model_type == "gpt_oss" or (moe and not model_type.startswith("deepseek")) else c.int("intermediate_size", positive=True),
+        # Gemma's transformers config ties by default; the others default to separate heads.
+        "tie_embeddings": c.bool("tie_word_embeddings", model_type in ("gemma3", "gemma3_text")),
+        "qkv_bias": model_type == "qwen2" or c.bool("attention_bias", False),
+        "context_length": c.int("max_position_embeddings", 0),
+        "source": source,
+        **moe,
+    }
+    fields.update(_family_fields(c, model_type, n_layers, n_heads, head_dim))
+    return ModelSpec(**fields)

@@ -98,6 +98,11 @@ class ModelSpec:
     v_head_dim: int = 0
     context_length: int = 0
     source: str = ""
+    # Added for exact GGUF layouts and KV/state math (tokbench.spec.tensors, plan):
+    rope_dim: int = 0  # rotary dims per head when partial (Qwen3-Next: 64 of 256); 0 = head_dim
+    rope_sections: tuple[int, ...] = ()  # M-RoPE sections (Qwen3.5: GGUF rope.dimension_sections)
+    expert_probs_bias: bool = False  # DeepSeek-V3 routing bias (GGUF exp_probs_b.bias per MoE layer)
+    weights_bytes: int | None = None  # exact tensor-data bytes when read from files (GGUF, safetensors)
     # Filled when the spec was read from a file that fixes the tensors (GGUF header): the exact list.
     tensor_list: tuple[TensorSpec, ...] | None = field(default=None, compare=False, repr=False)
     file_type: str | None = None  # the GGUF file's own quantization (e.g. "Q4_K_M") when known
@@ -113,6 +118,32 @@ class ModelSpec:
     def kinds(self) -> tuple[str, ...]:
         """Per-layer kind, defaulting every layer to full attention."""
         return self.layer_kinds or ("full",) * self.n_layers
+
+    @property
+    def n_rot(self) -> int:
+        """Rotary dimensions per head (MLA: the decoupled rope part of q/k)."""
+        if self.kv_lora_rank:
+            return self.qk_rope_dim
+        return self.rope_dim or self.head_dim
+
+    @property
+    def linear_conv_channels(self) -> int:
+        """Channels of a Gated DeltaNet layer's causal conv: q, k and v (2*k_heads*k_dim + v_heads*v_dim)."""
+        return 2 * self.linear_k_heads * self.linear_k_dim + self.linear_v_heads * self.linear_v_dim
+
+    @property
+    def linear_conv_state_elems(self) -> int:
+        """Conv state elements one linear-attention layer keeps per sequence: (d_conv - 1) * channels."""
+        return max(self.conv_kernel - 1, 0) * self.linear_conv_channels
+
+    @property
+    def linear_ssm_state_elems(self) -> int:
+        """Recurrent state elements one linear-attention layer keeps per sequence: v_heads * k_dim * v_dim."""
+        return self.linear_v_heads * self.linear_k_dim * self.linear_v_dim
+
+    def layer_kind(self, i: int) -> str:
+        """Kind of layer ``i``: full, sliding, linear or mla."""
+        return self.kinds[i]
 
     @property
     def is_moe(self) -> bool:

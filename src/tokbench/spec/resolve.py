@@ -1,4 +1,5 @@
-"""Turn what a user typed for MODEL into a ModelSpec: catalog id, GGUF file, config.json or model dir."""
+"""Turn what a user typed for MODEL into a ModelSpec: catalog id, GGUF file, config.json or model dir
+(an MLX or Hugging Face directory with *.safetensors goes through spec/mlx_dir.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def _from_catalog(model: str) -> ModelSpec:
     return spec_from_config(entry["config"], name=model, source=entry["source"])
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """Parse a JSON file; UserError (one line) when unreadable or malformed."""
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -37,11 +39,16 @@ def load_spec(model: str) -> ModelSpec:
 
         return spec_from_gguf(path)
     if path.is_file() and path.name.endswith(".json"):
-        return spec_from_config(_read_json(path), name=path.parent.name or path.stem, source=str(path))
+        return spec_from_config(read_json(path), name=path.parent.name or path.stem, source=str(path))
     if path.is_dir():
         cfg = path / "config.json"
         if cfg.is_file():
-            return spec_from_config(_read_json(cfg), name=path.name, source=str(cfg))
+            if any(path.glob("*.safetensors")):
+                # MLX and HF safetensors dirs: quantization from config.json, exact bytes from headers.
+                from tokbench.spec.mlx_dir import spec_from_mlx_dir
+
+                return spec_from_mlx_dir(path)
+            return spec_from_config(read_json(cfg), name=path.name, source=str(cfg))
         ggufs = sorted(path.glob("*.gguf"))
         if ggufs:
             from tokbench.spec.gguf_header import spec_from_gguf
