@@ -1,0 +1,132 @@
+"""Host probes: what machine is this (CPU, RAM, Apple chip, NVIDIA GPU) and how fast is its memory.
+
+``probe_host()`` returns a JSON-ready dict; ``host_hardware()`` the catalog Hardware that matches
+this machine (memory size from the probe), or a ``kind="cpu"`` Hardware with the measured bandwidth
+when the host is not in the catalog. The command outputs are parsed by :mod:`tokbench.env.parse`.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+
+def _run(cmd: list[str], timeout: float = 10.0) -> str | None:
+    """stdout of ``cmd``, or None when it is missing or fails."""
+    if shutil.which(cmd[0]) is None:
+        return None
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout if res.returncode == 0 else None
+
+
+def probe_apple(run=_run) -> dict | None:
+    """Apple chip facts via sysctl and system_profiler (None when not on an Apple-silicon Mac)."""
+    from tokbench.env.parse import apple_chip, parse_gpu_cores, parse_sysctl
+
+    keys = ["machdep.cpu.brand_string", "hw.memsize", "hw.perflevel0.physicalcpu", "hw.perflevel1.physicalcpu",
+            "iogpu.wired_limit_mb"]
+    text = run(["sysctl", *keys])
+    if not text:
+        return None
+    sc = parse_sysctl(text)
+    chip = apple_chip(sc.get("machdep.cpu.brand_string", ""))
+    if chip is None:
+        return None
+    cores = parse_gpu_cores(run(["system_profiler", "SPDisplaysDataType", "-json"]) or "")
+    wired = int(sc.get("iogpu.wired_limit_mb", "0") or 0)
+    return {"chip": sc["machdep.cpu.brand_string"], "chip_id": chip, "gpu_cores": cores,
+            "memory_bytes": int(sc.get("hw.memsize", "0")),
+            "p_cores": int(sc.get("hw.perflevel0.physicalcpu", "0") or 0),
+            "e_cores": int(sc.get("hw.perflevel1.physicalcpu", "0") or 0),
+            "wired_limit_mb": wired or None}
+
+
+def probe_nvidia(run=_run) -> list[dict]:
+    """NVIDIA GPUs via nvidia-smi (empty when there is none)."""
+    from tokbench.env.parse import nvidia_catalog_id, parse_nvidia_smi
+
+    text = run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"])
+    gpus = parse_nvidia_smi(text or "")
+    for g in gpus:
+        g["catalog_id"] = nvidia_catalog_id(g["name"], g["memory_mib"])
+    return gpus
+
+
+def _linux_cpu() -> dict:
+    from tokbench.env.parse import parse_cpuinfo, parse_meminfo
+
+    def read(p):
+        try:
+            return Path(p).read_text()
+        except OSError:
+            return ""
+
+    return {"cpu": parse_cpuinfo(read("/proc/cpuinfo")) or platform.processor() or platform.machine(),
+            "memory_bytes": parse_meminfo(read("/proc/meminfo"))}
+
+
+def probe_host(measure: bool = True, run=_run) -> dict:
+    """CPU, RAM, Apple chip, NVIDIA GPUs and (``measure``) memory bandwidth of this machine."""
+    import os
+
+    info: dict = {"os": platform.system(), "machine": platform.machine(), "cpu_count": os.cpu_count()}
+    apple = probe_apple(run) if platform.system() == "Darwin" or run is not _run else None
+    info["apple"] = apple
+    if apple:
+        info.update(cpu=apple["chip"], memory_bytes=apple["memory_bytes"])
+    else:
+        info.update(_linux_cpu())
+    info["nvidia"] = probe_nvidia(run)
+    if measure:
+        from tokbench.env.bandwidth import measure_bandwidth
+
+        info["bandwidth"] = measure_bandwidth()
+    hw = host_hardware(info)
+    info["hardware"] = {"id": hw.id, "label": hw.label, "kind": hw.kind, "bandwidth_gbs": hw.bandwidth_gbs,
+                        "memory_gb": hw.memory_gb, "in_catalog": hw.id != "host"}
+    return info
+
+
+def _apple_hardware(apple: dict):
+    from tokbench.catalog.hardware import catalog, get_hardware
+
+    chip, cores = apple["chip_id"], apple.get("gpu_cores")
+    cat = catalog()
+    hw_id = f"{chip}-{cores}c" if cores and f"{chip}-{cores}c" in cat else chip
+    try:
+        hw = get_hardware(hw_id)
+    except Exception:  # noqa: BLE001 - a chip newer than the catalog: fall back to the CPU description
+        return None
+    return replace(hw, memory_gb=round(apple["memory_bytes"] / 2**30)) if apple.get("memory_bytes") else hw
+
+
+def host_hardware(info: dict | None = None):
+    """The Hardware of this host (catalog entry when recognized, else kind "cpu" with measured bandwidth)."""
+    from tokbench.catalog.hardware import Hardware, get_hardware
+
+    info = info if info is not None else probe_host(measure=False)
+    for g in info.get("nvidia") or []:
+        if g.get("catalog_id"):
+            return replace(get_hardware(g["catalog_id"]), memory_gb=round(g["memory_mib"] / 1024))
+    if info.get("apple"):
+        hw = _apple_hardware(info["apple"])
+        if hw is not None:
+            return hw
+    bw = (info.get("bandwidth") or {}).get("bandwidth_gbs")
+    if bw is None:
+        from tokbench.env.bandwidth import measure_bandwidth
+
+        bw = measure_bandwidth()["bandwidth_gbs"]
+    mem_gb = (info.get("memory_bytes") or 0) / 2**30
+    return Hardware(id="host", name=info.get("cpu") or "this machine", vendor="", kind="cpu", unified_memory=True,
+                    bandwidth_gbs=bw, memory_gb=round(mem_gb, 1), memory_options_gb=(round(mem_gb, 1),),
+                    notes="measured by tokbench hw probe", source="tokbench.env.probe_host")
+
+
+__all__ = ["probe_host", "host_hardware", "probe_apple", "probe_nvidia"]

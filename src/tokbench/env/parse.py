@@ -1,0 +1,84 @@
+"""Parsers for what host commands print (sysctl, system_profiler, nvidia-smi, /proc): pure functions.
+
+Kept apart from running the commands so tests can feed recorded outputs of the real tools.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+
+def parse_sysctl(text: str) -> dict[str, str]:
+    """``sysctl -a``-style ``key: value`` (or ``key = value``) lines -> dict."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^([\w.]+)\s*[:=]\s*(.*)$", line.strip())
+        if m:
+            out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def parse_gpu_cores(profiler_json: str) -> int | None:
+    """GPU core count from ``system_profiler SPDisplaysDataType -json`` (``sppci_cores``)."""
+    try:
+        doc = json.loads(profiler_json)
+    except (json.JSONDecodeError, TypeError):
+        return None
+    for item in doc.get("SPDisplaysDataType", []):
+        cores = item.get("sppci_cores")
+        if cores:
+            try:
+                return int(str(cores).split()[0])
+            except ValueError:
+                continue
+    return None
+
+
+def apple_chip(brand: str) -> str | None:
+    """``Apple M3 Ultra`` -> ``m3-ultra``; None for a non-Apple brand string."""
+    m = re.match(r"Apple (M\d)(?:\s+(Pro|Max|Ultra))?", brand.strip())
+    if not m:
+        return None
+    return m.group(1).lower() + (f"-{m.group(2).lower()}" if m.group(2) else "")
+
+
+def parse_nvidia_smi(csv_text: str) -> list[dict]:
+    """``nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader,nounits`` rows."""
+    gpus = []
+    for line in csv_text.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) < 2 or not parts[1].replace(".", "").isdigit():
+            continue
+        gpus.append({"name": parts[0], "memory_mib": float(parts[1]),
+                     "driver": parts[2] if len(parts) > 2 else None})
+    return gpus
+
+
+def parse_meminfo(text: str) -> int | None:
+    """MemTotal from /proc/meminfo, in bytes."""
+    m = re.search(r"^MemTotal:\s+(\d+)\s+kB", text, re.M)
+    return int(m.group(1)) * 1024 if m else None
+
+
+def parse_cpuinfo(text: str) -> str | None:
+    """CPU model name from /proc/cpuinfo."""
+    m = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    return m.group(1).strip() if m else None
+
+
+def nvidia_catalog_id(name: str, memory_mib: float) -> str | None:
+    """Catalog id for an nvidia-smi GPU name (``NVIDIA H100 80GB HBM3`` -> ``h100-sxm``)."""
+    n = name.lower()
+    gb = memory_mib / 1024
+    rules = [("h200", "h200"), ("gh200", "h200"), ("h100 pcie", "h100-pcie"), ("h100", "h100-sxm"),
+             ("a100", None), ("rtx 5090", "rtx-5090"), ("rtx 4090", "rtx-4090"), ("rtx 3090", "rtx-3090"),
+             ("gb10", "dgx-spark")]
+    for key, hw in rules:
+        if key in n:
+            if key == "a100":
+                if gb < 60:
+                    return "a100-40gb"
+                return "a100-80gb-pcie" if "pcie" in n else "a100-80gb-sxm"
+            return hw
+    return None

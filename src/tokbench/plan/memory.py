@@ -1,0 +1,198 @@
+"""Memory: weight bytes per tensor, runtime overhead, and the memory a machine lets a model use.
+
+Weights are exact: each tensor's bytes under the quantizer's own per-tensor type choice
+(:mod:`tokbench.quant.llamacpp` for llama.cpp presets, :mod:`tokbench.quant.mlx` for MLX modes, the
+file's own types for a GGUF read from disk). Overhead and usable memory are estimates whose basis
+is stated next to the number (:data:`OVERHEAD_BASIS`, :func:`usable_memory`'s ``basis``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokbench.errors import UserError
+from tokbench.spec.model import ModelSpec
+
+GiB = 2**30
+MiB = 2**20
+
+# Engines a user can name, and the spellings we accept for them.
+ENGINES = ("llama.cpp", "mlx", "vllm", "sglang", "ollama")
+_ENGINE_ALIASES = {"llamacpp": "llama.cpp", "llama-cpp": "llama.cpp", "llama_cpp": "llama.cpp",
+                   "mlx-lm": "mlx", "mlx_lm": "mlx", "vllm-mlx": "vllm"}
+
+
+def parse_engine(name: str) -> str:
+    """Canonical engine name; UserError with close matches for an unknown one."""
+    from tokbench.errors import unknown
+
+    key = name.strip().lower()
+    if key in ENGINES:
+        return key
+    if key in _ENGINE_ALIASES:
+        return _ENGINE_ALIASES[key]
+    raise unknown("engine", name, ENGINES)
+
+
+def canonical_quant(spec: ModelSpec, quant: str | None) -> str:
+    """Canonical preset name; ``None``/``native`` mean the GGUF file's own types (UserError otherwise)."""
+    from tokbench.quant.presets import NATIVE, parse_quant
+
+    q = NATIVE if quant is None else parse_quant(quant)
+    if q == NATIVE and not _has_file_types(spec):
+        raise UserError(f"{spec.name}: quant 'native' needs a GGUF file; name a preset such as Q4_K_M")
+    return q
+
+
+def _has_file_types(spec: ModelSpec) -> bool:
+    return spec.tensor_list is not None and all(t.ggml_type for t in spec.tensor_list)
+
+
+def tensor_bytes(spec: ModelSpec, quant: str | None) -> dict[str, int]:
+    """Bytes of every tensor of ``spec`` stored with ``quant`` (a preset name, or None/native for the file's)."""
+    from tokbench.quant.formats import tensor_nbytes
+    from tokbench.quant.presets import NATIVE, PRESETS
+
+    q = canonical_quant(spec, quant)
+    if q == NATIVE:
+        return {t.name: tensor_nbytes(t.ggml_type, t.shape) for t in spec.tensors()}
+    if PRESETS[q].is_mlx:
+        from tokbench.quant.mlx import tensor_bytes as mlx_bytes
+
+        return dict(mlx_bytes(spec, q))
+    from tokbench.quant.llamacpp import tensor_types
+
+    types = tensor_types(spec, q)
+    return {t.name: tensor_nbytes(types[t.name], t.shape) for t in spec.tensors()}
+
+
+def expert_fraction(spec: ModelSpec, concurrency: int = 1) -> float:
+    """Expected share of a layer's routed experts one decode step touches for ``concurrency`` sequences.
+
+    With k of E experts picked per token and routing treated as independent draws, an expert is
+    missed by all N tokens with probability (1 - k/E)^N, so the touched share is 1 - (1 - k/E)^N.
+    """
+    if not spec.n_experts:
+        return 1.0
+    p = spec.n_experts_used / spec.n_experts
+    return 1.0 - (1.0 - p) ** max(1, concurrency)
+
+
+@dataclass(frozen=True)
+class WeightBytes:
+    """Weight bytes of one model x quant: total, and what one decode step reads."""
+
+    total: int
+    embedding: int  # token_embd: gathered (one row per token), not streamed
+    experts: int  # routed-expert stacks (all experts)
+    dense: int  # everything else a token reads in full (attention, router, shared experts, head)
+
+    def active(self, concurrency: int = 1, spec: ModelSpec | None = None) -> float:
+        """Bytes one decode step streams: dense part + the touched share of the experts."""
+        frac = expert_fraction(spec, concurrency) if spec is not None else 1.0
+        return self.dense + self.experts * frac
+
+
+def weight_bytes(spec: ModelSpec, quant: str | None) -> WeightBytes:
+    """Split ``spec``'s tensor bytes under ``quant`` into embedding / routed experts / the rest."""
+    sizes = tensor_bytes(spec, quant)
+    emb = exp = dense = 0
+    for t in spec.tensors():
+        b = sizes[t.name]
+        if t.role == "token_embd":
+            emb += b
+        elif t.is_expert:
+            exp += b
+        else:
+            dense += b
+    return WeightBytes(total=emb + exp + dense, embedding=emb, experts=exp, dense=dense)
+
+
+# Runtime overhead ---------------------------------------------------------------------------------
+
+OVERHEAD_BASIS = (
+    "compute buffer ~ 4 B x n_ubatch(512) x (3 x widest FFN + 6 x hidden + q/k/v widths) activations "
+    "(llama.cpp sizes it for one ubatch; flash attention assumed, so no n_ctx x n_heads score matrix) "
+    "+ logits 4 B x vocab per sequence + a fixed runtime share (Metal/CUDA context, process: 512 MiB on "
+    "GPUs, 128 MiB on CPU; vLLM/SGLang add CUDA graphs and the sampler: 2 GiB)"
+)
+_RUNTIME_FIXED = {"gpu": 512 * MiB, "cpu": 128 * MiB, "server": 2 * GiB}
+
+
+def overhead_bytes(spec: ModelSpec, engine: str = "llama.cpp", concurrency: int = 1, device_kind: str = "apple",
+                   n_ubatch: int = 512) -> int:
+    """Estimate of the runtime's own memory besides weights and caches (see :data:`OVERHEAD_BASIS`)."""
+    ffn = max(spec.intermediate, spec.expert_ffn * max(spec.n_experts_used, 1), spec.shared_expert_ffn)
+    qkv = spec.n_heads * spec.head_dim * (2 if spec.attn_output_gate else 1) + 2 * spec.n_kv_heads * spec.head_dim
+    linear = 2 * spec.linear_k_heads * spec.linear_k_dim + 2 * spec.linear_v_heads * spec.linear_v_dim
+    activations = 4 * n_ubatch * (3 * ffn + 6 * spec.hidden + max(qkv, linear))
+    logits = 4 * spec.vocab * max(1, concurrency)
+    if engine in ("vllm", "sglang"):
+        fixed = _RUNTIME_FIXED["server"]
+    else:
+        fixed = _RUNTIME_FIXED["cpu" if device_kind == "cpu" else "gpu"]
+    return int(activations + logits + fixed)
+
+
+# Usable memory ------------------------------------------------------------------------------------
+
+# macOS caps what the GPU may wire (MTLDevice.recommendedMaxWorkingSetSize): about 2/3 of RAM up to
+# 36 GB and 3/4 above, as reported by llama.cpp's Metal log line on many machines ("recommendedMax
+# WorkingSetSize = 49152.00 MB" on 64 GB, 147456 MB on 192 GB); `sysctl iogpu.wired_limit_mb=N`
+# raises it until reboot.
+APPLE_SMALL_FRACTION = 2 / 3
+APPLE_LARGE_FRACTION = 0.75
+APPLE_SMALL_LIMIT_GB = 36
+# What the OS and other programs keep on a unified-memory machine (default; --os-reserve-gb overrides).
+DEFAULT_OS_RESERVE_GB = {"apple": 8.0, "unified": 8.0, "cpu": 4.0, "nvidia": 0.0, "amd": 0.0}
+# Discrete GPUs: the CUDA context and driver take about 0.5 GiB of the card.
+DISCRETE_RESERVE_GB = 0.5
+# Servers that pre-allocate a fraction of GPU memory (vLLM --gpu-memory-utilization default 0.9;
+# SGLang --mem-fraction-static is sized per GPU, about 0.88 on 80 GB cards).
+SERVER_FRACTION = {"vllm": 0.90, "sglang": 0.88}
+
+
+@dataclass(frozen=True)
+class Usable:
+    """Memory a model may use on a machine, and why."""
+
+    memory_bytes: int
+    usable_bytes: int
+    basis: str
+
+
+def apple_default_fraction(memory_gb: float) -> float:
+    """macOS's default GPU working-set share of RAM for a Mac with ``memory_gb``."""
+    return APPLE_SMALL_FRACTION if memory_gb <= APPLE_SMALL_LIMIT_GB else APPLE_LARGE_FRACTION
+
+
+def usable_memory(hw, engine: str = "llama.cpp", gpu_limit_gb: float | None = None,
+                  gpu_fraction: float | None = None, os_reserve_gb: float | None = None) -> Usable:
+    """Usable bytes on ``hw`` (a catalog Hardware) for ``engine``, with the rule applied.
+
+    ``gpu_limit_gb`` plays iogpu.wired_limit_mb (Apple) or a VRAM cap; ``gpu_fraction`` overrides the
+    default share; ``os_reserve_gb`` what the OS keeps on unified-memory machines.
+    """
+    total = hw.memory_bytes
+    family = hw.kind if hw.kind in ("apple", "cpu") else ("unified" if hw.unified_memory else hw.kind)
+    reserve_gb = DEFAULT_OS_RESERVE_GB.get(family, 0.0) if os_reserve_gb is None else os_reserve_gb
+    if gpu_limit_gb is not None:
+        limit, basis = gpu_limit_gb * GiB, f"GPU limit set to {gpu_limit_gb:g} GiB"
+    elif hw.kind == "apple":
+        frac = gpu_fraction if gpu_fraction is not None else apple_default_fraction(hw.memory_gb)
+        limit = frac * total
+        basis = f"{frac:.0%} of {hw.memory_gb:g} GiB (macOS GPU working-set limit; raise with iogpu.wired_limit_mb)"
+    elif gpu_fraction is not None:
+        limit, basis = gpu_fraction * total, f"{gpu_fraction:.0%} of {hw.memory_gb:g} GiB"
+    elif engine in SERVER_FRACTION and hw.kind == "nvidia":
+        frac = SERVER_FRACTION[engine]
+        limit, basis = frac * total, f"{frac:.0%} of {hw.memory_gb:g} GiB ({engine} pre-allocates that share)"
+    elif not hw.unified_memory and hw.kind in ("nvidia", "amd"):
+        limit = total - DISCRETE_RESERVE_GB * GiB
+        basis = f"{hw.memory_gb:g} GiB less {DISCRETE_RESERVE_GB:g} GiB driver/context"
+    else:
+        limit, basis = float(total), f"{hw.memory_gb:g} GiB"
+    if reserve_gb and limit > total - reserve_gb * GiB:
+        limit = total - reserve_gb * GiB
+        basis += f", capped at RAM less {reserve_gb:g} GiB OS reserve"
+    return Usable(memory_bytes=int(total), usable_bytes=int(max(limit, 0)), basis=basis)

@@ -1,0 +1,120 @@
+"""`tokbench plan`: the seed's tables, JSON keys, recommendations, exit codes on bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tokbench.cli.main import main
+
+KEYS = {"model", "quant", "hardware", "engine", "context", "concurrency", "weights_bytes", "kv_bytes", "state_bytes",
+        "overhead_bytes", "total_bytes", "memory_bytes", "usable_bytes", "fits", "decode_tps_ceiling", "decode_tps",
+        "decode_tps_low", "decode_tps_high", "aggregate_decode_tps", "prefill_tps"}
+
+
+def _json(capsys, *argv):
+    assert main(["plan", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_seed_command_prints_both_tables_derivation_and_disagreements(capsys):
+    assert main(["plan", "qwen3.5-397b-a17b", "--hardware", "m3-ultra-80c:256,m3-ultra-80c:512", "--context", "128k"]) == 0
+    out = capsys.readouterr().out
+    for text in ("Quantization", "Model Size", "+ KV (128K ctx)", "Fits m3-ultra-80c:256?", "Fits m3-ultra-80c:512?",
+                 "Config", "Est. tok/s", "Notes", "30,720 B/token", "186.3 MiB", "192GB", "Recurrent state",
+                 "tok/s 'optimized'"):
+        assert text in out, text
+
+
+def test_json_rows_have_the_issue_keys(capsys):
+    doc = _json(capsys, "qwen3.5-397b-a17b", "--hardware", "m3-ultra-80c:256,m3-ultra-80c:512", "--context", "128k")
+    assert len(doc["rows"]) == 8  # 4 default quants x 2 machines
+    for row in doc["rows"]:
+        assert KEYS <= set(row)
+    r = doc["rows"][0]
+    assert r["context"] == 131072 and r["kv_bytes"] == 30_720 * 131072
+    assert r["total_bytes"] == r["weights_bytes"] + r["kv_bytes"] + r["state_bytes"] + r["overhead_bytes"]
+
+
+def test_without_hardware_speed_fields_are_null(capsys):
+    doc = _json(capsys, "llama-3.1-8b", "--quant", "Q4_K_M,Q8_0", "--context", "8K")
+    assert [r["quant"] for r in doc["rows"]] == ["Q4_K_M", "Q8_0"]
+    assert all(r["hardware"] is None and r["decode_tps"] is None and r["prefill_tps"] is None for r in doc["rows"])
+
+
+def test_concurrency_engine_and_kv_type(capsys):
+    doc = _json(capsys, "qwen3-30b-a3b", "--hardware", "h100-sxm", "--quant", "Q4_K_M", "--engine", "vllm",
+                "--concurrency", "8", "--kv-type", "q8_0", "--context", "32768")
+    r = doc["rows"][0]
+    assert r["engine"] == "vllm" and r["kv_type"] == "q8_0" and r["concurrency"] == 8
+    assert r["aggregate_decode_tps"] > r["decode_tps"] > r["per_stream_decode_tps"]
+
+
+def test_with_companions_reduce_free_memory(capsys):
+    alone = _json(capsys, "qwen3.5-397b-a17b", "--hardware", "m3-ultra-80c:512", "--quant", "IQ4_XS")["rows"][0]
+    both = _json(capsys, "qwen3.5-397b-a17b", "--hardware", "m3-ultra-80c:512", "--quant", "IQ4_XS",
+                 "--with", "qwen3-30b-a3b:Q4_K_M:32k", "--with", "qwen2.5-7b:Q8_0")
+    other = sum(c["total_bytes"] for c in both["with"])
+    assert both["rows"][0]["free_bytes"] == alone["free_bytes"] - other
+    assert both["with"][0]["context"] == 32768
+
+
+def test_min_tps_ranks_fitting_options(capsys):
+    doc = _json(capsys, "--hardware", "m3-ultra-80c:256", "--min-tps", "60", "--context", "128k")
+    assert doc["rows"]
+    assert all(r["fits"] and r["decode_tps"] >= 60 for r in doc["rows"])
+    params = [r["n_params"] for r in doc["rows"]]
+    assert params == sorted(params, reverse=True)
+
+
+def test_raised_gpu_limit_changes_the_verdict(capsys):
+    base = _json(capsys, "qwen3.5-397b-a17b", "--hardware", "m3-ultra-80c:256", "--quant", "IQ4_XS", "--context", "128k")
+    raised = _json(capsys, "qwen3.5-397b-a17b", "--hardware", "m3-ultra-80c:256", "--quant", "IQ4_XS",
+                   "--context", "128k", "--gpu-limit-gb", "240")
+    assert not base["rows"][0]["fits"] and raised["rows"][0]["fits"]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["qwen3.5-397b", "--hardware", "m3-ultra"], "qwen3.5-397b-a17b"),
+    (["llama-3.1-8b", "--hardware", "m3-ultre-80c"], "m3-ultra-80c"),
+    (["llama-3.1-8b", "--quant", "Q4_K_X"], "Q4_K_M"),
+    (["llama-3.1-8b", "--engine", "lama.cpp"], "llama.cpp"),
+    (["llama-3.1-8b", "--kv-type", "q8"], "q8_0"),
+    (["llama-3.1-8b", "--context", "lots"], "128K"),
+    (["llama-3.1-8b", "--hardware", "m3-ultra-80c:192"], "96, 256, 512"),
+    (["llama-3.1-8b", "--with", "qwen2.5-7b"], "MODEL:QUANT"),
+    (["--hardware", "m3-ultra-80c"], "--min-tps"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, argv, needle):
+    assert main(["plan", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and needle in err
+
+
+def test_truncated_gguf_and_bad_config_exit_2(tmp_path, capsys):
+    from tokbench.synth import DEFAULT_SPEC, synthesize
+
+    good = synthesize(DEFAULT_SPEC, "Q8_0", tmp_path / "m.gguf", vocab=DEFAULT_SPEC.vocab)
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(good.read_bytes()[:300])
+    garbage = tmp_path / "garbage.gguf"
+    garbage.write_bytes(b"not a gguf at all" * 10)
+    cfg = tmp_path / "config.json"
+    cfg.write_text('{"model_type": "llama", "hidden_size": 40')
+    for path in (bad, garbage, cfg):
+        assert main(["plan", str(path), "--hardware", "m4-max-40c"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "Traceback" not in err
+    # The intact file plans with its own types.
+    doc = _json(capsys, str(good), "--hardware", "m4-max-40c")
+    assert doc["rows"][0]["quant"] == "native"
+
+
+def test_plan_command_does_not_import_engines_or_numpy():
+    code = ("import sys; from tokbench.cli.main import main; import io, contextlib;"
+            "f = io.StringIO();\nwith contextlib.redirect_stdout(f): main(['plan','llama-3.1-8b','--json'])\n"
+            "bad = [m for m in sys.modules if m.startswith(('numpy', 'tokbench.engines', 'llama_cpp', 'mlx', 'rich'))];"
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
