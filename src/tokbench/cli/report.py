@@ -1,0 +1,84 @@
+"""`tokbench report`: stored runs, estimates and published rows as Markdown, HTML or JSON."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``report`` command."""
+    from tokbench.cli.db import add_db_arg
+
+    p = sub.add_parser(
+        "report", help="report stored runs next to estimates and published figures (md, html, json)",
+        description="Tables in the seed's layouts and charts; every number labelled measured / estimated / "
+                    "reported with its source. JSON is the versioned results document the other formats render.",
+    )
+    p.add_argument("--run", action="append", metavar="ID", default=None,
+                   help="run id, prefix, name or 'last' (repeatable; default: every stored run)")
+    p.add_argument("--format", choices=("md", "html", "json"), default=None,
+                   help="output format (default: from --out's suffix, else md)")
+    p.add_argument("--out", metavar="PATH", default=None, help="write to PATH instead of stdout")
+    p.add_argument("--no-reference", action="store_true", help="leave out the published rows and their estimates")
+    p.add_argument("--json", action="store_true", help="same as --format json")
+    add_db_arg(p)
+    p.set_defaults(func=run)
+
+
+def _format(args: argparse.Namespace) -> str:
+    if args.json:
+        return "json"
+    if args.format:
+        return args.format
+    if args.out:
+        suffix = args.out.rsplit(".", 1)[-1].lower()
+        return {"html": "html", "htm": "html", "json": "json"}.get(suffix, "md")
+    return "md"
+
+
+def _write(text: str, out: str | None) -> None:
+    import sys
+    from pathlib import Path
+
+    from tokbench.errors import UserError
+
+    if out is None:
+        sys.stdout.write(text)
+        return
+    path = Path(out).expanduser()
+    tmp = path.with_name(path.name + ".tmp")
+    try:  # write then rename: a reader never sees half a report
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"wrote {path} ({len(text.encode()):,} bytes)", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the results document and render it."""
+    import json
+
+    from tokbench.report.document import build_document
+    from tokbench.store import open_store, resolve_db_path
+
+    fmt = _format(args)
+    path = resolve_db_path(args.db)
+    if path.exists() or args.run:
+        with open_store(path) as store:
+            ids = [store.resolve_run_id(r) for r in args.run] if args.run else None
+            doc = build_document(store, ids, with_reference=not args.no_reference)
+    else:  # no database yet: a report of published rows and estimates, without creating one
+        doc = build_document(None, None, with_reference=not args.no_reference)
+    if fmt == "json":
+        text = json.dumps(doc, indent=2, default=str) + "\n"
+    elif fmt == "html":
+        from tokbench.report.html import render_html
+
+        text = render_html(doc)
+    else:
+        from tokbench.report.markdown import render_markdown
+
+        text = render_markdown(doc)
+    _write(text, args.out)
+    return 0

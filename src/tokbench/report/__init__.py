@@ -1,0 +1,1 @@
+"""Reports, comparisons and validation: measured, estimated and published numbers side by side."""

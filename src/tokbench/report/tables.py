@@ -1,0 +1,222 @@
+"""Tables in the seed document's layouts, built from the results document only.
+
+A table is ``{"title", "note", "columns", "rows"}``; a row is a list of cells; a cell is a plain
+string (key columns) or a list of entries ``{"text", "provenance", "label", "source"}`` so that every
+number carries what it is (measured / estimated / reported) and where it comes from. Markdown and
+HTML render the same tables; footnote numbering is theirs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+PLANNER_SOURCE = "tokbench plan: calibrated bandwidth model (tokbench.plan.estimate)"
+GB = 1e9
+
+
+def _e(text: str, provenance: str, label: str, source: str) -> dict:
+    return {"text": text, "provenance": provenance, "label": label, "source": source}
+
+
+def _num(v: float | None, nd: int = 1) -> str:
+    return "-" if v is None else f"{v:,.{nd}f}"
+
+
+def _est_entry(plan: dict | None, concurrency: int = 1) -> dict | None:
+    # decode_tps is one stream; above one stream the planner gives per_stream_decode_tps (no band).
+    key = "decode_tps" if concurrency <= 1 else "per_stream_decode_tps"
+    if not plan or plan.get(key) is None:
+        return None
+    text = _num(plan[key])
+    lo, hi = plan.get(key + "_low"), plan.get(key + "_high")
+    if lo is not None and hi is not None:
+        text += f" ({lo:,.0f}-{hi:,.0f})"
+    return _e(text, "estimated", "estimated (tokbench)", PLANNER_SOURCE)
+
+
+def _run_source(run: dict) -> str:
+    host = (run.get("environment") or {}).get("host") or "this machine"
+    return f"tokbench run {run['id']} ({run['created_at']}, {host})"
+
+
+def _ref_entry(r: dict) -> dict:
+    return _e(r["value_text"], r["provenance"], r["label"], r["source"])
+
+
+def _hw_key(hw_id: str | None, mem: float | None) -> str:
+    if not hw_id:
+        return "?"
+    return f"{hw_id}:{mem:g}" if mem else hw_id
+
+
+def speed_entries(doc: dict) -> list[dict]:
+    """Every decode tok/s figure of the document with its coordinates (one list all tables share)."""
+    out = []
+    for run in doc["runs"]:
+        ident, hw = run["identity"], run.get("hardware")
+        base = {"model": str(ident.get("model")), "quant": str(ident.get("quant")), "engine": str(ident.get("engine")),
+                "hardware": hw["label"] if hw else str(ident.get("hardware_id") or "?")}
+        est = {(e["context_depth"], e["concurrency"]): e["plan"] for e in run.get("estimates", [])}
+        for s in run["summaries"]:
+            depth, conc = s.get("context_depth") or 0, s.get("concurrency") or 1
+            v = (s.get("decode_tps_per_stream") or {}).get("mean")
+            if v is not None:
+                agg = s.get("aggregate_output_tps")
+                text = _num(v) + (f" (agg {agg:,.0f})" if agg and conc > 1 else "")
+                out.append({**base, "context": depth, "concurrency": conc,
+                            "entry": _e(text, "measured", "measured (tokbench)", _run_source(run))})
+            e = _est_entry(est.get((depth, conc)), conc)
+            if e:
+                out.append({**base, "context": depth, "concurrency": conc, "entry": e})
+    refs = doc["reference_rows"]
+    for r in refs:
+        if r["metric"] == "decode_tps":
+            out.append({"model": r["model_id"] or r["model"], "quant": r["quant_id"] or r["quant"] or "?",
+                        "engine": r["engine_id"] or r["engine"] or "?", "hardware": _hw_key(r["hardware_id"], r["memory_gb"]),
+                        "context": r["context"], "concurrency": r["concurrency"] or 1, "entry": _ref_entry(r)})
+    for x in doc.get("reference_estimates", []):
+        r = refs[x["reference_index"]]
+        e = _est_entry(x["plan"], r["concurrency"] or 1) if r["metric"] == "decode_tps" else None
+        if e:
+            out.append({"model": r["model_id"], "quant": r["quant_id"], "engine": x["engine"],
+                        "hardware": _hw_key(r["hardware_id"], r["memory_gb"]), "context": r["context"],
+                        "concurrency": r["concurrency"] or 1, "entry": e})
+    return out
+
+
+def _key_text(v) -> str:
+    return "-" if v is None else str(v)
+
+
+def _pivot(entries, key_fn, col_fn, key_names, title, note, col_fmt=str, min_cols=1) -> dict:
+    cells: dict[tuple, dict] = defaultdict(lambda: defaultdict(list))
+    for x in entries:
+        k, c = key_fn(x), col_fn(x)
+        if c is not None:
+            cells[k][c].append(x["entry"])
+    kept = [k for k in sorted(cells, key=lambda t: tuple(str(v) for v in t)) if len(cells[k]) >= min_cols]
+    # Columns only of the rows kept, so a dropped row leaves no empty column behind.
+    ordered = sorted({c for k in kept for c in cells[k]}, key=lambda c: (str(type(c)), c))
+    rows = [[_key_text(v) for v in k] + [cells[k].get(c, []) for c in ordered] for k in kept]
+    return {"title": title, "note": note, "columns": list(key_names) + [col_fmt(c) for c in ordered], "rows": rows}
+
+
+def hardware_by_quant(entries: list[dict]) -> dict:
+    """Seed 1.1/1.2: single-stream decode tok/s, hardware x quant."""
+    single = [x for x in entries if x["concurrency"] == 1]
+    return _pivot(single, lambda x: (x["hardware"], x["model"], x["engine"], x["context"]), lambda x: x["quant"],
+                  ("Hardware", "Model", "Engine", "Context"), "Single-stream decode tok/s by hardware and quant",
+                  "Decode tokens per second of one stream; the estimate's band in parentheses.")
+
+
+def model_by_concurrency(entries: list[dict]) -> dict:
+    """Seed 1.3/2.1: per-stream decode tok/s at 1 and 8 (and any other) concurrent requests."""
+    return _pivot(entries, lambda x: (x["model"], x["hardware"], x["engine"], x["quant"], x["context"]),
+                  lambda x: x["concurrency"], ("Model", "Hardware", "Engine", "Quant", "Context"),
+                  "Per-stream decode tok/s by concurrency", "Per stream; measured cells add the aggregate (agg).",
+                  col_fmt=lambda c: f"{c} concurrent", min_cols=2)
+
+
+def engines_side_by_side(entries: list[dict]) -> dict:
+    """Seed "MLX vs llama.cpp": the same model, bits and hardware under each engine."""
+    from tokbench.report.reference import quant_bits
+
+    known = [x for x in entries if x["hardware"] != "?"]  # e.g. the seed's "day one" row names no machine
+    return _pivot(known, lambda x: (x["model"], x["hardware"], quant_bits(x["quant"]), x["context"], x["concurrency"]),
+                  lambda x: x["engine"], ("Model", "Hardware", "Bits", "Context", "Concurrency"),
+                  "Engines side by side (same model, bits and hardware)", "Decode tok/s per stream.", min_cols=2)
+
+
+def memory_fit(doc: dict) -> dict:
+    """Seed 1.4 memory table: model size, + KV, total, and fit per hardware; reported vs estimated."""
+    refs = doc["reference_rows"]
+    rows: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    hws: list[str] = []
+    for r in refs:
+        if r["metric"] in ("weights_gb", "total_gb") and r["quant_id"]:
+            col = "Model size" if r["metric"] == "weights_gb" else "Total"
+            rows[(r["model_id"], r["quant_id"], r["context"])][col].append(_ref_entry(r))
+    for r in refs:  # KV rows name no quant: they hold for every quant at that context
+        if r["metric"] == "kv_gb":
+            for key in [k for k in rows if k[0] == r["model_id"] and k[2] == r["context"]]:
+                rows[key]["+ KV"].append(_ref_entry(r))
+    for x in doc.get("reference_estimates", []):
+        r, p = refs[x["reference_index"]], x["plan"]
+        if r["metric"] != "weights_gb" or not p:
+            continue
+        key = (r["model_id"], r["quant_id"], r["context"])
+        est = lambda v: _e(f"{v / GB:,.1f} GB", "estimated", "estimated (tokbench)", PLANNER_SOURCE)  # noqa: E731
+        if not rows[key]["Model size"] or rows[key]["Model size"][-1]["provenance"] != "estimated":
+            rows[key]["Model size"].append(est(p["weights_bytes"]))
+            rows[key]["+ KV"].append(est((p.get("kv_bytes") or 0) + (p.get("state_bytes") or 0)))
+            rows[key]["Total"].append(est(p["total_bytes"]))
+        col = f"Fits {x['hardware']}?"
+        hws.append(col) if col not in hws else None
+        free = p.get("free_bytes")
+        verdict = ("Yes" if p.get("fits") else "No") + (f" ({free / GB:+,.0f} GB free)" if free is not None else "")
+        rows[key][col].append(_e(verdict, "estimated", "estimated (tokbench)", PLANNER_SOURCE))
+    cols = ["Model size", "+ KV", "Total"] + hws
+    out = [[k[0], k[1], _key_text(k[2])] + [rows[k].get(c, []) for c in cols] for k in sorted(rows, key=str)]
+    return {"title": "Memory and fit", "note": "GB = 10^9 bytes; + KV includes recurrent state.",
+            "columns": ["Model", "Quant", "Context"] + cols, "rows": out}
+
+
+def estimated_performance(doc: dict) -> dict:
+    """Seed 1.4 "Estimated performance": the seed's estimates next to the planner's, with the ceiling."""
+    refs = doc["reference_rows"]
+    est = {x["reference_index"]: x["plan"] for x in doc.get("reference_estimates", [])}
+    rows = []
+    for i, r in enumerate(refs):
+        if r["metric"] != "decode_tps" or r["provenance"] != "estimated":
+            continue
+        p = est.get(i)
+        ceiling = _e(_num(p.get("decode_tps_ceiling")), "estimated", "estimated (tokbench)", PLANNER_SOURCE) if p else None
+        rows.append([_hw_key(r["hardware_id"], r["memory_gb"]), r["model_id"], r["quant_id"], str(r["context"]),
+                     [_ref_entry(r)], [e for e in [_est_entry(p)] if e], [ceiling] if ceiling else []])
+    return {"title": "Estimated performance", "note": "Decode tok/s; the ceiling is bandwidth / bytes read per token.",
+            "columns": ["Config", "Model", "Quant", "Context", "Seed estimate", "tokbench estimate", "Ceiling"],
+            "rows": rows}
+
+
+def run_points(doc: dict) -> dict:
+    """Every measured sweep point: latency percentiles, throughput, errors, and the estimate ratio."""
+    rows = []
+    for run in doc["runs"]:
+        est = {(e["context_depth"], e["concurrency"]): e["plan"] for e in run.get("estimates", [])}
+        src = _run_source(run)
+        m = lambda t: [_e(t, "measured", "measured (tokbench)", src)]  # noqa: E731
+        for s in run["summaries"]:
+            dec = (s.get("decode_tps_per_stream") or {}).get("mean")
+            p = est.get((s.get("context_depth"), s.get("concurrency")))
+            ratio = [_e(f"{dec / p['decode_tps']:.2f}", "estimated", "measured / estimated", PLANNER_SOURCE)] \
+                if p and dec and p.get("decode_tps") else []
+            rows.append([run["id"], str(run["identity"].get("model")), str(s.get("context_depth")),
+                         str(s.get("concurrency")), m(f"{s.get('ok', 0)}/{s.get('requests', 0)}"),
+                         m(_num((s.get("ttft_ms") or {}).get("p50"))), m(_num((s.get("itl_ms") or {}).get("p50"), 2)),
+                         m(_num(dec)), m(_num(s.get("aggregate_output_tps"))), ratio])
+    return {"title": "Measured runs", "note": "Latencies in ms (p50); tok/s per stream and aggregate.",
+            "columns": ["Run", "Model", "Context", "Concurrency", "OK/requests", "TTFT p50", "ITL p50",
+                        "Decode tok/s", "Aggregate tok/s", "Measured / estimated"], "rows": rows}
+
+
+def validation_table(doc: dict) -> dict:
+    """The planner's error against every matched measured or published row."""
+    v = doc.get("validation") or {"rows": []}
+    rows = []
+    for r in v["rows"]:
+        label = r.get("label", r.get("provenance", ""))
+        rows.append([r["model"], r["quant"], r["hardware"], r["engine"], str(r["context"]), str(r["concurrency"]),
+                     r["metric"], [_e(_num(r["measured_tps"]), r.get("provenance", "measured"), label, r["source"])],
+                     [_e(_num(r["estimated_tps"]), "estimated", "estimated (tokbench)", PLANNER_SOURCE)],
+                     f"{r['error_pct']:+.1f}%"])
+    return {"title": "Planner validation", "note": "error = (estimated - measured) / measured.",
+            "columns": ["Model", "Quant", "Hardware", "Engine", "Context", "Concurrency", "Metric",
+                        "Measured / published", "Estimated", "Error"], "rows": rows}
+
+
+def all_tables(doc: dict) -> list[dict]:
+    """The report's tables in reading order (empty ones dropped)."""
+    entries = speed_entries(doc)
+    tables = [run_points(doc), hardware_by_quant(entries), model_by_concurrency(entries), memory_fit(doc),
+              estimated_performance(doc), engines_side_by_side(entries), validation_table(doc)]
+    return [t for t in tables if t["rows"]]

@@ -1,0 +1,161 @@
+"""The planner against reality: estimates next to every measured or published row they can match.
+
+A published row matches when its model, quant, hardware, engine and context are known (see
+:mod:`tokbench.report.reference` for the id mapping); a stored run matches when its config names a
+model the spec readers know and its environment names catalog hardware. Blog *estimates* are not
+validated against (an estimate checked against an estimate proves nothing); they appear in reports.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+# Published/measured metric -> the PlanRow key that estimates it.
+PLAN_KEYS = {"decode_tps": "decode_tps", "aggregate_decode_tps": "aggregate_decode_tps", "prefill_tps": "prefill_tps"}
+
+
+def hardware_family(hw_id: str) -> str:
+    """Coarse family for error summaries: apple-m3, nvidia-datacenter, nvidia-geforce, nvidia-gb10, amd."""
+    from tokbench.catalog.hardware import catalog
+
+    hw = catalog().get(hw_id.split(":", 1)[0])
+    if hw is None:
+        return "unknown"
+    if hw.kind == "apple":
+        return "apple-" + hw.id.split("-", 1)[0]
+    if hw.kind == "nvidia":
+        if hw.id.startswith("rtx"):
+            return "nvidia-geforce"
+        return "nvidia-gb10" if hw.id == "dgx-spark" else "nvidia-datacenter"
+    return hw.kind
+
+
+def estimate(spec, quant: str, hardware: str, engine: str, context: int, concurrency: int) -> dict:
+    """``tokbench.plan.estimate(...).to_dict()``; raises UserError (or ImportError before the planner lands)."""
+    from tokbench.plan import estimate as plan_estimate
+
+    # The planner sizes a KV cache of `context` cells and wants it positive: a measurement at depth 0
+    # (empty prompt) reads next to no KV, as one cell does.
+    return plan_estimate(spec, quant, hardware, engine=engine, context=max(1, int(context)),
+                         concurrency=max(1, int(concurrency))).to_dict()
+
+
+def _hw_text(hw_id: str, memory_gb: float | None) -> str:
+    from tokbench.catalog.hardware import catalog
+
+    hw = catalog().get(hw_id)
+    if hw is not None and memory_gb is not None and memory_gb in hw.memory_options_gb:
+        return f"{hw_id}:{memory_gb:g}"
+    return hw_id  # sizes not sold (the seed's 192 GB M3 Ultra) don't change speed: use the default
+
+
+def plan_value(est: dict, metric: str, concurrency: int) -> float | None:
+    """The PlanRow figure that estimates ``metric`` at ``concurrency`` (per stream above one stream)."""
+    if metric == "decode_tps" and concurrency > 1:
+        return est.get("per_stream_decode_tps")
+    return est.get(PLAN_KEYS[metric])
+
+
+def _row(model, quant, hw, engine, context, conc, metric, measured, est: dict, source, **extra) -> dict | None:
+    value = plan_value(est, metric, conc)
+    if value is None or not measured:
+        return None
+    row = {"model": model, "quant": quant, "hardware": hw, "engine": engine, "context": context,
+           "concurrency": conc, "metric": metric, "measured_tps": measured, "estimated_tps": value,
+           "error_pct": 100.0 * (value - measured) / measured, "source": source,
+           "bytes_per_token": est.get("bytes_per_token"), "decode_tps_ceiling": est.get("decode_tps_ceiling")}
+    if metric == "decode_tps" and conc == 1:
+        row["estimated_low"], row["estimated_high"] = est.get("decode_tps_low"), est.get("decode_tps_high")
+    row.update(extra)
+    return row
+
+
+def published_rows_validation(skipped: list[dict]) -> list[dict]:
+    """Rows for every published measured/reported figure the planner can estimate."""
+    from tokbench.errors import UserError
+    from tokbench.report.reference import load_published_rows, row_spec
+
+    out = []
+    for r in load_published_rows():
+        if r.metric not in PLAN_KEYS or r.provenance == "estimated" or r.value is None:
+            continue
+        missing = [k for k in ("hardware_id", "model_id", "quant_id", "engine_id") if not getattr(r, k)]
+        if missing or r.context is None:
+            skipped.append({"source": r.source, "model": r.model, "hardware": r.hardware, "metric": r.metric,
+                            "reason": "not stated: " + ", ".join(missing or ["context"])})
+            continue
+        try:
+            est = estimate(row_spec(r), r.quant_id, _hw_text(r.hardware_id, r.memory_gb), r.engine_id,
+                           r.context, r.concurrency or 1)
+        except (UserError, ImportError) as exc:  # ImportError: a planner part not built yet (e.g. MLX quant)
+            skipped.append({"source": r.source, "model": r.model_id, "hardware": r.hardware_id,
+                            "metric": r.metric, "reason": str(exc)})
+            continue
+        row = _row(r.model_id, r.quant_id, r.hardware_id, r.engine_id, r.context, r.concurrency or 1, r.metric,
+                   r.value, est, r.source, provenance=r.provenance, label=r.label,
+                   measured_low=r.low, measured_high=r.high)
+        if row:
+            out.append(row)
+    return out
+
+
+def run_rows_validation(store, skipped: list[dict], run_ids: list[str] | None = None) -> list[dict]:
+    """Rows for every point of stored runs whose model and hardware are known."""
+    from tokbench.errors import UserError
+    from tokbench.metrics import summarize_run
+    from tokbench.report.runs import hardware_of, identity_spec, run_identity
+
+    infos = [store.get_run(i) for i in run_ids] if run_ids else store.list_runs()
+    out = []
+    for info in infos:
+        ident = run_identity(info)
+        hw, spec = hardware_of(ident), identity_spec(ident, info)
+        if hw is None or spec is None or not ident["quant"] or not ident["engine"]:
+            skipped.append({"source": f"run {info.id}", "model": ident["model"], "hardware": ident["hardware_id"],
+                            "metric": "decode_tps", "reason": "run does not name known hardware, model, quant and engine"})
+            continue
+        for point in summarize_run(store.records(info.id)):
+            measured = (point.get("decode_tps_per_stream") or {}).get("mean")
+            depth, conc = point.get("context_depth") or 0, point.get("concurrency") or 1
+            try:
+                est = estimate(spec, str(ident["quant"]), hw.label, str(ident["engine"]), depth, conc)
+            except (UserError, ImportError) as exc:
+                skipped.append({"source": f"run {info.id}", "model": ident["model"], "hardware": hw.id,
+                                "metric": "decode_tps", "reason": str(exc)})
+                break
+            row = _row(str(ident["model"]), str(ident["quant"]), hw.id, str(ident["engine"]), depth, conc,
+                       "decode_tps", measured, est, f"run {info.id}", provenance="measured", label="measured (tokbench)")
+            if row:
+                out.append(row)
+    return out
+
+
+def _mape(rows: list[dict]) -> dict:
+    errs = [abs(r["error_pct"]) for r in rows if r["error_pct"] is not None and math.isfinite(r["error_pct"])]
+    return {"n": len(errs), "mape_pct": sum(errs) / len(errs) if errs else None,
+            "bias_pct": sum(r["error_pct"] for r in rows) / len(rows) if rows else None}
+
+
+def summarize(rows: list[dict], skipped: list[dict]) -> dict:
+    """MAPE overall, per engine, per hardware family and per metric; skipped rows with reasons."""
+    groups: dict[str, dict[str, list[dict]]] = {"by_engine": defaultdict(list), "by_hardware_family": defaultdict(list),
+                                                "by_metric": defaultdict(list)}
+    for r in rows:
+        groups["by_engine"][r["engine"]].append(r)
+        groups["by_hardware_family"][hardware_family(r["hardware"])].append(r)
+        groups["by_metric"][r["metric"]].append(r)
+    out = {"all": _mape(rows)}
+    for name, g in groups.items():
+        out[name] = {k: _mape(v) for k, v in sorted(g.items())}
+    out["skipped"] = skipped
+    return out
+
+
+def validate(store=None, run_ids: list[str] | None = None) -> dict:
+    """{"rows": [...], "summary": {...}} for published rows and (with a store) stored runs."""
+    skipped: list[dict] = []
+    rows = published_rows_validation(skipped)
+    if store is not None:
+        rows += run_rows_validation(store, skipped, run_ids)
+    return {"rows": rows, "summary": summarize(rows, skipped)}

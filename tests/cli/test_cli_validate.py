@@ -1,0 +1,42 @@
+"""`tokbench validate`: table and JSON of the planner's errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))  # shared stored-run helper
+
+from tb_report_runs import make_run  # noqa: E402
+from tokbench.cli.main import main  # noqa: E402
+
+KEYS = {"model", "quant", "hardware", "engine", "context", "measured_tps", "estimated_tps", "error_pct", "source"}
+
+
+def test_json_shape_with_a_stored_run(tmp_path, capsys):
+    db = tmp_path / "v.db"
+    run = make_run(db, [dict(depth=0, conc=1, n=4, ttft_s=0.01, itl_s=0.0025)])
+    assert main(["validate", "--json", "--db", str(db)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {"rows", "summary"}
+    assert all(KEYS <= set(r) for r in doc["rows"])
+    assert any(r["source"] == f"run {run}" for r in doc["rows"])
+    s = doc["summary"]
+    assert {"all", "by_engine", "by_hardware_family", "skipped"} <= set(s)
+    assert s["all"]["n"] == len(doc["rows"])
+
+
+def test_table_without_database(tmp_path, capsys):
+    db = tmp_path / "none.db"
+    assert main(["validate", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "MAPE" in out and "hardware_family" in out and "llama-2-7b" in out
+    assert not db.exists()
+
+
+def test_unknown_run(tmp_path, capsys):
+    db = tmp_path / "v.db"
+    make_run(db, [dict(depth=0, conc=1, n=2, ttft_s=0.01, itl_s=0.0025)], name="alpha")
+    assert main(["validate", "--db", str(db), "--run", "alpah"]) == 2
+    assert "alpha" in capsys.readouterr().err
