@@ -10,7 +10,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from tokbench.cli.db import add_db_arg
 
     p = sub.add_parser(
-        "compare", help="compare two stored runs (Welch 95% interval per metric)",
+        "compare", help="compare two stored runs (Welch 95%% interval per metric)",
         description="Per sweep point and metric: B - A with a Welch 95%% confidence interval and a verdict "
                     "(faster / slower / no significant difference).",
     )
