@@ -10,6 +10,9 @@ on relative error (weights 1/t^2) with eta <= 1 and t0 >= 0. The band is the ran
 log residuals widened by 10% each side. Prefill efficiency is the median of measured prefill FLOP
 rates over the chip's FP16 peak.
 
+Rows whose role column is "holdout" are left out of the fit: `tokbench validate` checks the fit on them.
+A hardware id with at least MIN_HW_ROWS decode rows also gets a row of its own.
+
 Usage: python scripts/fit_calibration.py [--check]   (--check: print the fit, write nothing)
 """
 
@@ -27,6 +30,7 @@ DATA = Path(__file__).resolve().parent.parent / "src" / "tokbench" / "catalog" /
 FIELDS = ["family", "engine", "eta", "t0_ms", "band_low", "band_high", "prefill_eff", "n_decode", "n_prefill",
           "rms_log_resid", "basis"]
 MIN_BAND = 0.10  # never claim a band narrower than +-10%
+MIN_HW_ROWS = 6  # decode rows one machine needs for a calibration row of its own
 
 
 def load_spec_any(model_id: str):
@@ -98,8 +102,15 @@ def fit(rows: list[dict]) -> list[dict]:
     from tokbench.plan.speed import flops_per_token
 
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    per_hw: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["family"], r["engine_id"])].append(r)
+        per_hw[(r["hardware_id"], r["engine_id"])].append(r)
+    # A machine with enough decode rows of its own gets its own row (looked up before its family's):
+    # one H100 is not an RTX 3090, and the campaign measured it directly.
+    for key, grp in per_hw.items():
+        if sum(1 for r in grp if r["metric"] == "decode" and r["concurrency"] == 1) >= MIN_HW_ROWS:
+            groups[key] = grp
     out = []
     for (fam, eng), grp in sorted(groups.items()):
         dec = [r for r in grp if r["metric"] in ("decode", "per_stream") and r["concurrency"] == 1]
@@ -133,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     with (DATA / "published_measurements.csv").open(newline="") as fh:
         raw = list(csv.DictReader(fh))
-    rows, skipped = prepare(raw)
+    # Held-out rows check the fit (tokbench validate); they never enter it.
+    rows, skipped = prepare([r for r in raw if r.get("role") != "holdout"])
     table = fit(rows)
     for s in skipped:
         print(f"skipped: {s}", file=sys.stderr)

@@ -132,9 +132,9 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def tokbench_bench(port: int, db: Path, args: list[str], timeout: float) -> dict:
+def tokbench_bench(port: int, db: Path, model_id: str, args: list[str], timeout: float) -> dict:
     cmd = [sys.executable, "-m", "tokbench.cli.main", "bench", "--endpoint", f"http://127.0.0.1:{port}/v1",
-           "--model", "synth", "--db", str(db), "--json", *args]
+           "--model", model_id, "--hardware", "h100-sxm", "--db", str(db), "--json", *args]
     r = sh(cmd, timeout=timeout)
     if r.returncode != 0:
         raise RuntimeError(f"tokbench bench exit {r.returncode}: {r.stderr[-800:]}")
@@ -170,7 +170,7 @@ def run_one(model: str, quant: str, a: argparse.Namespace, out: Path, deadline: 
                                  ("sweep", ["--context-depth", "512", "--gen-tokens", "128", "--concurrency", "1,8,16", "--requests", "16"])):
                 if time.time() > deadline - 40:
                     break
-                res = tokbench_bench(port, db, extra, timeout=max(30, deadline - time.time() - 20))
+                res = tokbench_bench(port, db, str(path), extra, timeout=max(30, deadline - time.time() - 20))
                 append(out, {**base, "kind": "tokbench-bench", "label": label, "result": res})
                 log(f"  tokbench {label}: " + ", ".join(
                     f"c={p['concurrency']} {p['decode_tps_per_stream']['mean']:.1f} tok/s/stream agg {p['aggregate_output_tps']:.0f}"

@@ -26,4 +26,6 @@ if [ ! -x "$LLAMA_DIR/build/bin/llama-server" ] || [ ! -x "$LLAMA_DIR/build/bin/
    || { echo "llama.cpp build failed"; tail -30 "$out/build.log"; exit 1; }
   echo "built llama.cpp in $(( $(date +%s) - t0 )) s"
 fi
-exec python3 benchmarks/gpu/campaign.py --llama-bin "$LLAMA_DIR/build/bin" --out "$out" "$@"
+# Leave the rest of a 600 s call for the measurements, with a margin to write results back.
+budget=$(( ${CALL_LIMIT_S:-590} - SECONDS - 30 ))
+exec python3 benchmarks/gpu/campaign.py --llama-bin "$LLAMA_DIR/build/bin" --out "$out" --budget-s "$budget" "$@"

@@ -94,10 +94,13 @@ def calibration_rows() -> dict[tuple[str, str], Calibration]:
 
 
 def get_calibration(hw, engine: str) -> Calibration:
-    """Calibration for ``hw`` x ``engine``: fitted row, the backend's or a borrowed row, else the default."""
+    """Calibration for ``hw`` x ``engine``: the machine's own fitted row, its family's, the backend's or a
+    borrowed row, else the default."""
     fam = family(hw)
     rows = calibration_rows()
     eng = BACKEND.get(engine, engine)
+    if (hw.id, eng) in rows:  # fitted on this very machine: preferred over its family's row
+        fam = hw.id
     if (fam, eng) in rows:
         cal = rows[(fam, eng)]
         return cal if eng == engine else replace(cal, engine=engine, basis=f"{engine} runs {eng}: {cal.basis}")
