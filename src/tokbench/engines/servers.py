@@ -1,0 +1,168 @@
+"""Engines that start their own server for the run and stop it after: ``llama.cpp-server``
+(``python -m llama_cpp.server``) and ``mlx-server`` (``mlx_lm.server``), on a free loopback port.
+
+They are :class:`OpenAIEngine` once the server answers, so the same HTTP path is measured as for
+any server given by ``--endpoint``. The server's stderr goes to ``log_path`` (llama-cpp-python
+prints llama.cpp's own per-request ``llama_perf_context_print`` timings there when verbose;
+benchmarks/bench_fidelity.py reads them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tokbench.engines.openai_http import OpenAIEngine
+from tokbench.errors import UserError
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _LaunchedServer(OpenAIEngine):
+    """Start a server process, wait until it answers, then behave as an OpenAI endpoint."""
+
+    startup_timeout_s = 120.0
+
+    def __init__(self, model: str | os.PathLike, log_path: str | None = None, **options):
+        self.model_path = Path(model)
+        self.port = free_port()
+        self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="tokbench-server-", suffix=".log")[1])
+        self._proc: subprocess.Popen | None = None
+        self._options = options
+        super().__init__(f"http://127.0.0.1:{self.port}/v1", model=self._model_name(), api_key="",
+                         **self._engine_options(options))
+
+    def _model_name(self) -> str:
+        return self.model_path.name
+
+    def _engine_options(self, options: dict) -> dict:
+        return {k: v for k, v in options.items() if k in ("max_concurrency", "idle_timeout_s", "native")}
+
+    def command(self) -> list[str]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        """Launch the server, wait for ``/v1/models``, then run the HTTP preflight."""
+        if not self.model_path.exists():
+            raise UserError(f"model not found: {self.model_path}")
+        log = open(self.log_path, "wb")
+        self._proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        try:
+            await self._wait_ready()
+            await super().start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _wait_ready(self) -> None:
+        import aiohttp
+
+        deadline = time.monotonic() + self.startup_timeout_s
+        async with aiohttp.ClientSession() as s:
+            while time.monotonic() < deadline:
+                if self._proc.poll() is not None:
+                    tail = self.log_path.read_text(errors="replace")[-400:].strip().splitlines()
+                    raise UserError(f"{self.name} exited at start ({self._proc.returncode}): {tail[-1] if tail else ''}")
+                try:
+                    async with s.get(f"{self.endpoint}/models", timeout=aiohttp.ClientTimeout(total=2)) as r:
+                        if r.status == 200:
+                            return
+                except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+                    pass
+                await asyncio.sleep(0.1)
+        raise UserError(f"{self.name} did not answer within {self.startup_timeout_s:.0f} s (log: {self.log_path})")
+
+    async def stop(self) -> None:
+        """Close the client, then SIGTERM the server (SIGKILL after 5 s)."""
+        await super().stop()
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.to_thread(proc.wait, 5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            await asyncio.to_thread(proc.wait, 5)
+
+    def info(self):
+        """As OpenAIEngine, named after the launcher, with the server command's model file."""
+        info = super().info()
+        info.extra.update(launcher=self.name, model_path=str(self.model_path), log=str(self.log_path))
+        info.name = f"{self.name} ({info.name})"
+        return info
+
+
+class LlamaCppServerEngine(_LaunchedServer):
+    """``python -m llama_cpp.server`` with a GGUF (llama-cpp-python's server: one request at a time)."""
+
+    name = "llama.cpp-server"
+
+    def command(self) -> list[str]:
+        o = self._options
+        n_ctx = int(o.get("n_ctx_per_seq") or 4096)
+        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
+               "--model_alias", self.model, "--host", "127.0.0.1", "--port", str(self.port),
+               "--n_ctx", str(n_ctx), "--verbose", "True",
+               # Its default (True) aborts the running stream whenever a new request arrives;
+               # a benchmark must let requests queue instead.
+               "--interrupt_requests", "False"]
+        if o.get("n_threads"):
+            cmd += ["--n_threads", str(o["n_threads"]), "--n_threads_batch", str(o["n_threads"])]
+        return cmd
+
+    def info(self):
+        """Adds llama-cpp-python's version (the server does not report one)."""
+        info = super().info()
+        try:
+            import importlib.metadata as md
+
+            info.version = info.version or f"llama-cpp-python {md.version('llama_cpp_python')}"
+        except Exception:  # noqa: BLE001 - version is informative only
+            pass
+        return info
+
+
+class MlxServerEngine(_LaunchedServer):
+    """``mlx_lm.server`` with an MLX model dir; the dir's tokenizer gives exact prompt lengths."""
+
+    name = "mlx-server"
+
+    def _engine_options(self, options: dict) -> dict:
+        out = super()._engine_options(options)
+        out["tokenizer"] = str(self.model_path)
+        return out
+
+    def _model_name(self) -> str:
+        return str(self.model_path)  # mlx_lm.server lists and accepts the path it was started with
+
+    def command(self) -> list[str]:
+        n = int(self._options.get("n_parallel") or 8)
+        return [sys.executable, "-m", "mlx_lm.server", "--model", str(self.model_path),
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "WARNING",
+                "--decode-concurrency", str(n), "--prompt-concurrency", str(n)]
+
+    def info(self):
+        """Adds mlx-lm's version."""
+        info = super().info()
+        try:
+            import importlib.metadata as md
+
+            info.version = info.version or f"mlx-lm {md.version('mlx-lm')}"
+        except Exception:  # noqa: BLE001
+            pass
+        return info

@@ -1,0 +1,127 @@
+"""Exact timing arithmetic and faults, against a tiny aiohttp SSE server with a scripted schedule.
+
+A real server cannot produce exact timings or chosen faults, so this fake does: it poses as
+llama.cpp's llama-server (GET /props, POST /tokenize, POST /completion with ``tokens`` per chunk
+and final ``timings``) or as a plain OpenAI server, and sends tokens on an absolute schedule.
+"""
+
+import asyncio
+import json
+import time
+
+import pytest
+from aiohttp import web
+
+from tokbench.engines.openai_http import OpenAIEngine
+from tokbench.loadgen.scheduler import Point, Scheduler
+from tokbench.metrics import summarize_point
+
+TTFT, GAP, N = 0.05, 0.02, 10
+
+
+def make_app(flavor="llama-server", fail=None):
+    calls = {"n": 0}
+
+    async def models(request):
+        return web.json_response({"data": [{"id": "m"}]})
+
+    async def props(request):
+        if flavor != "llama-server":
+            return web.Response(status=404)
+        return web.json_response({"build_info": "b9999-fake", "default_generation_settings": {}})
+
+    async def tokenize(request):
+        body = await request.json()
+        return web.json_response({"tokens": list(range(1 + len(body["content"].split())))})
+
+    async def stream(request):
+        body = await request.json()
+        if not body.get("stream"):  # the usage probe a plain OpenAI server gets for prompt lengths
+            n_prompt = 1 + len(body["prompt"].split())
+            return web.json_response({"choices": [{"text": "x"}], "usage": {"prompt_tokens": n_prompt}})
+        calls["n"] += 1
+        if fail == "503" and calls["n"] % 2 == 0 and body.get("n_predict", body.get("max_tokens")) > 2:
+            return web.Response(status=503, text="overloaded")
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        n = body.get("n_predict") or body.get("max_tokens")
+        t0 = time.perf_counter()
+        sent = 0
+        while sent < n:
+            k = 2 if (flavor == "llama-server" and sent == 2) else 1  # one chunk carries two tokens
+            due = t0 + TTFT + (sent + k - 1) * GAP  # absolute schedule
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            if fail == "malformed" and sent == 3:
+                await resp.write(b"data: {not json\n\n")
+                return resp
+            if fail == "truncate" and sent == 3:
+                return resp
+            if flavor == "llama-server":
+                chunk = {"content": "x" * k, "tokens": list(range(k)), "stop": False}
+            else:
+                chunk = {"choices": [{"text": "x", "finish_reason": None}]}
+            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            sent += k
+        if flavor == "llama-server":
+            last = {"content": "", "stop": True, "stop_type": "limit",
+                    "timings": {"predicted_n": n, "predicted_per_second": 1 / GAP, "prompt_n": 5}}
+            await resp.write(f"data: {json.dumps(last)}\n\n".encode())
+        else:
+            await resp.write(b'data: {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": %d}}\n\n' % n)
+            await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    app = web.Application()
+    app.add_routes([web.get("/v1/models", models), web.get("/props", props), web.post("/tokenize", tokenize),
+                    web.post("/completion", stream), web.post("/v1/completions", stream)])
+    return app
+
+
+def run_bench(flavor, fail=None, requests=4, concurrency=2, raw_http=True):
+    async def main():
+        runner = web.AppRunner(make_app(flavor, fail))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        eng = OpenAIEngine(f"http://127.0.0.1:{port}/v1", model="m", raw_http=raw_http)
+        try:
+            await eng.start()
+            res = await Scheduler(eng).run_point(Point(concurrency=concurrency, context_depth=20, gen_tokens=N,
+                                                       requests=requests, warmup=0))
+            return eng, res
+        finally:
+            await eng.stop()
+            await runner.cleanup()
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("raw_http", [True, False], ids=["raw", "aiohttp"])
+@pytest.mark.parametrize("flavor", ["llama-server", "openai"])
+def test_ttft_itl_and_decode_rate_match_the_schedule(flavor, raw_http):
+    eng, res = run_bench(flavor, raw_http=raw_http)
+    assert eng.flavor == flavor
+    row = summarize_point(res.records)
+    assert row["ok"] == 4
+    assert row["ttft_ms"]["p50"] == pytest.approx(TTFT * 1e3, abs=8)
+    assert row["decode_tps_per_stream"]["mean"] == pytest.approx(1 / GAP, rel=0.05)
+    assert all(len(r.token_times) == N for r in res.records)  # a 2-token chunk counts 2 tokens
+    if flavor == "llama-server":
+        assert all(r.native["predicted_per_second"] == 1 / GAP for r in res.records)
+        assert row["native_decode_tps"]["mean"] == pytest.approx(1 / GAP)
+        # the 2-token chunk gives one zero gap: ITL counted per token
+        assert sum(1 for r in res.records for a, b in zip(r.token_times, r.token_times[1:]) if a == b) == 4
+
+
+def test_server_errors_are_recorded_per_request():
+    _, res = run_bench("openai", fail="503", requests=6)
+    classes = sorted(r.error_class or "ok" for r in res.records)
+    assert classes.count("http_503") == 3 and classes.count("ok") == 3
+
+
+@pytest.mark.parametrize("raw_http", [True, False], ids=["raw", "aiohttp"])
+@pytest.mark.parametrize("fail,cls", [("malformed", "malformed_sse"), ("truncate", "truncated_stream")])
+def test_broken_streams_have_error_classes(fail, cls, raw_http):
+    _, res = run_bench("openai", fail=fail, requests=2, concurrency=1, raw_http=raw_http)
+    assert [r.error_class for r in res.records] == [cls, cls]
+    assert all(r.output_tokens == 3 for r in res.records)  # tokens seen before the fault are kept
