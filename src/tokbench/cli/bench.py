@@ -260,11 +260,12 @@ def _hardware(args):
         from tokbench.catalog.hardware import get_hardware
 
         return get_hardware(args.hardware)
+    if getattr(args, "endpoint", None):
+        return None  # a server elsewhere: this host's hardware says nothing about it; use --hardware
     try:
-        from tokbench import env as env_mod
+        from tokbench.env import host_hardware
 
-        this = getattr(env_mod, "this_hardware", None)
-        return this() if callable(this) else None
+        return host_hardware()
     except Exception:  # noqa: BLE001 - no probe: no estimates
         return None
 
