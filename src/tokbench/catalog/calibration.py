@@ -9,7 +9,7 @@ engines that share a backend it borrows the backend's row (ollama runs llama.cpp
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 
@@ -28,12 +28,19 @@ CALIBRATION_MODELS: dict[str, dict] = {
 }
 
 
+KERNEL_CLASSES = ("float", "block", "kquant", "table", "mlx")  # tokbench.plan.memory.kernel_class
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """Parameters of t_token = bytes / (eta * bandwidth) + t0, and the prefill efficiency.
+    """Parameters of the decode step time and the prefill rate (see :mod:`tokbench.plan.speed`).
 
-    ``band_low``/``band_high`` multiply the estimated tok/s to give its range (from the fit's
-    residuals, or a stated default width).
+    Decode: ``t = sum_class bytes_c / (eta_c * bw) + (KV + state) / (eta_kv * bw) + n_mat * c_mat
+    + n_mat_id * c_id + n_linear * c_lin + t0``; at N sequences each extra one adds
+    ``2 * active weights / (decode_batch_eff * FP16 peak)``.
+    A field left None falls back to ``eta`` (or ``prefill_eff``), a cost left 0 is not charged: a row
+    fitted from one model family reduces to the one-factor model ``bytes / (eta * bw) + t0``.
+    ``band_low``/``band_high`` multiply the estimated tok/s to give its range.
     """
 
     family: str
@@ -46,11 +53,29 @@ class Calibration:
     n_decode: int = 0
     n_prefill: int = 0
     basis: str = ""
+    eta_class: dict = field(default_factory=dict, compare=False)  # kernel class -> bandwidth efficiency
+    eta_kv: float | None = None  # KV cache / recurrent state read by the attention kernels
+    c_mat_s: float = 0.0  # fixed time per matrix-vector kernel (launch + tail of small matrices)
+    c_id_s: float = 0.0  # fixed time per routed-expert (mul_mat_id) kernel
+    c_lin_s: float = 0.0  # fixed time per linear-attention (Gated DeltaNet) layer's extra kernels
+    decode_batch_eff: float | None = None  # per extra sequence: 2 x active weights at this share of FP16 peak
+    prefill_eff_quant: float | None = None  # quantized matmuls (MMQ) vs float (cuBLAS) = prefill_eff
+    prefill_eff_moe: float | None = None  # routed-expert matmuls (tokens split across experts)
+    prefill_eff_attn: float | None = None  # attention / linear-attention FLOPs
 
     @property
     def fitted(self) -> bool:
         """True when measurements back this row (not a default)."""
         return self.n_decode > 0
+
+    def eta_for(self, kernel_class: str) -> float:
+        """Bandwidth efficiency of one kernel class (the row's eta where the class was not fitted)."""
+        return self.eta_class.get(kernel_class) or self.eta
+
+    @property
+    def kv_eta(self) -> float:
+        """Bandwidth efficiency of the KV/state reads."""
+        return self.eta_kv or self.eta
 
 
 # Used where no measurement exists: mid-range of what measured engines reach (30-85% of the
@@ -82,15 +107,45 @@ def calibration_rows() -> dict[tuple[str, str], Calibration]:
         text = resources.files("tokbench.catalog").joinpath("data/calibration.csv").read_text()
     except FileNotFoundError:
         return {}
-    out = {}
-    for r in csv.DictReader(text.splitlines()):
-        out[(r["family"], r["engine"])] = Calibration(
-            family=r["family"], engine=r["engine"], eta=float(r["eta"]), t0_s=float(r["t0_ms"]) / 1000,
-            band_low=float(r["band_low"]), band_high=float(r["band_high"]),
-            prefill_eff=float(r["prefill_eff"]), n_decode=int(r["n_decode"]), n_prefill=int(r["n_prefill"]),
-            basis=r["basis"],
-        )
-    return out
+    return {(r["family"], r["engine"]): _row(r) for r in csv.DictReader(text.splitlines())}
+
+
+def _opt(r: dict, key: str, scale: float = 1.0) -> float | None:
+    v = (r.get(key) or "").strip()
+    return float(v) * scale if v else None
+
+
+def _row(r: dict) -> Calibration:
+    classes = {c: _opt(r, f"eta_{c}") for c in KERNEL_CLASSES}
+    return Calibration(
+        family=r["family"], engine=r["engine"], eta=float(r["eta"]), t0_s=float(r["t0_ms"]) / 1000,
+        band_low=float(r["band_low"]), band_high=float(r["band_high"]),
+        prefill_eff=float(r["prefill_eff"]), n_decode=int(r["n_decode"]), n_prefill=int(r["n_prefill"]),
+        basis=r["basis"], eta_class={c: v for c, v in classes.items() if v},
+        eta_kv=_opt(r, "eta_kv"), c_mat_s=_opt(r, "c_mat_us", 1e-6) or 0.0, c_id_s=_opt(r, "c_id_us", 1e-6) or 0.0,
+        c_lin_s=_opt(r, "c_lin_us", 1e-6) or 0.0, decode_batch_eff=_opt(r, "decode_batch_eff"),
+        prefill_eff_quant=_opt(r, "prefill_eff_quant"), prefill_eff_moe=_opt(r, "prefill_eff_moe"),
+        prefill_eff_attn=_opt(r, "prefill_eff_attn"),
+    )
+
+
+# A machine's own calibration row (hardware id >= 6 decode rows) is fitted only from measurements
+# taken here (one card, one llama.cpp build); other sources for that card feed its family's row.
+MACHINE_SOURCE_PREFIX = "measured here"
+
+
+def fit_role(role: str, source: str, machine_row: bool) -> str:
+    """How a calibration-set row relates to the calibration that estimates it.
+
+    ``holdout``: never fitted (the role column says so); ``fit``: in the fit of that calibration row
+    (in-sample); ``check``: fitted only into another row (e.g. a published H100 figure from another
+    build, estimated by the H100's own row fitted from this workplace's measurements).
+    """
+    if role == "holdout":
+        return "holdout"
+    if machine_row and not source.startswith(MACHINE_SOURCE_PREFIX):
+        return "check"
+    return "fit"
 
 
 def get_calibration(hw, engine: str) -> Calibration:

@@ -42,6 +42,9 @@ def register(subparsers) -> None:
     p.add_argument("--name", help="a name for the run")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run's remaining points")
     p.add_argument("--json", action="store_true", help="print JSON: {run_id, results: [...]}")
+    from tokbench.cli.bench_agents import add_agent_args
+
+    add_agent_args(p)  # --workload agents and its flags (tokbench.cli.bench_agents)
     add_db_arg(p)
     p.set_defaults(func=run)
 
@@ -96,8 +99,12 @@ def _validate(args) -> None:
             raise UserError(f"--{flag.replace('_', '-')} must be at least 1")
     if args.warmup is not None and args.warmup < 0:
         raise UserError("--warmup must not be negative")
-    if args.duration is not None and args.duration <= 0 or args.rate is not None and args.rate <= 0:
-        raise UserError("--duration and --rate must be positive")
+    import math
+
+    for flag in ("duration", "rate"):  # nan passes "<= 0" and inf never ends: both refused
+        v = getattr(args, flag)
+        if v is not None and (not math.isfinite(v) or v <= 0):
+            raise UserError(f"--{flag} must be a positive number, got {v:g}")
     args.slo_dict = parse_slo(args.slo)
     args.concurrency_list = _int_list(args.concurrency, "--concurrency")
     args.depth_list = _int_list(args.context_depth, "--context-depth")
@@ -141,8 +148,11 @@ def _jobs(args):
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tokbench bench``."""
+    from tokbench.cli import bench_agents
     from tokbench.store import open_store
 
+    if bench_agents.wanted(args):  # --workload agents, or a suite of [[agents]] mixes
+        return bench_agents.run(args)
     _validate(args)
     store = open_store(args.db, secrets=[args.api_key] if args.api_key else None)
     with store:
@@ -173,6 +183,8 @@ def _resume(args, store):
     info = store.get_run(run_id)
     if info.status == "complete":
         raise UserError(f"run {run_id} is complete; nothing to resume")
+    if info.status == "running" and not info.stale:  # a live process still writes it: two writers would mix
+        raise UserError(f"run {run_id} is still running in another tokbench process; stop it before --resume")
     job = job_from_config(info.config)
     opts = info.config.get("engine_options", {})
     if job.engine == "openai":

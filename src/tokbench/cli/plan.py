@@ -34,9 +34,12 @@ def register(sub) -> None:
 
 
 def _usable_kwargs(args) -> dict:
-    for name in ("gpu_limit_gb", "gpu_fraction", "os_reserve_gb"):
+    import math
+
+    for name in ("gpu_limit_gb", "gpu_fraction", "os_reserve_gb", "min_tps"):
         v = getattr(args, name)
-        if v is not None and (v < 0 or (name == "gpu_fraction" and v > 1)):
+        # nan passes every comparison and inf is no amount of memory: refuse both (tests/fuzz).
+        if v is not None and (not math.isfinite(v) or v < 0 or (name == "gpu_fraction" and v > 1)):
             from tokbench.errors import UserError
 
             raise UserError(f"--{name.replace('_', '-')} out of range: {v:g}")

@@ -37,6 +37,10 @@ def _print(result: dict) -> None:
     a = s["all"]
     if a["n"]:
         print(f"  {'all':<36} n={a['n']:<4} MAPE {a['mape_pct']:.1f}%  bias {a['bias_pct']:+.1f}%")
+    from tokbench.report.validate import split_lines
+
+    for line in split_lines(result):
+        print(line)
     if s["skipped"]:
         print(f"\n{len(s['skipped'])} row(s) not matched (see --json for reasons)")
 

@@ -188,15 +188,23 @@ class OpenAIEngine:
     async def _post_json(self, url: str, body: dict) -> dict:
         import aiohttp
 
-        try:
-            async with self._session.post(url, json=body) as r:
-                if r.status != 200:
-                    raise EngineError(f"http_{r.status}", (await r.text())[:200])
-                return await r.json(content_type=None)
-        except aiohttp.ClientError as exc:
-            raise EngineError("connect", str(exc)) from None
-        except ValueError as exc:
-            raise EngineError("malformed_response", str(exc)[:200]) from None
+        for attempt in (1, 2):
+            try:
+                async with self._session.post(url, json=body) as r:
+                    if r.status != 200:
+                        raise EngineError(f"http_{r.status}", self._scrub((await r.text())[:200]))
+                    return await r.json(content_type=None)
+            except aiohttp.ServerDisconnectedError as exc:
+                # A pooled keep-alive connection the server had already closed (seen with llama.cpp's
+                # llama-server on the H100 right after a streamed completion): these calls are
+                # idempotent (tokenize, count), so one retry on a fresh connection is safe.
+                if attempt == 2:
+                    raise EngineError("connect", self._scrub(str(exc))) from None
+            except aiohttp.ClientError as exc:
+                raise EngineError("connect", self._scrub(str(exc))) from None
+            except ValueError as exc:
+                raise EngineError("malformed_response", self._scrub(str(exc)[:200])) from None
+        raise AssertionError("unreachable")
 
     async def make_prompt(self, n_tokens: int, seed: int) -> Prompt:
         """Text of exactly ``n_tokens`` prompt tokens (see tokbench.loadgen.prompts), unique per seed."""
@@ -210,6 +218,16 @@ class OpenAIEngine:
     # ---- requests --------------------------------------------------------------------------
     async def generate(self, request: GenRequest, sink: TokenSink) -> GenResult:
         """Stream one request; one sink call per chunk with the tokens it carries."""
+        try:
+            return await self._generate(request, sink)
+        except EngineError as exc:  # a server may echo the key back in its error body
+            raise EngineError(exc.error_class, self._scrub(exc.message)) from None
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the API key masked wherever it appears."""
+        return text.replace(self._api_key, "[REDACTED]") if self._api_key else text
+
+    async def _generate(self, request: GenRequest, sink: TokenSink) -> GenResult:
         import aiohttp
 
         native = self._native_api() if request.api == "completions" else None
@@ -219,10 +237,14 @@ class OpenAIEngine:
         try:
             async with self._session.post(url, data=json.dumps(body).encode(), headers=_JSON) as resp:
                 if resp.status != 200:
-                    raise EngineError(f"http_{resp.status}", (await resp.text())[:300])
+                    wait = resp.headers.get("Retry-After")  # first: the body is cut to fit
+                    prefix = f"Retry-After: {wait}; " if wait else ""
+                    raise EngineError(f"http_{resp.status}", (prefix + await resp.text())[:300])
                 result = await _read_stream(resp, sink, parse)
         except aiohttp.ClientPayloadError as exc:
             raise EngineError("truncated_stream", str(exc)) from None
+        except aiohttp.ServerTimeoutError as exc:  # sock_read idle timeout; it subclasses the
+            raise EngineError("timeout_idle", str(exc)) from None  # connection errors below
         except (aiohttp.ClientConnectionError, ConnectionError) as exc:
             raise EngineError("connect", str(exc)) from None
         except TimeoutError as exc:
@@ -235,7 +257,7 @@ class OpenAIEngine:
         reader = SSEReader(sink, parse)
         host, port, path = self._raw
         await post_stream(host, port, path + url[len(self._raw_base):], self._raw_headers,
-                          json.dumps(body).encode(), reader.feed)
+                          json.dumps(body).encode(), reader.feed, self.idle_timeout_s)
         return reader.result
 
     def _finish(self, request: GenRequest, result: GenResult) -> GenResult:
@@ -305,9 +327,14 @@ class SSEReader:
                 chunk = json.loads(line)
             except ValueError:
                 raise EngineError("malformed_sse", line[:120].decode(errors="replace")) from None
-            if isinstance(chunk, dict) and "error" in chunk:
+            if not isinstance(chunk, dict):
+                raise EngineError("malformed_json", f"not an object: {line[:120].decode(errors='replace')}")
+            if "error" in chunk:
                 raise EngineError("server_error", json.dumps(chunk["error"])[:300])
-            n, end = self.parse(chunk, self.result)
+            try:
+                n, end = self.parse(chunk, self.result)
+            except (AttributeError, TypeError, ValueError, KeyError) as exc:  # e.g. "choices": 5
+                raise EngineError("malformed_json", f"{exc}: {line[:120].decode(errors='replace')}") from None
             k += n
             if end:
                 self.done = True

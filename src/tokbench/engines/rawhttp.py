@@ -29,13 +29,16 @@ class _Conn(asyncio.Protocol):
         self.cbuf = b""
         self.error_body = b""
         self.ended = False  # the chunked body's last (size 0) chunk was seen
+        self.retry_after = ""  # the server's Retry-After on 429/503, kept in the error message
         self.transport = None
+        self.last = clock()  # when the last byte arrived (the idle timeout counts from here)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.last = clock()
 
     def data_received(self, data: bytes) -> None:
-        t = clock()
+        t = self.last = clock()
         if not self.mode:
             self.head += data
             head, sep, rest = self.head.partition(b"\r\n\r\n")
@@ -60,6 +63,8 @@ class _Conn(asyncio.Protocol):
                 self.mode = "chunked"
             elif k == b"content-length" and self.mode != "chunked":
                 self.mode, self.left = "length", int(v)
+            elif k == b"retry-after":
+                self.retry_after = v.decode(errors="replace")[:40]
 
     def _body(self, data: bytes, t: float) -> None:
         if self.mode == "chunked":
@@ -70,7 +75,7 @@ class _Conn(asyncio.Protocol):
         if self.status != 200:
             self.error_body += data
             if self.mode == "length" and self.left <= 0:
-                self._finish(EngineError(f"http_{self.status}", self.error_body[:300].decode(errors="replace")))
+                self._finish(self._http_error())
             return
         if data and self.feed(data, t):
             self._finish(None)
@@ -102,9 +107,16 @@ class _Conn(asyncio.Protocol):
             self.left = size
         return b"".join(out)
 
+    def _http_error(self) -> EngineError:
+        # Retry-After first: the body is cut to fit, the server's hint must survive.
+        prefix = f"Retry-After: {self.retry_after}; " if self.retry_after else ""
+        return EngineError(f"http_{self.status}", (prefix + self.error_body.decode(errors="replace"))[:300])
+
     def connection_lost(self, exc) -> None:
         if self.status and self.status != 200:
-            self._finish(EngineError(f"http_{self.status}", self.error_body[:300].decode(errors="replace")))
+            self._finish(self._http_error())
+        elif not self.mode:  # closed before a response: the same class aiohttp's path gives
+            self._finish(EngineError("connect", "server closed the connection before responding"))
         else:
             self._finish(EngineError("truncated_stream", "connection closed before the final event"))
 
@@ -118,8 +130,10 @@ class _Conn(asyncio.Protocol):
             self.transport.close()
 
 
-async def post_stream(host: str, port: int, path: str, headers: dict[str, str], body: bytes, feed: Feed) -> None:
-    """POST ``body`` and feed the response body to ``feed`` until it says done; EngineError on failure."""
+async def post_stream(host: str, port: int, path: str, headers: dict[str, str], body: bytes, feed: Feed,
+                      idle_timeout_s: float | None = None) -> None:
+    """POST ``body`` and feed the response body to ``feed`` until it says done; EngineError on failure
+    (``timeout_idle`` when no byte arrives for ``idle_timeout_s``, headers included)."""
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     try:
@@ -131,7 +145,16 @@ async def post_stream(host: str, port: int, path: str, headers: dict[str, str], 
     head += [f"{k}: {v}" for k, v in headers.items()]
     transport.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
     try:
-        await done
+        # One timer per idle period, not per read: wake when the period is up, re-arm from the
+        # last byte's time if data came meanwhile.
+        while not done.done():
+            wait = None if idle_timeout_s is None else idle_timeout_s - (clock() - proto.last)
+            if wait is not None and wait <= 0:
+                raise EngineError("timeout_idle", f"no data from the server for {idle_timeout_s:g} s")
+            await asyncio.wait({done}, timeout=wait)
+        done.result()
     finally:
+        if not done.done():  # we stopped waiting (idle timeout, cancel): closing must not set
+            done.cancel()    # an exception nobody will read ("Future exception was never retrieved")
         if not transport.is_closing():
             transport.close()

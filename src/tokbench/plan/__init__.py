@@ -139,7 +139,7 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
                decode_tps_ceiling=d.ceiling_tps, decode_tps=d.tps, decode_tps_low=d.tps_low,
                decode_tps_high=d.tps_high, per_stream_decode_tps=d.per_stream_tps,
                aggregate_decode_tps=d.aggregate_tps, compute_bound=d.compute_bound,
-               prefill_tps=prefill_tps(spec, hw, cal, context),
+               prefill_tps=prefill_tps(spec, hw, cal, context, wb),
                calibration={"family": cal.family, "engine": cal.engine, "eta": cal.eta, "t0_ms": cal.t0_s * 1000,
                             "band": [cal.band_low, cal.band_high], "prefill_eff": cal.prefill_eff,
                             "fitted": cal.fitted, "basis": cal.basis},

@@ -8,7 +8,7 @@ is stated next to the number (:data:`OVERHEAD_BASIS`, :func:`usable_memory`'s ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tokbench.errors import UserError
 from tokbench.spec.model import ModelSpec
@@ -50,20 +50,45 @@ def _has_file_types(spec: ModelSpec) -> bool:
 
 def tensor_bytes(spec: ModelSpec, quant: str | None) -> dict[str, int]:
     """Bytes of every tensor of ``spec`` stored with ``quant`` (a preset name, or None/native for the file's)."""
+    return {name: b for name, (_, b) in _typed_bytes(spec, quant).items()}
+
+
+def _typed_bytes(spec: ModelSpec, quant: str | None) -> dict[str, tuple[str, int]]:
+    """name -> (storage type, bytes): GGML type names for llama.cpp/GGUF, ``"mlx"`` for MLX modes."""
     from tokbench.quant.formats import tensor_nbytes
     from tokbench.quant.presets import NATIVE, PRESETS
 
     q = canonical_quant(spec, quant)
     if q == NATIVE:
-        return {t.name: tensor_nbytes(t.ggml_type, t.shape) for t in spec.tensors()}
+        return {t.name: (t.ggml_type, tensor_nbytes(t.ggml_type, t.shape)) for t in spec.tensors()}
     if PRESETS[q].is_mlx:
         from tokbench.quant.mlx import tensor_bytes as mlx_bytes
 
-        return dict(mlx_bytes(spec, q))
+        return {name: ("mlx", b) for name, b in mlx_bytes(spec, q).items()}
     from tokbench.quant.llamacpp import tensor_types
 
     types = tensor_types(spec, q)
-    return {t.name: tensor_nbytes(types[t.name], t.shape) for t in spec.tensors()}
+    return {t.name: (types[t.name], tensor_nbytes(types[t.name], t.shape)) for t in spec.tensors()}
+
+
+def kernel_class(type_name: str) -> str:
+    """Which family of matrix kernels reads a tensor of this storage type (the speed model's classes).
+
+    float: F32/F16/BF16 (plain loads); block: 32-weight blocks with one scale (Q4_0..Q8_0), the cheapest
+    dequantization; kquant: 256-weight super-blocks with packed sub-block scales (Q2_K..Q6_K); table:
+    codebook/lookup-table types (IQ*, MXFP4, NVFP4: ggml-cuda's vec_dot_*_q8_1 use get_int_from_table_16);
+    mlx: MLX affine modes.
+    """
+    t = type_name.upper()
+    if t in ("F32", "F16", "BF16", "F64"):
+        return "float"
+    if t == "MLX":
+        return "mlx"
+    if t.endswith("_K"):
+        return "kquant"
+    if t.startswith("IQ") or "FP4" in t:
+        return "table"
+    return "block"
 
 
 def expert_fraction(spec: ModelSpec, concurrency: int = 1) -> float:
@@ -86,6 +111,12 @@ class WeightBytes:
     embedding: int  # token_embd: gathered (one row per token), not streamed
     experts: int  # routed-expert stacks (all experts)
     dense: int  # everything else a token reads in full (attention, router, shared experts, head)
+    # By kernel class (see kernel_class): what the speed model charges at each class's efficiency.
+    dense_by_class: dict = field(default_factory=dict, compare=False)
+    experts_by_class: dict = field(default_factory=dict, compare=False)
+    n_mat: int = 0  # weight matrices read by a matrix-vector kernel each step (not the embedding)
+    n_mat_id: int = 0  # stacked routed-expert matrices (one mul_mat_id kernel each)
+    float_params: int = 0  # non-expert matrix weights stored as float (cuBLAS matmuls in prefill)
 
     def active(self, concurrency: int = 1, spec: ModelSpec | None = None) -> float:
         """Bytes one decode step streams: dense part + the touched share of the experts."""
@@ -95,17 +126,28 @@ class WeightBytes:
 
 def weight_bytes(spec: ModelSpec, quant: str | None) -> WeightBytes:
     """Split ``spec``'s tensor bytes under ``quant`` into embedding / routed experts / the rest."""
-    sizes = tensor_bytes(spec, quant)
-    emb = exp = dense = 0
+    sizes = _typed_bytes(spec, quant)
+    emb = exp = dense = n_mat = n_id = float_p = 0
+    by_dense: dict[str, int] = {}
+    by_exp: dict[str, int] = {}
     for t in spec.tensors():
-        b = sizes[t.name]
+        ty, b = sizes[t.name]
         if t.role == "token_embd":
             emb += b
-        elif t.is_expert:
+            continue
+        cls = kernel_class(ty)
+        if t.is_expert:
             exp += b
+            by_exp[cls] = by_exp.get(cls, 0) + b
+            n_id += len(t.shape) > 2
         else:
             dense += b
-    return WeightBytes(total=emb + exp + dense, embedding=emb, experts=exp, dense=dense)
+            by_dense[cls] = by_dense.get(cls, 0) + b
+            is_mat = len(t.shape) > 1 and t.shape[1] > 1
+            n_mat += is_mat
+            float_p += t.n_elements if is_mat and cls == "float" else 0
+    return WeightBytes(total=emb + exp + dense, embedding=emb, experts=exp, dense=dense, dense_by_class=by_dense,
+                       experts_by_class=by_exp, n_mat=n_mat, n_mat_id=n_id, float_params=float_p)
 
 
 # Runtime overhead ---------------------------------------------------------------------------------

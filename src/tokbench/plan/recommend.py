@@ -17,6 +17,53 @@ def default_quants(engine: str, is_gguf_file: bool = False) -> tuple[str, ...]:
     return DEFAULT_QUANTS["mlx" if engine == "mlx" else "llama.cpp"]
 
 
+# Presets whose rules give some tensors fewer bits than the preset's default type (quant/llamacpp.py
+# _rest_type: IQ3_XS turns attn_q/attn_k/ffn_gate/ffn_up into IQ3_XXS, IQ3_XXS turns attn_q/attn_k
+# into IQ2_S). Every other rule keeps or raises the default, block fallbacks pick larger types, and
+# tensors kept unquantized are F16/F32. tests/plan/test_plan_recommend.py checks the bound on the catalog.
+_DOWNGRADE = {"IQ3_XS": "IQ3_XXS", "IQ3_XXS": "IQ2_S"}
+
+
+def floor_bits(quant: str) -> float:
+    """Fewest bits per weight any tensor can get under ``quant`` (so n_params x this / 8 <= weight bytes)."""
+    from tokbench.quant.formats import ggml_type
+    from tokbench.quant.presets import get_preset
+
+    p = get_preset(quant)
+    if p.is_mlx:
+        return float(p.bits or 16)  # affine modes: packed bits plus scales; unquantized: 16-bit floats
+    bits = ggml_type(p.default_type).bits_per_weight if p.default_type else 16.0
+    if p.name in _DOWNGRADE:
+        bits = min(bits, ggml_type(_DOWNGRADE[p.name]).bits_per_weight)
+    return min(bits, 16.0)  # tensors the quantizer skips stay F16 (or F32)
+
+
+def _bounds(spec, hw, engine: str, context: int, concurrency: int, kv_type: str, usable: dict):
+    """Quant-independent parts of memory and step time: (fixed bytes, usable bytes, seconds per weight
+    byte at best, fixed step seconds) for the cheap bounds that prune options before exact bytes."""
+    from tokbench.catalog.calibration import get_calibration
+    from tokbench.plan.kv import kv_cache
+    from tokbench.plan.memory import WeightBytes, overhead_bytes, usable_memory
+    from tokbench.plan.speed import step_bytes
+
+    cache = kv_cache(spec, context, concurrency, kv_type)
+    fixed = cache.kv_bytes + cache.state_bytes + overhead_bytes(spec, engine, concurrency, hw.kind)
+    cal = get_calibration(hw, engine)
+    best_eta = max([cal.eta, *cal.eta_class.values()])
+    sb = step_bytes(spec, WeightBytes(0, 0, 0, 0), context, kv_type, 1)
+    t_fixed = (sb.kv + sb.state) / (cal.kv_eta * hw.bandwidth_bytes) + cal.t0_s
+    return fixed, usable_memory(hw, engine, **usable).usable_bytes, 1 / (best_eta * hw.bandwidth_bytes), t_fixed
+
+
+def cannot_qualify(n_params: int, n_active: int, quant: str, bounds, min_tps: float, other_bytes: int) -> bool:
+    """True when even the fewest bits ``quant`` allows cannot fit or reach ``min_tps`` (a proof, not a guess)."""
+    fixed, usable, s_per_byte, t_fixed = bounds
+    bits = floor_bits(quant)
+    if n_params * bits / 8 + fixed + other_bytes > usable:
+        return True
+    return 1.0 / (n_active * bits / 8 * s_per_byte + t_fixed) < min_tps
+
+
 def recommend(hardware, min_tps: float, context: int, engine: str = "llama.cpp", concurrency: int = 1,
               kv_type: str = "f16", quants: tuple[str, ...] | None = None, other_bytes: int = 0,
               **usable) -> list[dict]:
@@ -25,19 +72,26 @@ def recommend(hardware, min_tps: float, context: int, engine: str = "llama.cpp",
     Ranked by quality proxy: more parameters first, then more bits per weight, then speed. Returns
     ``PlanRow.to_dict()`` rows with ``n_params`` and ``bits_per_weight`` added.
     """
+    from tokbench.catalog.hardware import get_hardware
     from tokbench.catalog.models import model_ids
     from tokbench.plan import estimate, frozen
+    from tokbench.plan.speed import active_params
     from tokbench.spec import load_spec
 
     if min_tps <= 0:
         raise UserError(f"--min-tps must be positive, got {min_tps:g}")
     quants = quants or RECOMMEND_QUANTS["mlx" if engine == "mlx" else "llama.cpp"]
+    hw = get_hardware(hardware) if isinstance(hardware, str) else hardware
     out = []
     for model in model_ids():
         spec = frozen(load_spec(model))
-        n_params = spec.n_params()
+        n_params, n_active = spec.n_params(), active_params(spec)
+        # Exact per-tensor types cost ~10 ms per option; skip options a cheap lower bound rules out.
+        bounds = _bounds(spec, hw, engine, context, concurrency, kv_type, usable)
         for q in quants:
-            row = estimate(spec, q, hardware, engine, context, concurrency, kv_type, other_bytes=other_bytes,
+            if cannot_qualify(n_params, n_active, q, bounds, min_tps, other_bytes):
+                continue
+            row = estimate(spec, q, hw, engine, context, concurrency, kv_type, other_bytes=other_bytes,
                            **usable).to_dict()
             if row["fits"] and row["decode_tps"] >= min_tps:
                 row["n_params"] = n_params

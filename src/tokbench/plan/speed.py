@@ -3,9 +3,20 @@
 Decode is memory-bound: each step streams the active weights (attention or linear attention,
 router, shared experts, the touched routed experts, output head; the token embedding is only
 gathered) plus each sequence's KV cache up to its depth and its recurrent state (read and written
-back). The calibrated step time is ``t = bytes / (eta * bandwidth) + t0``; at large batch the step
-becomes compute-bound (2 FLOP per active weight per token plus attention), served at the
-calibrated prefill efficiency of the chip's FP16 peak. Prefill uses that compute roofline.
+back). The calibrated step time (:func:`step_time`) charges, each with a one-sentence reason:
+
+- weight bytes at the bandwidth efficiency of the kernel class that reads them (float loads reach
+  more of the bandwidth than K-quant or lookup-table dequantizing kernels),
+- KV/state bytes at the attention kernels' efficiency,
+- a fixed time per matrix-vector kernel and per routed-expert (mul_mat_id) kernel: launch and the
+  tail where a small matrix leaves most of the GPU idle dominate small matrices,
+- a fixed time per linear-attention layer (its recurrent-update kernels), and t0 per token,
+- at N sequences: weights once per step, KV per sequence, the distinct experts N tokens touch,
+  and a per-sequence cost proportional to the active weights (the dequantize-and-dot work a
+  single stream hides under the memory stream); the step is compute-bound once FLOPs dominate.
+
+Prefill uses a compute roofline with per-kind efficiency (float matmuls, quantized matmuls,
+routed-expert matmuls, attention). Parameters are data: :mod:`tokbench.catalog.calibration`.
 """
 
 from __future__ import annotations
@@ -94,21 +105,42 @@ class DecodeEstimate:
     compute_bound: bool  # the step at ``concurrency`` is limited by FLOPs, not bytes
 
 
-def _step_time(spec, wb, hw, cal, depth, kv_type, n) -> tuple[float, bool]:
-    b = step_bytes(spec, wb, depth, kv_type, n).total
-    t_mem = b / (cal.eta * hw.bandwidth_bytes)
+def weight_seconds(spec: ModelSpec, wb: WeightBytes, hw, cal, concurrency: int = 1) -> float:
+    """Seconds to stream one step's weights, each kernel class at its own efficiency."""
+    frac = expert_fraction(spec, concurrency)
+    if not wb.dense_by_class and not wb.experts_by_class:  # a WeightBytes built without the split
+        return (wb.dense + wb.experts * frac) / (cal.eta * hw.bandwidth_bytes)
+    total = sum(b / cal.eta_for(c) for c, b in wb.dense_by_class.items())
+    total += frac * sum(b / cal.eta_for(c) for c, b in wb.experts_by_class.items())
+    return total / hw.bandwidth_bytes
+
+
+def fixed_seconds(spec: ModelSpec, wb: WeightBytes, cal) -> float:
+    """Per-step time that does not scale with bytes: kernel launches and tails, t0."""
+    n_linear = sum(1 for k in spec.kinds if k == "linear")
+    return wb.n_mat * cal.c_mat_s + wb.n_mat_id * cal.c_id_s + n_linear * cal.c_lin_s + cal.t0_s
+
+
+def step_time(spec: ModelSpec, wb: WeightBytes, hw, cal, depth: int, kv_type: str = "f16",
+              concurrency: int = 1) -> tuple[float, bool]:
+    """Seconds of one decode step of ``concurrency`` sequences at ``depth``; True when compute-bound."""
+    n = max(1, concurrency)
+    sb = step_bytes(spec, wb, depth, kv_type, n)
+    t_mem = weight_seconds(spec, wb, hw, cal, n) + (sb.kv + sb.state) / (cal.kv_eta * hw.bandwidth_bytes)
+    if n > 1 and cal.decode_batch_eff and hw.fp16_tflops:
+        t_mem += (n - 1) * 2.0 * active_params(spec) / (cal.decode_batch_eff * hw.fp16_tflops * 1e12)
     t_compute = 0.0
     if hw.fp16_tflops:
         t_compute = n * flops_per_token(spec, depth) / (cal.prefill_eff * hw.fp16_tflops * 1e12)
-    return max(t_mem, t_compute) + cal.t0_s, t_compute > t_mem
+    return max(t_mem, t_compute) + fixed_seconds(spec, wb, cal), t_compute > t_mem
 
 
 def decode(spec: ModelSpec, wb: WeightBytes, hw, cal, depth: int, kv_type: str = "f16",
            concurrency: int = 1) -> DecodeEstimate:
     """Decode estimate on ``hw`` with calibration ``cal`` at context ``depth``."""
     one = step_bytes(spec, wb, depth, kv_type, 1).total
-    t1, _ = _step_time(spec, wb, hw, cal, depth, kv_type, 1)
-    tn, bound = _step_time(spec, wb, hw, cal, depth, kv_type, concurrency)
+    t1, _ = step_time(spec, wb, hw, cal, depth, kv_type, 1)
+    tn, bound = step_time(spec, wb, hw, cal, depth, kv_type, concurrency)
     tps = 1.0 / t1
     return DecodeEstimate(
         bytes_per_token=one, ceiling_tps=hw.bandwidth_bytes / one, tps=tps,
@@ -117,12 +149,41 @@ def decode(spec: ModelSpec, wb: WeightBytes, hw, cal, depth: int, kv_type: str =
     )
 
 
-def prefill_tps(spec: ModelSpec, hw, cal, context: int) -> float | None:
+def prefill_flops(spec: ModelSpec, wb: WeightBytes, mean_depth: float) -> dict[str, float]:
+    """FLOPs of one prompt token by kind: float matmuls, quantized matmuls, routed experts, attention."""
+    dense_params = active_params(spec) - _expert_active_params(spec)
+    float_params = min(wb.float_params, dense_params)
+    return {"float": 2.0 * float_params, "quant": 2.0 * (dense_params - float_params),
+            "moe": 2.0 * _expert_active_params(spec), "attn": attention_flops(spec, int(mean_depth))}
+
+
+def _expert_active_params(spec: ModelSpec) -> int:
+    """Routed-expert weights one token multiplies (k of E slices)."""
+    if not spec.n_experts:
+        return 0
+    total = sum(t.n_elements for t in spec.tensors() if t.is_expert)
+    return total * spec.n_experts_used // spec.n_experts
+
+
+def prefill_seconds_per_token(spec: ModelSpec, wb: WeightBytes, hw, cal, mean_depth: float) -> float | None:
+    """Seconds per prompt token at ``mean_depth`` (None without an FP16 peak)."""
+    if not hw.fp16_tflops:
+        return None
+    f = prefill_flops(spec, wb, mean_depth)
+    eff = {"float": cal.prefill_eff, "quant": cal.prefill_eff_quant or cal.prefill_eff,
+           "moe": cal.prefill_eff_moe or cal.prefill_eff_quant or cal.prefill_eff,
+           "attn": cal.prefill_eff_attn or cal.prefill_eff}
+    return sum(f[k] / eff[k] for k in f) / (hw.fp16_tflops * 1e12)
+
+
+def prefill_tps(spec: ModelSpec, hw, cal, context: int, wb: WeightBytes | None = None) -> float | None:
     """Prompt tokens per second for a prompt of ``context`` tokens (None without an FP16 peak)."""
     if not hw.fp16_tflops:
         return None
     avg_depth = max(context, 1) / 2  # token i attends i earlier tokens: the mean is half the prompt
-    return cal.prefill_eff * hw.fp16_tflops * 1e12 / flops_per_token(spec, int(avg_depth))
+    if wb is None:
+        return cal.prefill_eff * hw.fp16_tflops * 1e12 / flops_per_token(spec, int(avg_depth))
+    return 1.0 / prefill_seconds_per_token(spec, wb, hw, cal, avg_depth)
 
 
 def log_ratio(measured: float, predicted: float) -> float:

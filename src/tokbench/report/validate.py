@@ -71,11 +71,40 @@ def _row(model, quant, hw, engine, context, conc, metric, measured, est: dict, s
     return row
 
 
+def _calibration_roles() -> dict[tuple[str, str, str, str], tuple[str, str]]:
+    """(hardware_id, model_id, quant_id, test) -> (role column, source) of published_measurements.csv."""
+    import csv
+    from importlib import resources
+
+    text = resources.files("tokbench.catalog").joinpath("data/published_measurements.csv").read_text()
+    out, last = {}, ""
+    for r in csv.DictReader(text.splitlines()):
+        src = r["source"].strip()
+        src = last + src[4:] if src.startswith("same") and last else src
+        last = src
+        out[(r["hardware_id"].split(":", 1)[0], r["model_id"], r["quant_id"], r["test"])] = (r.get("role") or "", src)
+    return out
+
+
+def row_role(r, est: dict, roles: dict) -> str:
+    """fit (in-sample) | holdout (never fitted) | check (fitted into another calibration row only) |
+    reference (a seed/blog figure no fit uses)."""
+    from tokbench.catalog.calibration import fit_role
+    from tokbench.report.reference import CALIBRATION_FILE
+
+    if r.source_file != CALIBRATION_FILE:
+        return "reference"
+    role, source = roles.get((r.hardware_id, r.model_id, r.quant_id, r.section), ("", r.source))
+    cal = est.get("calibration") or {}
+    return fit_role(role, source, machine_row=cal.get("family") == r.hardware_id)
+
+
 def published_rows_validation(skipped: list[dict]) -> list[dict]:
     """Rows for every published measured/reported figure the planner can estimate."""
     from tokbench.errors import UserError
     from tokbench.report.reference import load_published_rows, row_spec
 
+    roles = _calibration_roles()
     out = []
     for r in load_published_rows():
         if r.metric not in PLAN_KEYS or r.provenance == "estimated" or r.value is None:
@@ -85,16 +114,19 @@ def published_rows_validation(skipped: list[dict]) -> list[dict]:
             skipped.append({"source": r.source, "model": r.model, "hardware": r.hardware, "metric": r.metric,
                             "reason": "not stated: " + ", ".join(missing or ["context"])})
             continue
+        # A prefill row's context is the mean depth of its prompt tokens; the planner's prefill_tps
+        # takes a prompt length (mean depth = half of it), so ask for a prompt of twice that depth.
+        ctx = 2 * r.context if r.metric == "prefill_tps" else r.context
         try:
             est = estimate(row_spec(r), r.quant_id, _hw_text(r.hardware_id, r.memory_gb), r.engine_id,
-                           r.context, r.concurrency or 1)
+                           ctx, r.concurrency or 1)
         except (UserError, ImportError) as exc:  # ImportError: a planner part not built yet (e.g. MLX quant)
             skipped.append({"source": r.source, "model": r.model_id, "hardware": r.hardware_id,
                             "metric": r.metric, "reason": str(exc)})
             continue
         row = _row(r.model_id, r.quant_id, r.hardware_id, r.engine_id, r.context, r.concurrency or 1, r.metric,
                    r.value, est, r.source, provenance=r.provenance, label=r.label,
-                   measured_low=r.low, measured_high=r.high)
+                   measured_low=r.low, measured_high=r.high, role=row_role(r, est, roles))
         if row:
             out.append(row)
     return out
@@ -125,7 +157,8 @@ def run_rows_validation(store, skipped: list[dict], run_ids: list[str] | None = 
                                 "metric": "decode_tps", "reason": str(exc)})
                 break
             row = _row(str(ident["model"]), str(ident["quant"]), hw.id, str(ident["engine"]), depth, conc,
-                       "decode_tps", measured, est, f"run {info.id}", provenance="measured", label="measured (tokbench)")
+                       "decode_tps", measured, est, f"run {info.id}", provenance="measured", label="measured (tokbench)",
+                       role="run")
             if row:
                 out.append(row)
     return out
@@ -137,17 +170,29 @@ def _mape(rows: list[dict]) -> dict:
             "bias_pct": sum(r["error_pct"] for r in rows) / len(rows) if rows else None}
 
 
+ROLES = ("fit", "holdout", "check", "reference", "run")
+
+
 def summarize(rows: list[dict], skipped: list[dict]) -> dict:
-    """MAPE overall, per engine, per hardware family and per metric; skipped rows with reasons."""
+    """MAPE overall, per engine, hardware family and metric; per engine x hardware with fit and
+    held-out rows apart (in-sample fit error is not validation); held-out MAPE per metric."""
     groups: dict[str, dict[str, list[dict]]] = {"by_engine": defaultdict(list), "by_hardware_family": defaultdict(list),
                                                 "by_metric": defaultdict(list)}
+    split: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    held: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         groups["by_engine"][r["engine"]].append(r)
         groups["by_hardware_family"][hardware_family(r["hardware"])].append(r)
         groups["by_metric"][r["metric"]].append(r)
+        split[f"{r['engine']} x {r['hardware']}"][r.get("role", "reference")].append(r)
+        if r.get("role") == "holdout":
+            held[r["metric"]].append(r)
     out = {"all": _mape(rows)}
     for name, g in groups.items():
         out[name] = {k: _mape(v) for k, v in sorted(g.items())}
+    out["by_engine_hardware_role"] = {k: {role: _mape(v[role]) for role in ROLES if v.get(role)}
+                                      for k, v in sorted(split.items())}
+    out["holdout_by_metric"] = {k: _mape(v) for k, v in sorted(held.items())}
     out["skipped"] = skipped
     return out
 
@@ -159,3 +204,26 @@ def validate(store=None, run_ids: list[str] | None = None) -> dict:
     if store is not None:
         rows += run_rows_validation(store, skipped, run_ids)
     return {"rows": rows, "summary": summarize(rows, skipped)}
+
+
+def split_lines(result: dict) -> list[str]:
+    """Text of the held-out rows and of MAPE per engine x hardware with fit / holdout / check apart."""
+    s = result["summary"]
+    held = [r for r in result["rows"] if r.get("role") == "holdout"]
+    out = []
+    if held:
+        out += ["", "Held-out rows (never fitted):",
+                f"  {'model':<20}{'quant':<11}{'hardware':<15}{'ctx':>7}{'c':>4} {'metric':<14}{'measured':>10}"
+                f"{'estimated':>10}{'error':>8}"]
+        for r in held:
+            out.append(f"  {r['model'][:19]:<20}{r['quant'][:10]:<11}{r['hardware'][:14]:<15}{r['context']:>7}"
+                       f"{r['concurrency']:>4} {r['metric'][:13]:<14}{r['measured_tps']:>10.1f}"
+                       f"{r['estimated_tps']:>10.1f}{r['error_pct']:>+7.1f}%")
+        for metric, g in s.get("holdout_by_metric", {}).items():
+            out.append(f"  held-out {metric}: n={g['n']} MAPE {g['mape_pct']:.1f}%  bias {g['bias_pct']:+.1f}%")
+    out += ["", "MAPE per engine x hardware (fit = in-sample; holdout = never fitted; check = fitted into another "
+            "row only; reference = seed/blog figures):"]
+    for key, roles in s.get("by_engine_hardware_role", {}).items():
+        cells = "  ".join(f"{role} n={g['n']} {g['mape_pct']:.1f}%" for role, g in roles.items())
+        out.append(f"  {key:<32}{cells}")
+    return out

@@ -102,6 +102,12 @@ class GGUFHeader:
         return value if isinstance(value, str) else None
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped: names read from a hostile file (a tensor name with
+    a newline) must not break the one-line error contract (found by tests/fuzz)."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 class _Reader:
     """Bounds-checked little-endian reads over a buffer (bytes or an mmap)."""
 
@@ -110,7 +116,7 @@ class _Reader:
         self.strings_left = MAX_STRING_ITEMS
 
     def fail(self, what: str) -> UserError:
-        return UserError(f"{self.label}: not a valid GGUF file ({what})")
+        return UserError(f"{self.label}: not a valid GGUF file ({one_line(what)})")
 
     def need(self, n: int, what: str) -> None:
         if n < 0 or self.pos + n > self.size:
@@ -377,6 +383,8 @@ def _family_fields(m: _Meta, arch: str, fields: dict[str, Any], kv_lora: int) ->
 def spec_from_header(header: GGUFHeader, label: str, name: str | None = None) -> ModelSpec:
     """ModelSpec from a parsed header: hparams from ``{arch}.*`` keys, the file's exact tensor list."""
     arch = header.arch
+    if arch is not None and one_line(arch) != arch:
+        raise UserError(f"{label}: GGUF general.architecture {one_line(arch)!r:.60} is not a name")
     if not arch:
         raise UserError(f"{label}: GGUF header has no general.architecture")
     m = _Meta(header, arch, label)

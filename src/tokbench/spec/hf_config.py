@@ -13,6 +13,8 @@ from typing import Any
 from tokbench.errors import UserError
 from tokbench.spec.model import ModelSpec
 
+MAX_LAYERS = 512  # LLAMA_MAX_LAYERS (src/llama-hparams.h), as in spec/gguf_header.py
+
 # Hugging Face model_type -> GGUF architecture name (what llama.cpp calls it).
 GGUF_ARCH = {
     "llama": "llama",
@@ -224,11 +226,13 @@ def spec_from_config(cfg: dict[str, Any], name: str, source: str = "config.json"
         raise UserError(f"{name}: config.json must be a JSON object")
     cfg = _unwrap(cfg)
     model_type = cfg.get("model_type")
-    if model_type not in GGUF_ARCH:
+    if not isinstance(model_type, str) or model_type not in GGUF_ARCH:  # a list here was a TypeError (tests/fuzz)
         raise UserError(f"{name}: model_type {model_type!r} is not supported (supported: {', '.join(sorted(GGUF_ARCH))})")
     c = _Cfg(cfg, name)
     hidden = c.int("hidden_size", positive=True)
     n_layers = c.int("num_hidden_layers", positive=True)
+    if n_layers > MAX_LAYERS:  # per-layer tuples of a hostile 2^63 would exhaust memory (tests/fuzz)
+        raise c.fail("num_hidden_layers", f"{n_layers} exceeds llama.cpp's limit of {MAX_LAYERS}")
     n_heads = c.int("num_attention_heads", positive=True)
     head_dim = c.int("head_dim", 0) or hidden // n_heads
     n_kv_heads = c.int("num_key_value_heads", n_heads, positive=True)
