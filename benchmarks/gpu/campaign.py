@@ -155,10 +155,11 @@ def run_one(model: str, quant: str, a: argparse.Namespace, out: Path, deadline: 
         append(out, {**base, "kind": "synth", **info})
         log(f"  {info}")
         left = deadline - time.time()
-        rows = llama_bench(Path(a.llama_bin), path, timeout=max(60, min(300, left - 120)))
-        for row in rows:
-            append(out, {**base, "kind": "llama-bench", "row": row})
-        log("  llama-bench: " + ", ".join(f"p{r['n_prompt']}n{r['n_gen']}d{r['n_depth']}={r['avg_ts']:.1f}" for r in rows))
+        if not a.no_llama_bench:
+            rows = llama_bench(Path(a.llama_bin), path, timeout=max(60, min(300, left - 120)))
+            for row in rows:
+                append(out, {**base, "kind": "llama-bench", "row": row})
+            log("  llama-bench: " + ", ".join(f"p{r['n_prompt']}n{r['n_gen']}d{r['n_depth']}={r['avg_ts']:.1f}" for r in rows))
         if time.time() > deadline - 90 or a.no_server:
             return
         port = free_port()
@@ -193,6 +194,7 @@ def main() -> None:
     p.add_argument("--shm-over-gb", type=float, default=40)
     p.add_argument("--budget-s", type=float, default=540, help="stop starting new work after this")
     p.add_argument("--no-server", action="store_true")
+    p.add_argument("--no-llama-bench", action="store_true")
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
