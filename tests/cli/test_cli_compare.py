@@ -21,7 +21,9 @@ def _runs(tmp_path, itl_b=0.0125):
 
 def test_json_rows_and_verdicts(tmp_path, capsys):
     db, a, b = _runs(tmp_path)
-    assert main(["compare", a[:17], "new", "--db", str(db), "--json"]) == 0
+    # The shortest prefix of a that b does not share (runs made in one second share 16 characters).
+    prefix = next(a[:k] for k in range(16, len(a) + 1) if not b.startswith(a[:k]))
+    assert main(["compare", prefix, "new", "--db", str(db), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["run_a"], doc["run_b"], doc["method"]) == (a, b, "welch_t_95")
     dec = next(r for r in doc["rows"] if r["metric"] == "decode_tps_per_stream")
