@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import re
-from dataclasses import replace
 
 import pytest
 

@@ -34,7 +34,6 @@ import asyncio
 import gc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from tokbench.engines.protocol import Engine, EngineError, GenRequest, Prompt, clock
 from tokbench.errors import UserError
