@@ -90,3 +90,17 @@ def test_markdown_labels_footnotes_and_escapes(doc):
 
 def test_md_escape():
     assert md_escape("a|b <i>") == "a\\|b &lt;i&gt;"
+
+
+def test_imported_run_without_raw_rows_reaches_the_report(tmp_path):
+    from pathlib import Path
+
+    from tokbench.cli.main import main
+
+    db = tmp_path / "imp.db"
+    fixture = Path(__file__).parents[1] / "store" / "fixtures" / "llama_bench.jsonl"
+    assert main(["import", str(fixture), "--db", str(db)]) == 0
+    with open_store(db) as s:
+        runs = build_document(s, with_reference=False)["runs"]
+    assert runs and all(r["summaries"] for r in runs)  # summaries come from the file, not raw rows
+    assert any((p.get("decode_tps_per_stream") or {}).get("p50") for r in runs for p in r["summaries"])

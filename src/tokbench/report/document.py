@@ -61,13 +61,16 @@ def _hardware_dict(hw) -> dict | None:
 
 def run_entry(store, info) -> dict:
     """One run of the document: identity, summaries per point, samples, and the planner's estimates."""
-    from tokbench.metrics import group_points, summarize_run
+    from tokbench.metrics import group_points
     from tokbench.report.runs import hardware_of, identity_spec, run_identity
+    from tokbench.store.export import run_summaries
 
     records = store.records(info.id)
     ident = run_identity(info)
     hw, spec = hardware_of(ident), identity_spec(ident, info)
-    summaries = summarize_run(records)
+    # From raw rows when the run has them; imported runs (llama-bench, vllm, GuideLLM) may carry
+    # only the summaries their file had.
+    summaries = run_summaries(store, info.id)
     samples = {label: _samples(recs) for label, recs in group_points(records).items()}
     estimates = []
     if hw is not None and spec is not None and ident["quant"] and ident["engine"]:

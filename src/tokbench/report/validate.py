@@ -135,8 +135,8 @@ def published_rows_validation(skipped: list[dict]) -> list[dict]:
 def run_rows_validation(store, skipped: list[dict], run_ids: list[str] | None = None) -> list[dict]:
     """Rows for every point of stored runs whose model and hardware are known."""
     from tokbench.errors import UserError
-    from tokbench.metrics import summarize_run
     from tokbench.report.runs import hardware_of, identity_spec, run_identity
+    from tokbench.store.export import run_summaries
 
     infos = [store.get_run(i) for i in run_ids] if run_ids else store.list_runs()
     out = []
@@ -147,7 +147,7 @@ def run_rows_validation(store, skipped: list[dict], run_ids: list[str] | None = 
             skipped.append({"source": f"run {info.id}", "model": ident["model"], "hardware": ident["hardware_id"],
                             "metric": "decode_tps", "reason": "run does not name known hardware, model, quant and engine"})
             continue
-        for point in summarize_run(store.records(info.id)):
+        for point in run_summaries(store, info.id):  # imported runs may have summaries only
             measured = (point.get("decode_tps_per_stream") or {}).get("mean")
             depth, conc = point.get("context_depth") or 0, point.get("concurrency") or 1
             try:
