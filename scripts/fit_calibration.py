@@ -59,7 +59,8 @@ DATA = ROOT / "src" / "tokbench" / "catalog" / "data"
 CAMPAIGN = ROOT / "data" / "h100_campaign" / "llama_bench.csv"
 FIELDS = ["family", "engine", "eta", "t0_ms", "band_low", "band_high", "prefill_eff", "n_decode", "n_prefill",
           "rms_log_resid", "eta_float", "eta_block", "eta_kquant", "eta_table", "eta_kv", "c_mat_us", "c_id_us",
-          "c_lin_us", "decode_batch_eff", "prefill_eff_quant", "prefill_eff_moe", "prefill_eff_attn", "basis"]
+          "c_lin_us", "decode_batch_eff", "prefill_eff_quant", "prefill_eff_moe", "prefill_eff_attn", "eta_batch",
+          "srv_seq_us", "srv_vocab_ns", "srv_save_gbs", "basis"]
 MIN_BAND = 0.10  # never claim a band narrower than +-10% (family rows)
 CV_MARGIN = 0.05  # machine rows: leave-one-model-out residual range widened by 5%
 MIN_HW_ROWS = 6  # decode rows one machine needs for a calibration row of its own
@@ -68,6 +69,13 @@ CLASSES = ("float", "block", "kquant", "table")
 H100_HOLDOUT = {("qwen2.5-7b", "Q4_K_M"), ("qwen2.5-32b", "Q4_K_M"), ("qwen3-30b-a3b", "Q8_0"),
                 ("qwen3-next-80b-a3b", "Q4_K_M")}
 CAMPAIGN_SOURCE = "measured here: H100 campaign"
+# llama-server rows (engine text names llama-server) are a split of their own: the server and batched
+# decode terms are fitted on llama-3.1-8b's sweep (and the earlier synthetic 3B server rows) only; the
+# MoE sweeps are held out (their llama-bench rows stay fit rows: the kernels are known, the server
+# and concurrency model is what they test).
+SERVER_HOLDOUT = {("qwen3-30b-a3b", "Q4_K_M"), ("gpt-oss-120b", "MXFP4_MOE")}
+SWEEPS = ROOT / "data" / "h100_campaign" / "server_sweeps.csv"
+SWEEP_GEN, SWEEP_REQUESTS = 128, 16  # the campaign's sweep: 128 generated tokens, 16 requests per point
 
 
 def load_spec_any(model_id: str):
@@ -101,9 +109,14 @@ def prepare(rows: list[dict]) -> tuple[list[dict], list[str]]:
         except Exception as exc:  # noqa: BLE001 - report and go on: a row we cannot model yet
             skipped.append(f"{r['hardware_id']} {r['model_id']} {r['quant_id']} {r['test']}: {exc}")
             continue
-        out.append({**r, "spec": spec, "wb": wb, "hw": hw, "family": family(hw), "tps": float(r["tokens_per_s"]),
+        out.append({**r, "server": is_server(r), "spec": spec, "wb": wb, "hw": hw, "family": family(hw), "tps": float(r["tokens_per_s"]),
                     "depth": int(r["depth"]), "concurrency": int(r["concurrency"])})
     return out, skipped
+
+
+def is_server(r: dict) -> bool:
+    """A row measured through llama-server (HTTP), not llama-bench / in process."""
+    return "llama-server" in r.get("engine", "")
 
 
 def fit_eta_t0(xs: list[float], ts: list[float]) -> tuple[float, float]:
@@ -235,10 +248,13 @@ def fit_batch_eff(grp: list[dict], cal) -> float | None:
 
 
 def _decode_rows(grp: list[dict]) -> list[dict]:
-    return [r for r in grp if r["metric"] in ("decode", "per_stream") and r["concurrency"] == 1]
+    """Single-stream decode rows; a machine's llama-server rows go to the server fit instead."""
+    machine = any(r["source"].startswith("measured here") for r in grp)
+    return [r for r in grp if r["metric"] in ("decode", "per_stream") and r["concurrency"] == 1
+            and not (machine and r.get("server"))]
 
 
-def fit_machine(key: tuple[str, str], grp: list[dict]) -> dict:
+def fit_machine(key: tuple[str, str], grp: list[dict], sweeps: list[dict] | None = None) -> dict:
     """Every term of the speed model for one machine x engine (see the module docstring)."""
     from tokbench.catalog.calibration import _row
 
@@ -264,9 +280,32 @@ def fit_machine(key: tuple[str, str], grp: list[dict]) -> dict:
         "basis": f"machine fit: {len(dec)} decode rows ({', '.join(sorted({r['model_id'] for r in dec}))}), "
                  f"{len(pre)} prefill rows; terms {', '.join(names)}; band = leave-one-model-out residuals",
     }
-    be = fit_batch_eff(grp, _row({**{k: "" for k in FIELDS}, **row}))
-    row["decode_batch_eff"] = f"{be:.4f}" if be else ""
+    cal = _row({**{k: "" for k in FIELDS}, **row})
+    srv = [r for r in grp if r.get("server")]
+    sweeps = [r for r in (sweeps or []) if r["role"] != "holdout"]
+    if srv or sweeps:
+        fs = _server_module()
+        single = [r for r in srv if r["concurrency"] == 1 and r["depth"] != 576]  # 576: the sweep's own row
+        single += [r for r in sweeps if r["concurrency"] == 1]
+        batched = [{**r, "itl_s": 1 / r["tps"]} for r in srv if r["concurrency"] > 1 and r["depth"] == 0]
+        batched += [r for r in sweeps if r["concurrency"] > 1]
+        terms = fs.fit_server_terms(cal, single, batched, sweeps, SWEEP_GEN)
+        row.update({k: f"{v:.4f}" for k, v in terms.items()})
+        row["basis"] += (f"; server/batched terms from {len(single)} single-stream and {len(batched)} batched "
+                         f"llama-server rows ({', '.join(sorted({r['model_id'] for r in single + batched}))})")
+    else:
+        be = fit_batch_eff(grp, cal)
+        row["decode_batch_eff"] = f"{be:.4f}" if be else ""
     return row
+
+
+def _server_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fit_server", Path(__file__).resolve().parent / "fit_server.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def fit_family(key: tuple[str, str], grp: list[dict]) -> dict | None:
@@ -297,7 +336,7 @@ def fit_family(key: tuple[str, str], grp: list[dict]) -> dict | None:
     return row
 
 
-def fit(rows: list[dict]) -> list[dict]:
+def fit(rows: list[dict], sweeps: list[dict] | None = None) -> list[dict]:
     """Calibration rows: one per machine with enough of its own rows, one per family x engine."""
     from tokbench.catalog.calibration import MACHINE_SOURCE_PREFIX
 
@@ -311,27 +350,32 @@ def fit(rows: list[dict]) -> list[dict]:
         if (r["hardware_id"], r["engine_id"]) in machines and r["source"].startswith(MACHINE_SOURCE_PREFIX):
             continue  # describes that card, fitted into its own row
         families[(r["family"], r["engine_id"])].append(r)
-    out = [fit_machine(k, g) for k, g in sorted(machines.items())]
+    out = [fit_machine(k, g, [s for s in sweeps or [] if (s["hardware_id"], s["engine_id"]) == k])
+           for k, g in sorted(machines.items())]
     out += [row for k, g in sorted(families.items()) if (row := fit_family(k, g))]
     return out
 
 
 def write_roles() -> None:
     """Set the role column of the H100 campaign rows in both CSVs from H100_HOLDOUT."""
-    def role(model: str, quant: str) -> str:
-        return "holdout" if (model, quant) in H100_HOLDOUT else "fit"
+    def role(r: dict) -> str:
+        held = SERVER_HOLDOUT if is_server(r) or "ttft_ms_p50" in r else H100_HOLDOUT  # sweep rows have TTFT
+        return "holdout" if (r["model_id"], r["quant_id"]) in held else "fit"
 
-    for path, model_col, quant_col, pick in (
-        (DATA / "published_measurements.csv", "model_id", "quant_id", lambda r: r["source"].startswith(CAMPAIGN_SOURCE)),
-        (CAMPAIGN, "model_id", "quant_id", lambda r: True),
+    for path, pick in (
+        (DATA / "published_measurements.csv", lambda r: r["source"].startswith(CAMPAIGN_SOURCE)),
+        (CAMPAIGN, lambda r: True),
+        (SWEEPS, lambda r: True),
     ):
         with path.open(newline="") as fh:
             reader = csv.DictReader(fh)
-            fields, rows = reader.fieldnames, list(reader)
+            fields, rows = list(reader.fieldnames), list(reader)
+        if "role" not in fields:
+            fields.append("role")
         eol = "\r\n" if b"\r\n" in path.read_bytes()[:4096] else "\n"  # keep the file's own line ends
         for r in rows:
             if pick(r):
-                r["role"] = role(r[model_col], r[quant_col])
+                r["role"] = role(r)
         with path.open("w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=fields, lineterminator=eol)
             w.writeheader()
@@ -350,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         raw = list(csv.DictReader(fh))
     # Held-out rows check the fit (tokbench validate); they never enter it.
     rows, skipped = prepare(raw)  # all rows: "same" sources resolve through their predecessors
-    table = fit([r for r in rows if r.get("role") != "holdout"])
+    sweeps = _server_module().sweep_rows(SWEEPS, rows) if SWEEPS.exists() else []
+    table = fit([r for r in rows if r.get("role") != "holdout"], sweeps)
     for s in skipped:
         print(f"skipped: {s}", file=sys.stderr)
     for t in table:

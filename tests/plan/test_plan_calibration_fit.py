@@ -31,15 +31,16 @@ def validation():
 
 
 def _h100(rows, role, metric):
+    # llama.cpp in process (llama-bench); llama-server rows are checked in test_plan_serving.py
     return [r for r in rows if r["hardware"] == "h100-sxm" and r["role"] == role and r["metric"] == metric
-            and r["concurrency"] == 1]
+            and r["concurrency"] == 1 and r["engine"] == "llama.cpp"]
 
 
 def test_held_out_decode_mae_within_ten_percent(validation):
     held = _h100(validation, "holdout", "decode_tps")
     assert len(held) == 8  # qwen2.5-7b, qwen2.5-32b, qwen3-30b-a3b Q8_0, qwen3-next: 2 depths each
     mae = sum(abs(r["error_pct"]) for r in held) / len(held)
-    assert mae <= 10.0, mae
+    assert mae <= 6.5, mae  # 5.3% before the server rows left the in-process fit, 5.8% since
     assert max(abs(r["error_pct"]) for r in held) <= 15.0
 
 
@@ -80,7 +81,7 @@ def test_roles_match_the_split_in_both_csvs():
         campaign = {(r["model_id"], r["quant_id"], r["role"]) for r in csv.DictReader(fh)}
     with (DATA / "published_measurements.csv").open(newline="") as fh:
         published = {(r["model_id"], r["quant_id"], r["role"]) for r in csv.DictReader(fh)
-                     if r["source"].startswith(fit.CAMPAIGN_SOURCE)}
+                     if r["source"].startswith(fit.CAMPAIGN_SOURCE) and "llama-server" not in r["engine"]}
     assert campaign == published
     for model, quant, role in campaign:
         assert role == ("holdout" if (model, quant) in fit.H100_HOLDOUT else "fit")
@@ -117,5 +118,7 @@ def test_validate_summary_separates_fit_and_holdout(validation):
     s = summarize(validation, [])
     h100 = s["by_engine_hardware_role"]["llama.cpp x h100-sxm"]
     assert {"fit", "holdout"} <= set(h100)
+    held = [r for r in validation if r["role"] == "holdout" and r["metric"] == "decode_tps"]
+    assert len(held) == 14  # 8 llama-bench rows + 6 llama-server sweep rows
     assert math.isclose(s["holdout_by_metric"]["decode_tps"]["mape_pct"],
-                        sum(abs(r["error_pct"]) for r in _h100(validation, "holdout", "decode_tps")) / 8)
+                        sum(abs(r["error_pct"]) for r in held) / len(held))

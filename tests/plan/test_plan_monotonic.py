@@ -69,14 +69,15 @@ def test_moe_experts_touched_follow_the_draw_formula():
 
 @pytest.mark.parametrize("n", [8, 32])
 def test_concurrency_rows_against_measurements(n):
-    # H100 llama-server -np 8 (synthetic 3B, 169 tok/s per stream: fit) and DGX Spark batched-bench
+    # H100 llama-server -np 8 (synthetic 3B, 169 tok/s per stream: fit, estimated as llama.cpp-server) and DGX Spark batched-bench
     # B=32 (qwen2.5-7b 593 tok/s aggregate: fit); the estimate must land within 35% of both.
     from tokbench.plan import estimate
 
     if n == 8:
         from tokbench.report.reference import model_spec
 
-        row = estimate(model_spec("synthetic-llama-3b"), "Q4_K_M", "h100-sxm", context=1, concurrency=8)
+        row = estimate(model_spec("synthetic-llama-3b"), "Q4_K_M", "h100-sxm", "llama.cpp-server", context=1,
+                       concurrency=8)
         assert row.per_stream_decode_tps == pytest.approx(169.3, rel=0.35)
     else:
         row = estimate("qwen2.5-7b", "Q8_0", "dgx-spark", context=528, concurrency=32)

@@ -36,8 +36,10 @@ class Calibration:
     """Parameters of the decode step time and the prefill rate (see :mod:`tokbench.plan.speed`).
 
     Decode: ``t = sum_class bytes_c / (eta_c * bw) + (KV + state) / (eta_kv * bw) + n_mat * c_mat
-    + n_mat_id * c_id + n_linear * c_lin + t0``; at N sequences each extra one adds
-    ``2 * active weights / (decode_batch_eff * FP16 peak)``.
+    + n_mat_id * c_id + n_linear * c_lin + t0``; at N sequences the weights are read at
+    ``min(eta_c, eta_batch)`` (or, without ``eta_batch``, each extra sequence adds
+    ``2 * active weights / (decode_batch_eff * FP16 peak)``); behind a server each sequence adds
+    ``srv_seq + srv_vocab * vocab`` per step.
     A field left None falls back to ``eta`` (or ``prefill_eff``), a cost left 0 is not charged: a row
     fitted from one model family reduces to the one-factor model ``bytes / (eta * bw) + t0``.
     ``band_low``/``band_high`` multiply the estimated tok/s to give its range.
@@ -62,6 +64,11 @@ class Calibration:
     prefill_eff_quant: float | None = None  # quantized matmuls (MMQ) vs float (cuBLAS) = prefill_eff
     prefill_eff_moe: float | None = None  # routed-expert matmuls (tokens split across experts)
     prefill_eff_attn: float | None = None  # attention / linear-attention FLOPs
+    eta_batch: float | None = None  # weight-read efficiency of the batched (N > 1) decode kernels
+    srv_seq_s: float = 0.0  # server: fixed CPU time per sequence per token (slot update, streaming)
+    srv_vocab_s: float = 0.0  # server: CPU time per vocabulary entry per sequence per token (sampling)
+    srv_save_bps: float | None = None  # server: bytes/s of saving a reused slot's KV to the prompt cache
+    srv_basis: str = ""  # where the server terms come from
 
     @property
     def fitted(self) -> bool:
@@ -87,8 +94,13 @@ DEFAULTS: dict[str, Calibration] = {
     "amd": Calibration("amd", "*", 0.6, 0.003, 0.6, 1.3, 0.3, basis="default: no measurements"),
     "cpu": Calibration("cpu", "*", 0.5, 0.003, 0.5, 1.4, 0.3, basis="default: no measurements"),
 }
-# Engines that run another engine's kernels: use that engine's calibration.
-BACKEND = {"ollama": "llama.cpp"}
+# Engines that run another engine's kernels: use that engine's calibration. llama.cpp-server is
+# llama.cpp's kernels behind llama-server (OpenAI-compatible HTTP); ollama and LM Studio run
+# llama.cpp behind their own servers, so they are modelled as llama.cpp-server.
+BACKEND = {"ollama": "llama.cpp", "llama.cpp-server": "llama.cpp"}
+# Engines whose every token goes through an HTTP server's sampling and streaming loop. "llama.cpp"
+# means llama.cpp in process (llama-bench, libllama, llama-cpp-python's Llama): no server cost.
+SERVER_ENGINES = frozenset({"llama.cpp-server", "ollama"})
 # Engines without their own data on a family borrow this one's (stated in the basis).
 BORROW = {"vllm": "llama.cpp", "sglang": "llama.cpp", "mlx": "llama.cpp"}
 
@@ -125,7 +137,10 @@ def _row(r: dict) -> Calibration:
         eta_kv=_opt(r, "eta_kv"), c_mat_s=_opt(r, "c_mat_us", 1e-6) or 0.0, c_id_s=_opt(r, "c_id_us", 1e-6) or 0.0,
         c_lin_s=_opt(r, "c_lin_us", 1e-6) or 0.0, decode_batch_eff=_opt(r, "decode_batch_eff"),
         prefill_eff_quant=_opt(r, "prefill_eff_quant"), prefill_eff_moe=_opt(r, "prefill_eff_moe"),
-        prefill_eff_attn=_opt(r, "prefill_eff_attn"),
+        prefill_eff_attn=_opt(r, "prefill_eff_attn"), eta_batch=_opt(r, "eta_batch"),
+        srv_seq_s=_opt(r, "srv_seq_us", 1e-6) or 0.0, srv_vocab_s=_opt(r, "srv_vocab_ns", 1e-9) or 0.0,
+        srv_save_bps=_opt(r, "srv_save_gbs", 1e9),
+        srv_basis=(f"server terms fitted on {r['family']}" if _opt(r, "srv_seq_us") or _opt(r, "srv_vocab_ns") else ""),
     )
 
 
@@ -150,7 +165,18 @@ def fit_role(role: str, source: str, machine_row: bool) -> str:
 
 def get_calibration(hw, engine: str) -> Calibration:
     """Calibration for ``hw`` x ``engine``: the machine's own fitted row, its family's, the backend's or a
-    borrowed row, else the default."""
+    borrowed row, else the default. A server engine on a row without server terms borrows them from a
+    row that has them (the server's per-token work is CPU time, not the accelerator's)."""
+    cal = _get_calibration(hw, engine)
+    if engine in SERVER_ENGINES and not (cal.srv_seq_s or cal.srv_vocab_s):
+        donor = next((r for r in calibration_rows().values() if r.srv_seq_s or r.srv_vocab_s), None)
+        if donor is not None:
+            cal = replace(cal, srv_seq_s=donor.srv_seq_s, srv_vocab_s=donor.srv_vocab_s, srv_save_bps=donor.srv_save_bps,
+                          srv_basis=f"server terms borrowed from the {donor.family} fit")
+    return cal
+
+
+def _get_calibration(hw, engine: str) -> Calibration:
     fam = family(hw)
     rows = calibration_rows()
     eng = BACKEND.get(engine, engine)

@@ -11,6 +11,16 @@ def _f(v: Any, digits: int = 1) -> str:
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
+def plan_engine_for(engine: str, model_path) -> str:
+    """The planner's engine for a bench engine: MLX, llama.cpp in process, or llama.cpp behind a
+    server (a GGUF served over HTTP is llama.cpp: llama-server, Ollama, LM Studio)."""
+    if engine.startswith("mlx"):
+        return "mlx"
+    if engine == "llama.cpp":
+        return "llama.cpp"
+    return "llama.cpp-server" if str(model_path).endswith(".gguf") or engine == "llama.cpp-server" else "llama.cpp"
+
+
 def planner_estimates(model_path, quant: str | None, hardware, engine: str, rows: list[dict]) -> dict[str, dict]:
     """Per point label: the planner's decode estimate for that depth/concurrency (empty without hardware)."""
     if hardware is None or model_path is None:
@@ -22,15 +32,20 @@ def planner_estimates(model_path, quant: str | None, hardware, engine: str, rows
         spec = load_spec(str(model_path))
     except Exception:  # noqa: BLE001 - a model the planner cannot read just gets no estimate
         return {}
-    plan_engine = "mlx" if engine.startswith("mlx") else "llama.cpp"
+    plan_engine = plan_engine_for(engine, model_path)
     out = {}
     for row in rows:
         d, c = row.get("context_depth"), row.get("concurrency")
         if not isinstance(d, int) or not isinstance(c, int):
             continue
+        ok = row.get("ok") or 0
+        gen = round(row["output_tokens"] / ok) if ok and row.get("output_tokens") else 128
         try:
-            p = estimate(spec, quant, hardware, engine=plan_engine, context=max(d, 1) + 64,
-                         concurrency=max(c, 1), depth=d)
+            # The sweep the bench just ran (prompt, output and request counts), so the estimate is of
+            # the same quantity: per-stream tok/s with the other requests' prefill interleaved.
+            p = estimate(spec, quant, hardware, engine=plan_engine, context=max(d, 1) + gen,
+                         concurrency=max(c, 1), depth=d + gen // 2, prompt_tokens=max(d, 1), gen_tokens=max(gen, 1),
+                         requests=row.get("requests") or None)
         except Exception:  # noqa: BLE001 - e.g. a quant the planner does not know
             continue
         est = p.per_stream_decode_tps if c > 1 and p.per_stream_decode_tps else p.decode_tps

@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--context", "-c", default="4k", help="tokens per sequence: 32768, 8k, 128K (default 4k)")
     p.add_argument("--depth", default=None, help="context depth for decode speed (default: --context)")
     p.add_argument("--quant", "-q", default=None, help="comma-separated presets (default: IQ2_XXS,IQ4_XS,Q4_K_M,Q8_0)")
-    p.add_argument("--engine", "-e", default="llama.cpp", help="llama.cpp, mlx, vllm, sglang, ollama")
+    p.add_argument("--engine", "-e", default="llama.cpp", help="llama.cpp (in process, as llama-bench), llama.cpp-server (behind llama-server; also ollama, LM Studio), mlx, vllm, sglang, ollama")
     p.add_argument("--concurrency", "-n", type=int, default=1, help="concurrent sequences (default 1)")
     p.add_argument("--kv-type", default="f16", help="KV cache type: f16, q8_0, q4_0 (default f16)")
     p.add_argument("--min-tps", type=float, default=None, help="rank catalog options reaching this decode tok/s")

@@ -120,6 +120,8 @@ def _derivation(spec, rows: list[dict], hws) -> list[str]:
         lines.append(f"Speed {hw.label}: t/token = bytes / ({cal['eta']:.2f} x {hw.bandwidth_gbs:g} GB/s) + "
                      f"{cal['t0_ms']:.1f} ms; band x{cal['band'][0]:.2f}-x{cal['band'][1]:.2f} "
                      f"[{cal['family']} x {cal['engine']}: {cal['basis']}]")
+    # Engine: llama.cpp in process vs behind a server (tokbench.plan.estimate's notes say which).
+    lines += sorted({n for r in rows for n in r.get("notes", []) if "llama.cpp" in n and "server" in n})
     return lines
 
 

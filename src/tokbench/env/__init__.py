@@ -84,9 +84,10 @@ def probe_host(measure: bool = True, run=_run) -> dict:
         info.update(_linux_cpu())
     info["nvidia"] = probe_nvidia(run)
     if measure:
-        from tokbench.env.bandwidth import measure_bandwidth
+        from tokbench.env.bandwidth import measure_bandwidth, measure_matmul_tflops
 
         info["bandwidth"] = measure_bandwidth()
+        info["compute"] = measure_matmul_tflops()
     hw = host_hardware(info)
     info["hardware"] = {"id": hw.id, "label": hw.label, "kind": hw.kind, "bandwidth_gbs": hw.bandwidth_gbs,
                         "memory_gb": hw.memory_gb, "in_catalog": hw.id != "host"}
@@ -123,10 +124,16 @@ def host_hardware(info: dict | None = None):
         from tokbench.env.bandwidth import measure_bandwidth
 
         bw = measure_bandwidth()["bandwidth_gbs"]
+    tflops = (info.get("compute") or {}).get("tflops")
+    if tflops is None:
+        from tokbench.env.bandwidth import measure_matmul_tflops
+
+        tflops = measure_matmul_tflops()["tflops"]
     mem_gb = (info.get("memory_bytes") or 0) / 2**30
     return Hardware(id="host", name=info.get("cpu") or "this machine", vendor="", kind="cpu", unified_memory=True,
                     bandwidth_gbs=bw, memory_gb=round(mem_gb, 1), memory_options_gb=(round(mem_gb, 1),),
-                    notes="measured by tokbench hw probe", source="tokbench.env.probe_host")
+                    fp16_tflops=tflops, notes="bandwidth and matmul rate measured by tokbench hw probe",
+                    source="tokbench.env.probe_host")
 
 
 __all__ = ["probe_host", "host_hardware", "probe_apple", "probe_nvidia"]

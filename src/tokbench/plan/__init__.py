@@ -40,7 +40,9 @@ class PlanRow:
     decode_tps: float | None = None
     decode_tps_low: float | None = None
     decode_tps_high: float | None = None
-    per_stream_decode_tps: float | None = None
+    per_stream_decode_tps: float | None = None  # tokens / (last - first) per request; see estimate()
+    step_decode_tps: float | None = None  # 1 / one decode step of `concurrency` sequences (the ITL rate)
+    server: bool = False  # engine runs behind an HTTP server (llama.cpp-server, ollama): per-token CPU cost
     aggregate_decode_tps: float | None = None
     compute_bound: bool | None = None
     prefill_tps: float | None = None
@@ -98,12 +100,21 @@ def _resolve(spec, hardware, engine, kv_type):
 def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: str = "llama.cpp",
              context: int = 4096, concurrency: int = 1, kv_type: str = "f16", *, depth: int | None = None,
              other_bytes: int = 0, gpu_limit_gb: float | None = None, gpu_fraction: float | None = None,
-             os_reserve_gb: float | None = None) -> PlanRow:
+             os_reserve_gb: float | None = None, prompt_tokens: int | None = None, gen_tokens: int = 128,
+             requests: int | None = None) -> PlanRow:
     """Memory, fit and speed of ``spec`` with ``quant`` on ``hardware`` (a Hardware, an id, or None).
 
     ``context`` sizes the KV cache per sequence; decode speed is estimated at ``depth`` tokens
     (default: ``context``, the slowest point of a full conversation). ``other_bytes`` is memory taken
     by companion models. Unknown names raise :class:`tokbench.errors.UserError`.
+
+    Engines: ``llama.cpp`` is llama.cpp in process (llama-bench, libllama); ``llama.cpp-server`` (and
+    ``ollama``) add the server's per-token sampling and streaming work per sequence. ``step_decode_tps``
+    is one stream's rate between tokens with ``concurrency`` sequences decoding. With
+    ``prompt_tokens`` (a server at concurrency > 1), ``per_stream_decode_tps`` is what a closed-loop
+    sweep of ``requests`` (default 2 x concurrency) requests of ``prompt_tokens`` + ``gen_tokens``
+    measures: other requests' prefill and slot reuse interleave (:mod:`tokbench.plan.serving`);
+    without it, the step rate.
     """
     from tokbench.plan.fit import memory_plan, verdict
     from tokbench.plan.memory import canonical_quant, usable_memory
@@ -123,13 +134,26 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
     if hw is None:
         return PlanRow(**row)
     from tokbench.catalog.calibration import get_calibration
-    from tokbench.plan.speed import decode, prefill_tps
+    from tokbench.plan.speed import decode, prefill_tps, server_seconds
 
     usable = usable_memory(hw, engine, gpu_limit_gb, gpu_fraction, os_reserve_gb)
     v = verdict(mp.total + other_bytes, usable)
     cal = get_calibration(hw, engine)
-    d = decode(spec, wb, hw, cal, depth, kv_type, concurrency)
+    from tokbench.catalog.calibration import SERVER_ENGINES
+
+    server = engine in SERVER_ENGINES
+    d = decode(spec, wb, hw, cal, depth, kv_type, concurrency, server)
+    per_stream = d.per_stream_tps
+    if prompt_tokens is not None and concurrency > 1:
+        per_stream = _sweep(spec, wb, hw, cal, depth, kv_type, concurrency, server, prompt_tokens, gen_tokens,
+                            requests or 2 * concurrency)
     notes = []
+    if engine == "llama.cpp":
+        notes.append("llama.cpp in process (llama-bench); behind llama-server, ollama or LM Studio use engine "
+                     "llama.cpp-server (per-token server cost)")
+    elif server:
+        notes.append(f"{engine}: llama.cpp behind a server; per sequence per token "
+                     f"{1e3 * server_seconds(spec, cal):.2f} ms of server CPU work ({cal.srv_basis or 'no server data'})")
     if engine == "mlx" and hw.kind != "apple":
         notes.append("MLX runs on Apple silicon (CPU elsewhere); estimate uses this hardware's figures")
     if v.tight:
@@ -137,7 +161,7 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
     row.update(hardware=hw.label, memory_bytes=usable.memory_bytes, usable_bytes=usable.usable_bytes,
                usable_basis=usable.basis, fits=v.fits, free_bytes=v.free_bytes,
                decode_tps_ceiling=d.ceiling_tps, decode_tps=d.tps, decode_tps_low=d.tps_low,
-               decode_tps_high=d.tps_high, per_stream_decode_tps=d.per_stream_tps,
+               decode_tps_high=d.tps_high, per_stream_decode_tps=per_stream, step_decode_tps=d.per_stream_tps, server=server,
                aggregate_decode_tps=d.aggregate_tps, compute_bound=d.compute_bound,
                prefill_tps=prefill_tps(spec, hw, cal, context, wb),
                calibration={"family": cal.family, "engine": cal.engine, "eta": cal.eta, "t0_ms": cal.t0_s * 1000,
@@ -145,6 +169,19 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
                             "fitted": cal.fitted, "basis": cal.basis},
                notes=notes)
     return PlanRow(**row)
+
+
+def _sweep(spec, wb, hw, cal, depth, kv_type, n, server, prompt, gen, requests) -> float:
+    """Per-stream decode tok/s of a closed-loop sweep (:func:`tokbench.plan.serving.sweep_per_stream`)."""
+    from tokbench.plan.kv import kv_read_bytes
+    from tokbench.plan.serving import sweep_per_stream
+    from tokbench.plan.speed import prefill_seconds_per_token, step_time
+
+    pp = prefill_seconds_per_token(spec, wb, hw, cal, prompt / 2) or 0.0
+    # Slot reuse saves the old sequence (prompt + generated cells) to the host prompt cache first.
+    stall = kv_read_bytes(spec, prompt + gen, kv_type) / cal.srv_save_bps if server and cal.srv_save_bps else 0.0
+    return sweep_per_stream(lambda k: step_time(spec, wb, hw, cal, depth, kv_type, max(k, 1), server)[0],
+                            pp, n, prompt, gen, requests, stall)
 
 
 __all__ = ["PlanRow", "estimate"]

@@ -17,9 +17,13 @@ GiB = 2**30
 MiB = 2**20
 
 # Engines a user can name, and the spellings we accept for them.
-ENGINES = ("llama.cpp", "mlx", "vllm", "sglang", "ollama")
+# "llama.cpp" is llama.cpp in process (llama-bench, libllama); "llama.cpp-server" the same kernels
+# behind llama-server's HTTP loop (tokbench.catalog.calibration.SERVER_ENGINES).
+ENGINES = ("llama.cpp", "llama.cpp-server", "mlx", "vllm", "sglang", "ollama")
 _ENGINE_ALIASES = {"llamacpp": "llama.cpp", "llama-cpp": "llama.cpp", "llama_cpp": "llama.cpp",
-                   "mlx-lm": "mlx", "mlx_lm": "mlx", "vllm-mlx": "vllm"}
+                   "llama-server": "llama.cpp-server",
+                   "llamacpp-server": "llama.cpp-server", "llama-cpp-server": "llama.cpp-server",
+                   "lm-studio": "llama.cpp-server", "lmstudio": "llama.cpp-server", "mlx-lm": "mlx", "mlx_lm": "mlx", "vllm-mlx": "vllm"}
 
 
 def parse_engine(name: str) -> str:

@@ -11,9 +11,22 @@ back). The calibrated step time (:func:`step_time`) charges, each with a one-sen
 - a fixed time per matrix-vector kernel and per routed-expert (mul_mat_id) kernel: launch and the
   tail where a small matrix leaves most of the GPU idle dominate small matrices,
 - a fixed time per linear-attention layer (its recurrent-update kernels), and t0 per token,
-- at N sequences: weights once per step, KV per sequence, the distinct experts N tokens touch,
-  and a per-sequence cost proportional to the active weights (the dequantize-and-dot work a
-  single stream hides under the memory stream); the step is compute-bound once FLOPs dominate.
+- at N sequences: weights once per step, KV per sequence, the distinct experts N tokens touch
+  (E * (1 - (1 - k/E)^N) of E), read by the batched kernels: llama.cpp's MMVQ kernel dequantizes
+  each block once per column, so its time per byte grows with each column up to
+  MMVQ_MAX_BATCH_SIZE = 8 (ggml-cuda/mmvq.cuh); above 8 the tensor-core MMQ kernel takes over at
+  about the 8-column cost. So 1/eta ramps linearly from the class's 1/eta_c at N = 1 to
+  1/min(eta_c, eta_batch) at N >= 8 (on the H100, eta_batch ~ 0.2: a Q4_K model streams at a third
+  of its single-column rate); the step is compute-bound once FLOPs dominate. Rows without ``eta_batch`` (family fits)
+  keep the older per-extra-sequence compute term (``decode_batch_eff``).
+- behind a server (llama-server, ollama, LM Studio: ``server=True``) each sequence of the step also
+  pays the server's per-token work on the CPU, done slot by slot after the GPU step: building and
+  sampling the vocabulary-sized candidate list, detokenizing and streaming the chunk
+  (llama.cpp tools/server/server.cpp: update_slots -> common_sampler_sample per slot). Charged as
+  ``srv_seq + srv_vocab * vocab`` per sequence per step; llama-bench pays none of it.
+
+Prefill of requests admitted while others decode lengthens those streams' token gaps:
+:mod:`tokbench.plan.serving` simulates that for a sweep.
 
 Prefill uses a compute roofline with per-kind efficiency (float matmuls, quantized matmuls,
 routed-expert matmuls, attention). Parameters are data: :mod:`tokbench.catalog.calibration`.
@@ -106,13 +119,33 @@ class DecodeEstimate:
 
 
 def weight_seconds(spec: ModelSpec, wb: WeightBytes, hw, cal, concurrency: int = 1) -> float:
-    """Seconds to stream one step's weights, each kernel class at its own efficiency."""
+    """Seconds to stream one step's weights, each kernel class at its own efficiency.
+
+    Above one sequence the batched kernels read each class at ``min(eta_class, eta_batch)`` where
+    the calibration has ``eta_batch`` (see the module docstring).
+    """
     frac = expert_fraction(spec, concurrency)
+    ramp = min(max(concurrency, 1) - 1, BATCH_COLUMNS - 1) / (BATCH_COLUMNS - 1) if cal.eta_batch else 0.0
+
+    def eta(c: str) -> float:
+        return _ramped(cal.eta_for(c), cal.eta_batch, ramp)
+
     if not wb.dense_by_class and not wb.experts_by_class:  # a WeightBytes built without the split
-        return (wb.dense + wb.experts * frac) / (cal.eta * hw.bandwidth_bytes)
-    total = sum(b / cal.eta_for(c) for c, b in wb.dense_by_class.items())
-    total += frac * sum(b / cal.eta_for(c) for c, b in wb.experts_by_class.items())
+        return (wb.dense + wb.experts * frac) / (_ramped(cal.eta, cal.eta_batch, ramp) * hw.bandwidth_bytes)
+    total = sum(b / eta(c) for c, b in wb.dense_by_class.items())
+    total += frac * sum(b / eta(c) for c, b in wb.experts_by_class.items())
     return total / hw.bandwidth_bytes
+
+
+BATCH_COLUMNS = 8  # llama.cpp MMVQ_MAX_BATCH_SIZE: columns up to which the batched cost still grows
+
+
+def _ramped(eta_single: float, eta_batch: float | None, ramp: float) -> float:
+    """Efficiency between the single-column rate (ramp 0) and the saturated batched rate (ramp 1)."""
+    if not eta_batch or ramp <= 0:
+        return eta_single
+    inv = 1 / eta_single + ramp * (1 / min(eta_single, eta_batch) - 1 / eta_single)
+    return 1 / inv
 
 
 def fixed_seconds(spec: ModelSpec, wb: WeightBytes, cal) -> float:
@@ -121,26 +154,37 @@ def fixed_seconds(spec: ModelSpec, wb: WeightBytes, cal) -> float:
     return wb.n_mat * cal.c_mat_s + wb.n_mat_id * cal.c_id_s + n_linear * cal.c_lin_s + cal.t0_s
 
 
+def server_seconds(spec: ModelSpec, cal) -> float:
+    """A server's per-sequence, per-token CPU work (sampling over the vocabulary, streaming)."""
+    return cal.srv_seq_s + cal.srv_vocab_s * spec.vocab
+
+
 def step_time(spec: ModelSpec, wb: WeightBytes, hw, cal, depth: int, kv_type: str = "f16",
-              concurrency: int = 1) -> tuple[float, bool]:
-    """Seconds of one decode step of ``concurrency`` sequences at ``depth``; True when compute-bound."""
+              concurrency: int = 1, server: bool = False) -> tuple[float, bool]:
+    """Seconds of one decode step of ``concurrency`` sequences at ``depth``; True when compute-bound.
+
+    ``server``: the engine runs behind an HTTP server that samples and streams each sequence's token.
+    """
     n = max(1, concurrency)
     sb = step_bytes(spec, wb, depth, kv_type, n)
     t_mem = weight_seconds(spec, wb, hw, cal, n) + (sb.kv + sb.state) / (cal.kv_eta * hw.bandwidth_bytes)
-    if n > 1 and cal.decode_batch_eff and hw.fp16_tflops:
+    if n > 1 and not cal.eta_batch and cal.decode_batch_eff and hw.fp16_tflops:
         t_mem += (n - 1) * 2.0 * active_params(spec) / (cal.decode_batch_eff * hw.fp16_tflops * 1e12)
     t_compute = 0.0
     if hw.fp16_tflops:
         t_compute = n * flops_per_token(spec, depth) / (cal.prefill_eff * hw.fp16_tflops * 1e12)
-    return max(t_mem, t_compute) + fixed_seconds(spec, wb, cal), t_compute > t_mem
+    t = max(t_mem, t_compute) + fixed_seconds(spec, wb, cal)
+    if server:
+        t += n * server_seconds(spec, cal)
+    return t, t_compute > t_mem
 
 
 def decode(spec: ModelSpec, wb: WeightBytes, hw, cal, depth: int, kv_type: str = "f16",
-           concurrency: int = 1) -> DecodeEstimate:
-    """Decode estimate on ``hw`` with calibration ``cal`` at context ``depth``."""
+           concurrency: int = 1, server: bool = False) -> DecodeEstimate:
+    """Decode estimate on ``hw`` with calibration ``cal`` at context ``depth`` (``server``: behind a server)."""
     one = step_bytes(spec, wb, depth, kv_type, 1).total
-    t1, _ = step_time(spec, wb, hw, cal, depth, kv_type, 1)
-    tn, bound = step_time(spec, wb, hw, cal, depth, kv_type, concurrency)
+    t1, _ = step_time(spec, wb, hw, cal, depth, kv_type, 1, server)
+    tn, bound = step_time(spec, wb, hw, cal, depth, kv_type, concurrency, server)
     tps = 1.0 / t1
     return DecodeEstimate(
         bytes_per_token=one, ceiling_tps=hw.bandwidth_bytes / one, tps=tps,

@@ -31,14 +31,25 @@ def hardware_family(hw_id: str) -> str:
     return hw.kind
 
 
-def estimate(spec, quant: str, hardware: str, engine: str, context: int, concurrency: int) -> dict:
+def estimate(spec, quant: str, hardware: str, engine: str, context: int, concurrency: int, **workload) -> dict:
     """``tokbench.plan.estimate(...).to_dict()``; raises UserError (or ImportError before the planner lands)."""
     from tokbench.plan import estimate as plan_estimate
 
     # The planner sizes a KV cache of `context` cells and wants it positive: a measurement at depth 0
     # (empty prompt) reads next to no KV, as one cell does.
     return plan_estimate(spec, quant, hardware, engine=engine, context=max(1, int(context)),
-                         concurrency=max(1, int(concurrency))).to_dict()
+                         concurrency=max(1, int(concurrency)), **workload).to_dict()
+
+
+def server_engine(r) -> tuple[str, dict]:
+    """(planner engine, sweep workload) of a published row: rows measured through llama-server are
+    estimated as llama.cpp-server; the campaign's sweeps (tokbench bench: 128 generated tokens, 16
+    requests, depth column = prompt + 64) pass their prompt so other requests' prefill is counted."""
+    if r.engine_id != "llama.cpp" or "llama-server" not in (r.engine or ""):
+        return r.engine_id, {}
+    if r.metric == "decode_tps" and (r.concurrency or 1) > 1 and (r.context or 0) > 64:
+        return "llama.cpp-server", {"prompt_tokens": r.context - 64, "gen_tokens": 128, "requests": 16}
+    return "llama.cpp-server", {}
 
 
 def _hw_text(hw_id: str, memory_gb: float | None) -> str:
@@ -117,14 +128,15 @@ def published_rows_validation(skipped: list[dict]) -> list[dict]:
         # A prefill row's context is the mean depth of its prompt tokens; the planner's prefill_tps
         # takes a prompt length (mean depth = half of it), so ask for a prompt of twice that depth.
         ctx = 2 * r.context if r.metric == "prefill_tps" else r.context
+        engine, workload = server_engine(r)
         try:
-            est = estimate(row_spec(r), r.quant_id, _hw_text(r.hardware_id, r.memory_gb), r.engine_id,
-                           ctx, r.concurrency or 1)
+            est = estimate(row_spec(r), r.quant_id, _hw_text(r.hardware_id, r.memory_gb), engine,
+                           ctx, r.concurrency or 1, **workload)
         except (UserError, ImportError) as exc:  # ImportError: a planner part not built yet (e.g. MLX quant)
             skipped.append({"source": r.source, "model": r.model_id, "hardware": r.hardware_id,
                             "metric": r.metric, "reason": str(exc)})
             continue
-        row = _row(r.model_id, r.quant_id, r.hardware_id, r.engine_id, r.context, r.concurrency or 1, r.metric,
+        row = _row(r.model_id, r.quant_id, r.hardware_id, engine, r.context, r.concurrency or 1, r.metric,
                    r.value, est, r.source, provenance=r.provenance, label=r.label,
                    measured_low=r.low, measured_high=r.high, role=row_role(r, est, roles))
         if row:
