@@ -54,8 +54,10 @@ def estimate(model: str, quant: str, depth: int, concurrency: int) -> dict:
     from tokbench.plan import estimate as plan_estimate
     from tokbench.spec import load_spec
 
-    row = plan_estimate(load_spec(model), quant, get_hardware("h100-sxm"), engine="llama.cpp",
-                        context=depth + 128, concurrency=concurrency, depth=depth + 64)
+    # The same sweep the campaign ran: 128 generated tokens, 16 requests per point (3 at depth 4096).
+    row = plan_estimate(load_spec(model), quant, get_hardware("h100-sxm"), engine="llama.cpp-server",
+                        context=depth + 128, concurrency=concurrency, depth=depth + 64,
+                        prompt_tokens=depth, gen_tokens=128, requests=16 if depth == 512 else 3)
     return row.to_dict()
 
 
@@ -146,7 +148,11 @@ def add_published(rows: list[dict]) -> None:
     with open(PUBLISHED, newline="") as f:
         reader = csv.DictReader(f)
         fields = list(reader.fieldnames or [])
-        kept = [r for r in reader if not r["source"].startswith(SOURCE)]
+        rows_in = list(reader)
+    kept = [r for r in rows_in if not r["source"].startswith(SOURCE)]
+    # Keep the roles the calibration split gave (scripts/fit_calibration.py --write-roles); new rows
+    # are held out until that split says otherwise.
+    roles = {(r["model_id"], r["quant_id"], r["test"]): r.get("role", "") for r in rows_in if r["source"].startswith(SOURCE)}
     new = []
     for r in rows:
         if r["context_depth"] != 512:
@@ -157,8 +163,9 @@ def add_published(rows: list[dict]) -> None:
                 "source": f"{SOURCE}; data/h100_campaign/server_sweeps.csv", "hardware_id": "h100-sxm",
                 "model_id": r["model_id"], "quant_id": r["quant_id"], "engine_id": "llama.cpp",
                 "depth": 576, "concurrency": r["concurrency"], "role": "holdout"}
-        new.append({**base, "test": f"{r['concurrency']} concurrent per stream (mean)",
-                    "tokens_per_s": r["decode_tps_per_stream"], "metric": "per_stream"})
+        test = f"{r['concurrency']} concurrent per stream (mean)"
+        base["role"] = roles.get((r["model_id"], r["quant_id"], test)) or "holdout"
+        new.append({**base, "test": test, "tokens_per_s": r["decode_tps_per_stream"], "metric": "per_stream"})
     with open(PUBLISHED, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
