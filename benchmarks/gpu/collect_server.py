@@ -3,6 +3,7 @@ data/h100_campaign/: concurrency sweeps next to the planner, the client-vs-serve
 (issue 7), and GPU memory used next to the planner's total (issue 8).
 
 Usage: python benchmarks/gpu/collect_server.py RAW_DIR [RAW_DIR ...]
+  then: python scripts/fit_calibration.py --write-roles   (the calibration split's role column)
   Each RAW_DIR holds campaign.jsonl and tokbench.db from one device call. Writes
   data/h100_campaign/server_sweeps.csv, server_memory.csv, fidelity.csv, raw/server-callN.db and
   adds the sweep rows (role "holdout": they check the concurrency model, which never saw them) to
