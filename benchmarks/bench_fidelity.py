@@ -145,7 +145,10 @@ READING = """Reading the rows:
   predicted_per_second as (n - 1) / (time from first to last generated token), the same definition as
   tokbench's per-stream decode tok/s, measured on the server's clock; the difference is the client's
   timing error. On the H100 (data/h100_campaign/fidelity.csv) the mean difference is within +-0.1% at
-  every sweep point (1, 8 and 16 concurrent; 3 models).
+  every sweep point (1, 8 and 16 concurrent; 3 models): the goal's 1% is met there. On a 2-core
+  machine the same comparison reads about -3.4%: llama-server's compute thread holds one core, so
+  its HTTP thread and the client share the other and the last chunks reach the client ~10 ms late
+  (what any client on such a box sees; the server's own figure excludes delivery).
 - In process, the gap to llama.cpp's eval counter (which times llama_decode only) is the engine
   loop's own per-token work between decodes (reading logits, argmax, batch building in Python,
   ~50 us per token). A client of llama.cpp sees this rate; it is a stricter reference than the goal's.
