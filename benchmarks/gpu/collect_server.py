@@ -69,7 +69,7 @@ def sweeps(dirs: list[Path]) -> tuple[list[dict], list[dict]]:
         db = d / "tokbench.db"
         if not db.exists():
             continue
-        shutil.copy(db, DATA / "raw" / f"server-call{n}.db")
+        shutil.copy(db, DATA / "raw" / f"server-call{d.name if d.name.isdigit() else n}.db")  # device call number
         for run in runs_of(db):
             model, quant = model_quant(run["model_file"])
             for s in run["summaries"]:
@@ -86,7 +86,7 @@ def sweeps(dirs: list[Path]) -> tuple[list[dict], list[dict]]:
                     "est_decode_tps_per_stream": round(est["per_stream_decode_tps"], 1),
                     "est_aggregate_decode_tps": round(est["aggregate_decode_tps"], 1),
                     "meas_over_est": round(measured / est["per_stream_decode_tps"], 3),
-                    "run_id": run["id"], "call": n,
+                    "run_id": run["id"], "call": int(d.name) if d.name.isdigit() else n,
                 })
             fidelity += fidelity_rows(run, model, quant)
     return rows, fidelity
