@@ -118,3 +118,15 @@ def test_default_bench_under_a_minute(tmp_path):
     assert time.monotonic() - t0 < 60
     rows = json.loads(r.stdout)["results"]
     assert {(row["point"], row["ok"]) for row in rows} == {("single d=1024", 3), ("c=1 d=256", 2), ("c=8 d=256", 16)}
+
+
+def test_run_records_hardware_and_the_files_quant_for_reports(tiny, tmp_path):
+    db = tmp_path / "id.db"
+    r = tb("--model", str(tiny), "--context-depth", "32", "--gen-tokens", "4", "--concurrency", "1",
+           "--requests", "1", "--threads", "1", "--hardware", "m3-ultra", "--json", db=db)
+    assert r.returncode == 0, r.stderr
+    with open_store(db) as store:
+        info = store.get_run(json.loads(r.stdout)["run_id"])
+    # reports and `tokbench validate` match runs on these (tokbench.report.runs.run_identity)
+    assert info.config["hardware_id"] == "m3-ultra-80c"
+    assert info.config["quant"] == "Q8_0"

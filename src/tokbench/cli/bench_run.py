@@ -99,7 +99,29 @@ def job_config(job: Job, args, opts: dict) -> dict[str, Any]:
     safe_opts = {k: v for k, v in opts.items() if k != "api_key"}
     return {"engine": job.engine, "model": asdict(job.model), "engine_options": safe_opts,
             "points": [asdict(p) for p in job.points], "kinds": job.kinds,
-            "slo": getattr(args, "slo_dict", None), "argv": _safe_argv()}
+            "slo": getattr(args, "slo_dict", None), "argv": _safe_argv(), **_identity(job, args)}
+
+
+def _identity(job: Job, args) -> dict[str, Any]:
+    """What reports and `tokbench validate` match a run on: the catalog hardware id given with
+    --hardware, and the quant (the job's, else the GGUF file's own type when the file is here)."""
+    out: dict[str, Any] = {}
+    if getattr(args, "hardware", None):
+        from tokbench.catalog.hardware import get_hardware
+
+        out["hardware_id"] = get_hardware(args.hardware).id
+    quant = job.model.quant
+    path = Path(str(job.model.path or job.model.label or ""))
+    if quant is None and path.suffix == ".gguf" and path.is_file():
+        try:
+            from tokbench.spec.gguf_header import spec_from_gguf
+
+            quant = spec_from_gguf(path).file_type
+        except Exception:  # noqa: BLE001 - a file we cannot read simply has no recorded quant
+            quant = None
+    if quant:
+        out["quant"] = quant
+    return out
 
 
 def _safe_argv() -> list[str]:

@@ -32,8 +32,26 @@ def run_identity(info) -> dict[str, Any]:
         "model": _first((cfg, env), MODEL_KEYS),
         "quant": _first((cfg, env), QUANT_KEYS),
         "engine": _first((cfg, env), ENGINE_KEYS),
-        "hardware_id": _first((env, cfg), HARDWARE_KEYS),
+        "hardware_id": _first((env, cfg), HARDWARE_KEYS) or _argv_hardware(cfg.get("argv")),
     }
+
+
+def _argv_hardware(argv) -> str | None:
+    """The --hardware a bench run was started with (runs stored before the id was kept in config)."""
+    if not isinstance(argv, list):
+        return None
+    for i, a in enumerate(argv):
+        if isinstance(a, str) and a.startswith("--hardware"):
+            value = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < len(argv) else None)
+            if isinstance(value, str):
+                from tokbench.catalog.hardware import get_hardware
+                from tokbench.errors import UserError
+
+                try:
+                    return get_hardware(value).id
+                except UserError:
+                    return None
+    return None
 
 
 def identity_spec(ident: dict[str, Any], info=None):
