@@ -120,3 +120,10 @@ def render_plan(con, plan_row) -> None:
               f"total {gb(p.total_bytes)} of {gb(p.usable_bytes)} usable -> "
               f"{'fits' if p.fits else 'does not fit'}; decode ~{_f(p.decode_tps)} tok/s "
               f"({_f(p.decode_tps_low)}-{_f(p.decode_tps_high)}), ceiling {_f(p.decode_tps_ceiling)}")
+    cal = p.calibration or {}
+    if not cal.get("fitted", True):
+        # Say so where a user reads the ratios: an unfitted family's estimates are defaults, not a
+        # calibrated prediction (CPUs here: no published or campaign rows to fit them on yet).
+        con.print(f"[yellow]planner calibration for {cal.get('family', '?')} x {cal.get('engine', '?')}: "
+                  f"{cal.get('basis', 'default')} - the est. column is a rough default, not a fitted "
+                  f"prediction[/yellow]")
