@@ -26,12 +26,12 @@ PROVENANCE = {
 MEMORY_HARDWARE = ("m3-ultra-80c:256", "m3-ultra-80c:512")
 
 
-def _safe_estimate(spec, quant, hardware, engine, context, concurrency) -> tuple[dict | None, str | None]:
+def _safe_estimate(spec, quant, hardware, engine, context, concurrency, **workload) -> tuple[dict | None, str | None]:
     from tokbench.errors import UserError
     from tokbench.report.validate import estimate
 
     try:
-        return estimate(spec, quant, hardware, engine, context, concurrency), None
+        return estimate(spec, quant, hardware, engine, context, concurrency, **workload), None
     except UserError as exc:
         return None, str(exc)
     except ImportError as exc:  # a planner part not built yet
@@ -91,14 +91,18 @@ def run_entry(store, info) -> dict:
 def reference_estimates(rows) -> list[dict]:
     """Planner estimates for published speed rows (every provenance) and the seed's memory rows."""
     from tokbench.report.reference import row_spec
-    from tokbench.report.validate import PLAN_KEYS, _hw_text
+    from tokbench.report.validate import PLAN_KEYS, _hw_text, server_engine
 
     out, specs = [], {}
     for i, r in enumerate(rows):
         if not (r.model_id and r.quant_id and r.context is not None):
             continue
+        workload: dict = {}
         if r.metric in PLAN_KEYS and r.hardware_id and r.engine_id:
-            targets = [(_hw_text(r.hardware_id, r.memory_gb), r.engine_id)]
+            # Same engine mapping as `tokbench validate`: rows measured through llama-server are
+            # estimated as llama.cpp-server, with the sweep they came from.
+            engine, workload = server_engine(r)
+            targets = [(_hw_text(r.hardware_id, r.memory_gb), engine)]
         elif r.metric in ("weights_gb", "total_gb"):
             targets = [(h, "llama.cpp") for h in MEMORY_HARDWARE]
         else:
@@ -113,7 +117,7 @@ def reference_estimates(rows) -> list[dict]:
             if isinstance(spec, Exception):
                 est, err = None, str(spec)
             else:
-                est, err = _safe_estimate(spec, r.quant_id, hw, engine, r.context, r.concurrency or 1)
+                est, err = _safe_estimate(spec, r.quant_id, hw, engine, r.context, r.concurrency or 1, **workload)
             out.append({"reference_index": i, "hardware": hw, "engine": engine, "plan": est, "error": err})
     return out
 

@@ -69,10 +69,13 @@ def speed_entries(doc: dict) -> list[dict]:
             if e:
                 out.append({**base, "context": depth, "concurrency": conc, "entry": e})
     refs = doc["reference_rows"]
-    for r in refs:
+    # A row measured through llama-server is estimated as llama.cpp-server: show both under that name.
+    est_engine = {x["reference_index"]: x["engine"] for x in doc.get("reference_estimates", [])}
+    for i, r in enumerate(refs):
         if r["metric"] == "decode_tps":
+            engine = est_engine.get(i) or r["engine_id"] or r["engine"] or "?"
             out.append({"model": r["model_id"] or r["model"], "quant": r["quant_id"] or r["quant"] or "?",
-                        "engine": r["engine_id"] or r["engine"] or "?", "hardware": _hw_key(r["hardware_id"], r["memory_gb"]),
+                        "engine": engine, "hardware": _hw_key(r["hardware_id"], r["memory_gb"]),
                         "context": r["context"], "concurrency": r["concurrency"] or 1, "entry": _ref_entry(r)})
     for x in doc.get("reference_estimates", []):
         r = refs[x["reference_index"]]
