@@ -6,8 +6,8 @@ from dataclasses import replace
 import pytest
 
 from tokbench.spec import load_spec
-from tokbench.synth import prepare, synthesize
 from tokbench.synth import mlx as mlx_mod
+from tokbench.synth import prepare, synthesize
 
 mlx_lm = pytest.importorskip("mlx_lm")
 pytestmark = pytest.mark.engine

@@ -6,8 +6,10 @@ Weights use Hugging Face names and mlx-lm's own layout after ``sanitize``: linea
 ``mlx.core.quantize``: ``weight`` is uint32 ``[.., out, in * bits / 32]`` (packed), ``scales`` and
 ``biases`` are ``[.., out, in / group]`` in the model's float dtype; ``config["quantization"]``
 holds ``group_size``/``bits`` and per-layer overrides. As in ``mlx_lm.convert``, a layer is quantized
-when its input width is a multiple of the group size, and the qwen3_moe router (``mlp.gate``) gets
-8 bits (Model.quant_predicate). mlx-lm decides per layer from the presence of ``<layer>.scales``.
+when its input width is a multiple of the group size, and MoE routers get 8 bits where the model's
+quant_predicate says so (rules shared with tokbench.quant.mlx, so bytes written equal its count).
+mlx-lm decides per layer from the presence of ``<layer>.scales``. Per-architecture names, shapes
+and config keys (gpt-oss, gemma3, qwen3_next ...) live in :mod:`tokbench.synth.mlx_arch`.
 
 Safetensors (header length, JSON header, raw little-endian data) is written by hand so tensor data
 streams from random pools: memory stays flat for any size; files over 5 GB are sharded.
@@ -23,25 +25,17 @@ from pathlib import Path
 import numpy as np
 
 from tokbench.errors import UserError
+from tokbench.quant import mlx as qmlx
 from tokbench.quant.presets import Preset, mlx_presets
 from tokbench.spec.model import ModelSpec, TensorSpec
 from tokbench.synth.blocks import POOL_BYTES, TARGET, cycle, is_norm_tensor
 from tokbench.synth.gguf import check_disk
+from tokbench.synth.mlx_arch import ARCHS, MERGED_INTO, arch_config, hf_name, mlx_shape
 from tokbench.synth.vocab import build_vocab, tokenizer_config, tokenizer_json
 
 SHARD_BYTES = 5 << 30
 # GGUF arch -> mlx-lm model_type this writer supports.
-MLX_MODEL_TYPES = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "qwen3moe": "qwen3_moe"}
-
-_LAYER_NAMES = {
-    "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
-    "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-    "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
-    "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj", "ffn_gate_inp": "mlp.gate",
-    "ffn_gate_exps": "mlp.switch_mlp.gate_proj", "ffn_up_exps": "mlp.switch_mlp.up_proj",
-    "ffn_down_exps": "mlp.switch_mlp.down_proj",
-}
-_TOP_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
+MLX_MODEL_TYPES = {arch: model_type for arch, (model_type, _) in ARCHS.items()}
 
 
 @dataclass(frozen=True)
@@ -59,22 +53,34 @@ class MlxTensor:
         return int(np.prod(self.shape)) * (4 if self.dtype == "U32" else 2)
 
 
-def hf_name(t: TensorSpec) -> str:
-    """Hugging Face / mlx-lm name of a GGUF tensor (``blk.3.attn_q.weight`` -> ``model.layers.3.self_attn.q_proj.weight``)."""
-    suffix = "bias" if t.is_bias else "weight"
-    if t.layer is None:
-        return f"{_TOP_NAMES[t.role]}.{suffix}"
-    return f"model.layers.{t.layer}.{_LAYER_NAMES[t.role]}.{suffix}"
+def _quant_params(spec: ModelSpec, t: TensorSpec, preset: Preset) -> tuple[int, int] | None:
+    """(bits, group) when mlx_lm.convert would quantize this tensor's layer, else None.
 
-
-def _quant_params(t: TensorSpec, preset: Preset, arch: str) -> tuple[int, int] | None:
-    """(bits, group) when mlx_lm.convert would quantize this tensor's layer, else None."""
-    if preset.mlx_mode is None or t.is_bias or len(t.shape) < 2:
+    The rules are tokbench.quant.mlx's (leaf modules with ``to_quantized`` whose input width is a
+    multiple of the mode's group size; routers per architecture), so written bytes match its count.
+    """
+    if preset.mlx_mode is None or t.is_bias or len(t.shape) < 2 and t.role != "ffn_gate_inp_shexp":
+        return None
+    if "_norm" in t.name or any(s in t.name for s in qmlx._NEVER):
         return None
     bits, group = int(preset.bits or 4), int(preset.group_size or 64)
-    if arch == "qwen3moe" and t.role == "ffn_gate_inp":
-        bits, group = 8, 64
-    return (bits, group) if t.shape[0] % group == 0 else None
+    if t.shape[0] % group:
+        return None
+    if t.role in ("ffn_gate_inp", "ffn_gate_inp_shexp"):
+        if spec.arch in qmlx.ROUTER_UNQUANTIZED_ARCHS:
+            return None
+        if spec.arch in qmlx.ROUTER_8BIT_ARCHS:
+            bits, group = qmlx._ROUTER_PARAMS
+            return (bits, group) if t.shape[0] % group == 0 else None
+        if t.role == "ffn_gate_inp_shexp":
+            return None
+    return bits, group
+
+
+def _spec_tensors(spec: ModelSpec) -> list[TensorSpec]:
+    """GGUF tensors that become mlx-lm parameters: tied output dropped, merged tensors folded away."""
+    return [t for t in spec.tensors()
+            if not (t.role == "output" and spec.tie_embeddings) and t.role not in MERGED_INTO]
 
 
 def mlx_tensors(spec: ModelSpec, preset: Preset) -> tuple[list[MlxTensor], dict]:
@@ -82,14 +88,10 @@ def mlx_tensors(spec: ModelSpec, preset: Preset) -> tuple[list[MlxTensor], dict]
     dtype = "F16" if preset.mlx_dtype == "float16" else "BF16"
     out: list[MlxTensor] = []
     overrides: dict = {}
-    for t in spec.tensors():
-        if t.role == "output" and spec.tie_embeddings:
-            continue
-        name = hf_name(t)
-        shape = tuple(reversed(t.shape[:2])) if len(t.shape) >= 2 else t.shape
-        if len(t.shape) == 3:
-            shape = (t.shape[2], *shape)
-        q = _quant_params(t, preset, spec.arch)
+    for t in _spec_tensors(spec):
+        name = hf_name(t, spec.arch)
+        shape = mlx_shape(t, spec)
+        q = _quant_params(spec, t, preset)
         if q is None:
             out.append(MlxTensor(name, dtype, shape, "norm" if is_norm_tensor(t.name) else "weight"))
             continue
@@ -181,6 +183,7 @@ def hf_config(spec: ModelSpec, quant: dict | None, vocab_size: int) -> dict:
     if spec.is_moe:
         cfg.update(num_experts=spec.n_experts, num_experts_per_tok=spec.n_experts_used, decoder_sparse_step=1,
                    mlp_only_layers=[], moe_intermediate_size=spec.expert_ffn, norm_topk_prob=True)
+    cfg.update(arch_config(spec))
     if quant:
         cfg["quantization"] = quant
         cfg["quantization_config"] = quant

@@ -1,0 +1,86 @@
+"""MLX synthesis beyond llama/qwen: gpt-oss, gemma3 text and qwen3_next load and generate in mlx-lm,
+and the bytes written equal tokbench.quant.mlx's count for the same spec and mode."""
+
+from dataclasses import replace
+
+import pytest
+
+from tokbench.errors import UserError
+from tokbench.quant.mlx import tensor_bytes
+from tokbench.quant.presets import get_preset
+from tokbench.spec import load_spec
+from tokbench.synth import mlx as mlx_mod
+from tokbench.synth import prepare, synthesize
+
+mlx_lm = pytest.importorskip("mlx_lm")
+
+# (catalog model, layers kept): enough layers for one global/full-attention layer in the pattern.
+_MODELS = {"gpt-oss-20b": 2, "gemma-3-27b": 6, "qwen3-next-80b-a3b": 4}
+
+
+def _tiny(model: str):
+    spec = load_spec(model)
+    if spec.n_experts:
+        spec = replace(spec, n_experts=8, n_experts_used=2)
+    return prepare(spec, scale_layers=_MODELS[model], scale_width=0.0625, vocab=1024)
+
+
+# bf16 MoE is not run here: mlx's CPU backend has no bf16 GatherMM ("Currently only supports float32").
+@pytest.mark.engine
+@pytest.mark.parametrize(
+    "model,quant",
+    [("gpt-oss-20b", "mlx-4bit"), ("gpt-oss-20b", "mlx-8bit-g32"), ("gemma-3-27b", "mlx-4bit"),
+     ("gemma-3-27b", "mlx-bf16"), ("qwen3-next-80b-a3b", "mlx-4bit")],
+)
+def test_new_arch_loads_and_generates(tmp_path, model, quant):
+    out = synthesize(_tiny(model), quant, tmp_path / "m", vocab=1024)
+    model_, tok = mlx_lm.load(str(out))
+    text = mlx_lm.generate(model_, tok, "hello world", max_tokens=4)
+    assert isinstance(text, str) and len(text) > 0
+
+
+@pytest.mark.parametrize("model", [*_MODELS, "qwen3-30b-a3b", "llama-3.1-8b"])
+@pytest.mark.parametrize("quant", ["mlx-bf16", "mlx-4bit", "mlx-8bit-g32", "mlx-6bit-g128"])
+def test_bytes_equal_quant_count(model, quant):
+    spec = _tiny(model) if model in _MODELS else prepare(
+        replace(load_spec(model), n_experts=load_spec(model).n_experts and 8), scale_layers=2,
+        scale_width=0.125, vocab=1024)
+    tensors, _ = mlx_mod.mlx_tensors(spec, get_preset(quant))
+    assert sum(t.nbytes for t in tensors) == sum(tensor_bytes(spec, quant).values())
+
+
+def test_gpt_oss_layout():
+    spec = _tiny("gpt-oss-20b")
+    tensors, quant = mlx_mod.mlx_tensors(spec, get_preset("mlx-4bit"))
+    by_name = {t.name: t for t in tensors}
+    assert quant["model.layers.0.mlp.router"] == {"group_size": 64, "bits": 8}
+    assert by_name["model.layers.0.self_attn.sinks"].shape == (spec.n_heads,)
+    assert by_name["model.layers.1.mlp.experts.down_proj.bias"].shape == (8, spec.hidden)
+    assert by_name["model.layers.0.mlp.experts.gate_proj.weight"].shape == (8, spec.expert_ffn, spec.hidden // 8)
+    assert "lm_head.weight" in by_name
+
+
+def test_qwen3_next_fuses_qkvz_and_keeps_conv_float():
+    spec = _tiny("qwen3-next-80b-a3b")
+    tensors, quant = mlx_mod.mlx_tensors(spec, get_preset("mlx-4bit"))
+    by_name = {t.name: t for t in tensors}
+    key, value = spec.linear_k_heads * spec.linear_k_dim, spec.linear_v_heads * spec.linear_v_dim
+    assert by_name["model.layers.0.linear_attn.in_proj_qkvz.weight"].shape == (2 * key + 2 * value, spec.hidden // 8)
+    conv = by_name["model.layers.0.linear_attn.conv1d.weight"]
+    assert conv.dtype == "BF16" and conv.shape == (2 * key + value, spec.conv_kernel, 1)
+    assert quant["model.layers.0.mlp.shared_expert_gate"] == {"group_size": 64, "bits": 8}
+    assert not any("attn_gate" in t.name for t in tensors)
+
+
+def test_gemma3_needs_a_global_layer(tmp_path):
+    spec = prepare(load_spec("gemma-3-27b"), scale_layers=2, scale_width=0.0625, vocab=1024)
+    with pytest.raises(UserError, match="scale-layers >= 6"):
+        synthesize(spec, "mlx-4bit", tmp_path / "m")
+
+
+def test_unsupported_arch_lists_supported(tmp_path):
+    spec = prepare(load_spec("deepseek-v3"), scale_layers=4, scale_width=0.0625, vocab=1024)
+    with pytest.raises(UserError) as err:
+        synthesize(spec, "mlx-4bit", tmp_path / "m")
+    for arch in ("gpt-oss", "gemma3", "qwen3next", "qwen3moe", "llama"):
+        assert arch in str(err.value)
