@@ -22,9 +22,9 @@ from tokbench.spec.model import ModelSpec, TensorSpec
 ROUTER_8BIT_ARCHS = {"qwen3moe", "qwen3next", "qwen35moe", "qwen3vlmoe", "gpt-oss", "minimax-m2", "bailingmoe2"}
 # Architectures whose router is not a Linear in mlx-lm (deepseek_v3.py MoEGate): never quantized.
 ROUTER_UNQUANTIZED_ARCHS = {"deepseek2", "deepseek3"}
-_ROUTER_PARAMS = (8, 64)  # bits, group size: {"group_size": 64, "bits": 8} (affine)
+ROUTER_PARAMS = (8, 64)  # bits, group size: {"group_size": 64, "bits": 8} (affine)
 # Modules without to_quantized in mlx-lm: Conv1d of the linear-attention layers.
-_NEVER = ("ssm_conv1d",)
+NEVER_QUANTIZED = ("ssm_conv1d",)
 
 
 def quantized_bytes(n_in: int, n_rows: int, bits: int, group: int, mode: str, dtype_bytes: int = 2) -> int:
@@ -49,10 +49,10 @@ def _router_bytes(spec: ModelSpec, t: TensorSpec, p: Preset, dtype_bytes: int) -
         return None
     n_in = t.shape[0]
     # The divisibility test uses the mode's own group size, before the override applies.
-    if n_in % int(p.group_size or 0) or n_in % _ROUTER_PARAMS[1]:
+    if n_in % int(p.group_size or 0) or n_in % ROUTER_PARAMS[1]:
         return _float_bytes(t, dtype_bytes)
     rows = t.n_elements // n_in  # the shared-expert gate is (1, hidden) in MLX, 1-D (hidden,) in GGUF
-    return quantized_bytes(n_in, rows, _ROUTER_PARAMS[0], _ROUTER_PARAMS[1], "affine", dtype_bytes)
+    return quantized_bytes(n_in, rows, ROUTER_PARAMS[0], ROUTER_PARAMS[1], "affine", dtype_bytes)
 
 
 def tensor_nbytes(spec: ModelSpec, t: TensorSpec, p: Preset, dtype_bytes: int = 2) -> int:
@@ -62,7 +62,7 @@ def tensor_nbytes(spec: ModelSpec, t: TensorSpec, p: Preset, dtype_bytes: int = 
     router = _router_bytes(spec, t, p, dtype_bytes)
     if router is not None:
         return router
-    if t.is_bias or len(t.shape) < 2 or any(s in t.name for s in _NEVER) or "_norm" in t.name:
+    if t.is_bias or len(t.shape) < 2 or any(s in t.name for s in NEVER_QUANTIZED) or "_norm" in t.name:
         return _float_bytes(t, dtype_bytes)
     n_in = t.shape[0]
     if n_in % int(p.group_size or 0):

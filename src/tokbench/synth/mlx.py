@@ -61,7 +61,7 @@ def _quant_params(spec: ModelSpec, t: TensorSpec, preset: Preset) -> tuple[int, 
     """
     if preset.mlx_mode is None or t.is_bias or len(t.shape) < 2 and t.role != "ffn_gate_inp_shexp":
         return None
-    if "_norm" in t.name or any(s in t.name for s in qmlx._NEVER):
+    if "_norm" in t.name or any(s in t.name for s in qmlx.NEVER_QUANTIZED):
         return None
     bits, group = int(preset.bits or 4), int(preset.group_size or 64)
     if t.shape[0] % group:
@@ -70,7 +70,7 @@ def _quant_params(spec: ModelSpec, t: TensorSpec, preset: Preset) -> tuple[int, 
         if spec.arch in qmlx.ROUTER_UNQUANTIZED_ARCHS:
             return None
         if spec.arch in qmlx.ROUTER_8BIT_ARCHS:
-            bits, group = qmlx._ROUTER_PARAMS
+            bits, group = qmlx.ROUTER_PARAMS
             return (bits, group) if t.shape[0] % group == 0 else None
         if t.role == "ffn_gate_inp_shexp":
             return None
