@@ -62,6 +62,7 @@ def _hardware_dict(hw) -> dict | None:
 def run_entry(store, info) -> dict:
     """One run of the document: identity, summaries per point, samples, and the planner's estimates."""
     from tokbench.metrics import group_points
+    from tokbench.report.agents import agent_entry
     from tokbench.report.runs import hardware_of, identity_spec, run_identity
     from tokbench.store.export import run_summaries
 
@@ -85,6 +86,8 @@ def run_entry(store, info) -> dict:
         "config": info.config, "environment": info.environment, "requests": info.requests, "ok": info.ok,
         "errors": info.errors, "incomplete": info.incomplete, "summaries": summaries, "samples": samples,
         "estimates": estimates,
+        # Agent workload runs: summary recomputed from the raw rows + phases, and the stored plan.
+        "agents": agent_entry(records, store.point_meta(info.id), info.config),
     }
 
 

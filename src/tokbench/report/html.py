@@ -13,6 +13,7 @@ from importlib import resources
 from string import Template
 
 from tokbench.report import charts
+from tokbench.report.agents import SECTION, agent_tables
 from tokbench.report.markdown import Footnotes
 from tokbench.report.tables import all_tables
 
@@ -151,6 +152,10 @@ def render_html(doc: dict) -> str:
         body.append('<h2>Charts</h2><div class="charts">' + "".join(chart_svgs) + "</div>")
     body.append("<h2>Tables</h2>")
     body += [_table(t, notes) for t in all_tables(doc)]
+    agents = agent_tables(doc)
+    if agents:
+        body.append(f"<h2>{escape(SECTION)}</h2>")
+        body += [_table(t, notes) for t in agents]
     body.append('<h2>Sources</h2><ol class="sources">' + "".join(
         f'<li id="src{i}">{escape(s)}</li>' for i, s in enumerate(notes.sources, 1)) + "</ol>")
     template = Template(resources.files("tokbench.report").joinpath("templates/report.html").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tokbench.report.agents import SECTION, agent_tables
 from tokbench.report.tables import all_tables
 
 # Short tags in cells; the legend spells them out.
@@ -83,6 +84,9 @@ def render_markdown(doc: dict) -> str:
                                                   for k, t in TAGS.items()) + ". Footnotes give each source.", ""]
     for table in all_tables(doc):
         out += [render_table(table, notes), ""]
+    agents = agent_tables(doc)
+    if agents:
+        out += [f"## {SECTION}", ""] + [x for t in agents for x in (render_table(t, notes), "")]
     out += _summary(doc)
     out += ["", "---", ""]
     out += [f"[^{i}]: {md_escape(s)}" for i, s in enumerate(notes.sources, 1)]
