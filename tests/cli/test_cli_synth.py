@@ -25,7 +25,7 @@ def test_synth_mlx_human_line(tmp_path, capsys):
 
 
 def test_bad_combination_exit_2_one_line(tmp_path, capsys):
-    rc = main(["synth", "gemma-3-27b", "--quant", "mlx-4bit", "--out", str(tmp_path / "d")])
+    rc = main(["synth", "deepseek-v3", "--quant", "mlx-4bit", "--out", str(tmp_path / "d")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "supported" in err
     rc = main(["synth", "llama-3.1-8b", "--quant", "mlx-4bit", "--format", "gguf", "--out", str(tmp_path / "m.gguf")])

@@ -90,7 +90,7 @@ def test_bad_combinations_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="MLX synthesis supports"):
         synthesize(SMALL, "Q4_K_M", tmp_path / "d", fmt="mlx")
     with pytest.raises(UserError, match="for MLX; supported"):
-        synthesize(load_spec("gemma-3-27b"), "mlx-4bit", tmp_path / "d", scale_layers=1, scale_width=0.05)
+        synthesize(load_spec("deepseek-v3"), "mlx-4bit", tmp_path / "d", scale_layers=1, scale_width=0.05)
     with pytest.raises(UserError, match="--vocab"):
         synthesize(SMALL, "Q4_K_M", tmp_path / "m.gguf", vocab="lots")
     assert not any(tmp_path.glob("*.gguf*"))
