@@ -26,14 +26,9 @@ CASES = {"seed tables": SEED, "seed --json": SEED + ["--json"], "recommend --min
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from tokbench.env import probe_host
+
+    cpu = probe_host(measure=False).get("cpu") or platform.machine()
     return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 

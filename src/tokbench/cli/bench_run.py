@@ -55,30 +55,14 @@ def header_hash(path: Path) -> str | None:
 
 
 def host_environment() -> dict[str, Any]:
-    """Host facts: tokbench.env's probe when present, else a minimal probe of our own."""
+    """Host facts from tokbench.env's probe (no bandwidth measurement: it would delay every run)."""
+    base = {"host": socket.gethostname(), "python": sys.version.split()[0], "os": platform.platform()}
     try:
         from tokbench.env import probe_host
 
-        found = probe_host(measure=False)
-        found["host"] = socket.gethostname()
-        found["python"] = sys.version.split()[0]
-        return found
-    except Exception:  # noqa: BLE001 - fall back to the minimal probe below
-        pass
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        ram = None
-    return {"host": socket.gethostname(), "os": platform.platform(), "python": sys.version.split()[0],
-            "cpu": cpu, "cpu_count": os.cpu_count(), "ram_bytes": ram, "gpu": None}
+        return {**probe_host(measure=False), **base}
+    except Exception as exc:  # noqa: BLE001 - a probe that fails must not stop a benchmark
+        return {**base, "cpu_count": os.cpu_count(), "probe_error": f"{type(exc).__name__}: {exc}"}
 
 
 def environment(engine, model_path: Path | None, ref: ModelRef) -> dict[str, Any]:
