@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "data" / "cpu_host"

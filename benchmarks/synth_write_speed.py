@@ -73,7 +73,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/synth_write_speed.json")
     args = ap.parse_args()
 
-    from tokbench.spec import load_spec
+    from tokbench.modelspec import load_spec
     from tokbench.synth import prepare
 
     spec = prepare(load_spec(args.model), scale_layers=args.layers, vocab="real")

@@ -70,7 +70,7 @@ def environment(llama_bin: Path) -> dict:
 
 
 def synth(model: str, quant: str, path: Path) -> dict:
-    from tokbench.spec import load_spec
+    from tokbench.modelspec import load_spec
     from tokbench.synth import synthesize
 
     spec = load_spec(model)
@@ -142,7 +142,7 @@ def tokbench_bench(port: int, db: Path, model_id: str, args: list[str], timeout:
 
 
 def run_one(model: str, quant: str, a: argparse.Namespace, out: Path, deadline: float) -> None:
-    from tokbench.spec import load_spec
+    from tokbench.modelspec import load_spec
 
     big = load_spec(model).n_params() * 0.6 / 1e9 > a.shm_over_gb  # rough size check before writing
     root = Path("/dev/shm" if big else a.workdir)

@@ -53,7 +53,7 @@ def model_quant(file_name: str) -> tuple[str, str]:
 def estimate(model: str, quant: str, depth: int, concurrency: int) -> dict:
     from tokbench.catalog.hardware import get_hardware
     from tokbench.plan import estimate as plan_estimate
-    from tokbench.spec import load_spec
+    from tokbench.modelspec import load_spec
 
     # The same sweep the campaign ran: 128 generated tokens, 16 requests per point (3 at depth 4096).
     row = plan_estimate(load_spec(model), quant, get_hardware("h100-sxm"), engine="llama.cpp-server",
@@ -115,7 +115,7 @@ def fidelity_rows(run: dict, model: str, quant: str) -> list[dict]:
 def memory(dirs: list[Path]) -> list[dict]:
     from tokbench.catalog.hardware import get_hardware
     from tokbench.plan import estimate as plan_estimate
-    from tokbench.spec import load_spec
+    from tokbench.modelspec import load_spec
 
     seen, out = set(), []
     for d in dirs:

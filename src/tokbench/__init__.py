@@ -2,7 +2,7 @@
 
 Public API (kept small on purpose):
 
-- :func:`tokbench.spec.load_spec` -- a :class:`~tokbench.spec.model.ModelSpec` from a catalog id,
+- :func:`tokbench.modelspec.load_spec` -- a :class:`~tokbench.modelspec.model.ModelSpec` from a catalog id,
   a GGUF file, a config.json / model directory or an MLX directory.
 - :func:`tokbench.plan.plan` -- memory, fit and speed estimates for a spec on some hardware.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tokbench.catalog.models import catalog, model_ids, published_params
-from tokbench.spec import load_spec
+from tokbench.modelspec import load_spec
 
 REQUIRED = ["llama-3.1-8b", "llama-3.3-70b", "qwen2.5-7b", "qwen2.5-14b", "qwen2.5-32b", "qwen3-30b-a3b",
             "qwen3-next-80b-a3b", "qwen3.5-397b-a17b", "gpt-oss-20b", "gpt-oss-120b", "deepseek-v3", "gemma-3-27b"]

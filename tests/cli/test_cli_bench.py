@@ -17,7 +17,7 @@ pytestmark = pytest.mark.engine
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from tokbench.spec.model import ModelSpec
+    from tokbench.modelspec.model import ModelSpec
     from tokbench.synth import synthesize
 
     spec = ModelSpec(name="tiny-cli", arch="llama", n_layers=2, hidden=64, n_heads=4, n_kv_heads=2, head_dim=16,

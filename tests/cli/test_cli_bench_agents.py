@@ -16,7 +16,7 @@ pytestmark = pytest.mark.engine
 
 
 def _tiny(path: Path, hidden: int) -> Path:
-    from tokbench.spec.model import ModelSpec
+    from tokbench.modelspec.model import ModelSpec
     from tokbench.synth import synthesize
 
     spec = ModelSpec(name=f"tiny-agents-{hidden}", arch="llama", n_layers=2, hidden=hidden, n_heads=4, n_kv_heads=2,

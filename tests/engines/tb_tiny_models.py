@@ -12,7 +12,7 @@ WORDS = ("the", "a", "of", "and", "to", "in", "is", "it", "that", "on", "for", "
 
 def tiny_gguf(path: Path, quant: str = "F16", n_layer: int = 2, hidden: int = 64) -> Path:
     """A tiny llama GGUF written by tokbench.synth (random weights, 512-token vocabulary)."""
-    from tokbench.spec.model import ModelSpec
+    from tokbench.modelspec.model import ModelSpec
     from tokbench.synth import synthesize
 
     spec = ModelSpec(name="tiny-test", arch="llama", n_layers=n_layer, hidden=hidden, n_heads=4, n_kv_heads=2,

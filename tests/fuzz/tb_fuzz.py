@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tokbench.errors import UserError
 
-SPEC_HELPERS = Path(__file__).resolve().parents[1] / "spec"
+SPEC_HELPERS = Path(__file__).resolve().parents[1] / "modelspec"
 
 # Values that break careless readers: huge counts, negatives, wrong types, deep nesting.
 HOSTILE_U64 = (0, 1, 2, 3, 7, 255, 256, 1 << 16, 1 << 31, 1 << 32, 1 << 40, 1 << 60, 1 << 63, 2**64 - 1)
@@ -123,7 +123,7 @@ def gguf_seeds(tmp: Path) -> list[bytes]:
     from gguf_spec_writer import write_spec_gguf
     from tiny_specs import tiny_specs
 
-    from tokbench.spec.gguf_header import parse_gguf_header
+    from tokbench.modelspec.gguf_header import parse_gguf_header
 
     out = []
     for arch in ("llama", "qwen3moe", "deepseek2", "gemma3"):
@@ -185,7 +185,7 @@ def gguf_inputs(seeds: list[bytes], n: int, seed: int = 0):
 
 def gguf_target(data: bytes) -> None:
     """The reader as users hit it: parse the header, then build the ModelSpec and its tensor list."""
-    from tokbench.spec.gguf_header import parse_gguf_header, spec_from_header
+    from tokbench.modelspec.gguf_header import parse_gguf_header, spec_from_header
 
     header = parse_gguf_header(data, require_data=False)
     spec = spec_from_header(header, "<fuzz>")
@@ -239,7 +239,7 @@ def config_inputs(seeds: list[dict], n: int, seed: int = 0):
 def config_target(data) -> None:
     """JSON text through the file reader's parsing rules, trees straight into ``spec_from_config``;
     then the ModelSpec's tensor list (what plan and synth use next)."""
-    from tokbench.spec.hf_config import spec_from_config
+    from tokbench.modelspec.hf_config import spec_from_config
 
     if isinstance(data, bytes):
         try:

@@ -17,7 +17,7 @@ import pytest
 from tb_fuzz import config_inputs, config_seeds, fuzz_loop, gguf_inputs, gguf_seeds, gguf_target
 from tb_fuzz import config_target
 from tokbench.errors import UserError
-from tokbench.spec.gguf_header import parse_gguf_header
+from tokbench.modelspec.gguf_header import parse_gguf_header
 
 CHUNKS = 4
 PER_READER = 10_000  # the floor, per reader

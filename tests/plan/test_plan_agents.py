@@ -9,7 +9,7 @@ from tokbench.plan.agents import AgentModel, plan_agents
 from tokbench.plan.fit import memory_plan
 from tokbench.plan.speed import step_time
 from tokbench.plan.memory import weight_bytes
-from tokbench.spec import load_spec
+from tokbench.modelspec import load_spec
 
 MAIN = AgentModel("main", "qwen2.5-32b", "Q4_K_M", context=32768, depth=16384)
 SUB = AgentModel("sub", "qwen2.5-7b", "Q4_K_M", context=8192, concurrency=4, depth=2048)

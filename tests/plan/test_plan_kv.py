@@ -4,7 +4,7 @@ import pytest
 
 from tokbench.errors import UserError
 from tokbench.plan.kv import kv_bytes_per_token, kv_cache, kv_read_bytes, parse_kv_type, state_bytes_per_sequence
-from tokbench.spec import load_spec
+from tokbench.modelspec import load_spec
 
 MiB = 2**20
 

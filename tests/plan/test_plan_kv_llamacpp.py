@@ -16,7 +16,7 @@ import pytest
 llama_cpp = pytest.importorskip("llama_cpp")
 
 from tokbench.plan.kv import kv_cache  # noqa: E402
-from tokbench.spec import load_spec  # noqa: E402
+from tokbench.modelspec import load_spec  # noqa: E402
 from tokbench.synth import DEFAULT_SPEC, prepare, synthesize  # noqa: E402
 
 MiB = 2**20

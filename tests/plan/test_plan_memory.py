@@ -13,7 +13,7 @@ from tokbench.plan.memory import (
     weight_bytes,
 )
 from tokbench.quant.llamacpp import weights_bytes
-from tokbench.spec import load_spec
+from tokbench.modelspec import load_spec
 
 
 @pytest.mark.parametrize("model", ["llama-3.1-8b", "qwen3-30b-a3b", "qwen3.5-397b-a17b"])

@@ -10,7 +10,7 @@ from tokbench.catalog.calibration import DEFAULTS, calibration_rows
 from tokbench.catalog.hardware import get_hardware
 from tokbench.plan.memory import weight_bytes
 from tokbench.plan.speed import decode, step_time
-from tokbench.spec import load_spec
+from tokbench.modelspec import load_spec
 
 CALS = list(calibration_rows().values()) + list(DEFAULTS.values())
 CASES = [("llama-3.1-8b", "Q4_K_M"), ("qwen3-30b-a3b", "Q8_0"), ("gpt-oss-120b", "MXFP4_MOE"),

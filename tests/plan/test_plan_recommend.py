@@ -11,7 +11,7 @@ import pytest
 from tokbench.catalog.models import model_ids
 from tokbench.plan import recommend as rec
 from tokbench.plan.memory import weight_bytes
-from tokbench.spec import load_spec
+from tokbench.modelspec import load_spec
 
 PRESETS = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_XS", "Q3_K_M", "IQ3_XS", "IQ3_XXS", "IQ2_XXS", "Q2_K",
            "IQ1_S", "MXFP4_MOE", "F16", "mlx-4bit", "mlx-8bit")

@@ -12,7 +12,7 @@ from tokbench.catalog.hardware import get_hardware
 from tokbench.plan import estimate
 from tokbench.plan.memory import weight_bytes
 from tokbench.plan.speed import decode, step_bytes
-from tokbench.spec import load_spec
+from tokbench.modelspec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 

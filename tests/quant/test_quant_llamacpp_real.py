@@ -20,7 +20,7 @@ import pytest
 from tokbench.quant.formats import tensor_nbytes
 from tokbench.quant.llamacpp import requires_imatrix, source_type, tensor_types, weights_bytes
 from tokbench.quant.presets import PRESETS, llamacpp_presets
-from tokbench.spec.model import ModelSpec, TensorSpec
+from tokbench.modelspec.model import ModelSpec, TensorSpec
 
 gguf = pytest.importorskip("gguf")
 llama_cpp = pytest.importorskip("llama_cpp")

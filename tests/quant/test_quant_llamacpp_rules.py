@@ -10,7 +10,7 @@ from tokbench.errors import UserError
 from tokbench.quant.llamacpp import (
     allows_quantization, fallback_type, loader_order, tensor_types, use_more_bits, weights_bytes,
 )
-from tokbench.spec.model import ModelSpec, TensorSpec
+from tokbench.modelspec.model import ModelSpec, TensorSpec
 
 LLAMA8B = ModelSpec(name="l8", arch="llama", n_layers=32, hidden=4096, n_heads=32, n_kv_heads=8, head_dim=128,
                     vocab=128256, intermediate=14336)

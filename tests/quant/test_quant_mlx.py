@@ -6,7 +6,7 @@ import pytest
 
 from tokbench.errors import UserError
 from tokbench.quant.mlx import quantized_bytes, tensor_bytes, weights_bytes
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 # Widths chosen so the group-size rule matters: hidden 192 divides 32 and 64 but not 128,
 # ffn 320 divides 32 and 64 but not 128, expert ffn 128 divides all three.

@@ -9,7 +9,7 @@ from gguf import GGUFReader
 
 from tokbench.errors import UserError
 from tokbench.quant.llamacpp import tensor_types, weights_bytes
-from tokbench.spec import load_spec
+from tokbench.modelspec import load_spec
 from tokbench.synth import DEFAULT_SPEC, prepare, synthesize
 from tokbench.synth import gguf as gguf_mod
 from tokbench.synth.blocks import BlockSource

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 from gguf import GGUFReader
 
-from tokbench.spec import load_spec
+from tokbench.modelspec import load_spec
 from tokbench.synth import DEFAULT_SPEC, prepare, synthesize
 
 llama_cpp = pytest.importorskip("llama_cpp")

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from tokbench.spec import load_spec
+from tokbench.modelspec import load_spec
 from tokbench.synth import mlx as mlx_mod
 from tokbench.synth import prepare, synthesize
 

@@ -8,7 +8,7 @@ import pytest
 from tokbench.errors import UserError
 from tokbench.quant.mlx import tensor_bytes
 from tokbench.quant.presets import get_preset
-from tokbench.spec import load_spec
+from tokbench.modelspec import load_spec
 from tokbench.synth import mlx as mlx_mod
 from tokbench.synth import prepare, synthesize
 

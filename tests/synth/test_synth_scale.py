@@ -3,7 +3,7 @@
 import pytest
 
 from tokbench.errors import UserError
-from tokbench.spec import load_spec
+from tokbench.modelspec import load_spec
 from tokbench.synth.scale import scale_dim, scale_layers, scale_width, scaled
 
 

@@ -94,13 +94,25 @@ DEFAULTS: dict[str, Calibration] = {
     "amd": Calibration("amd", "*", 0.6, 0.003, 0.6, 1.3, 0.3, basis="default: no measurements"),
     "cpu": Calibration("cpu", "*", 0.5, 0.003, 0.5, 1.4, 0.3, basis="default: no measurements"),
 }
-# Engines that run another engine's kernels: use that engine's calibration. llama.cpp-server is
-# llama.cpp's kernels behind llama-server (OpenAI-compatible HTTP); ollama and LM Studio run
-# llama.cpp behind their own servers, so they are modelled as llama.cpp-server.
-BACKEND = {"ollama": "llama.cpp", "llama.cpp-server": "llama.cpp"}
-# Engines whose every token goes through an HTTP server's sampling and streaming loop. "llama.cpp"
-# means llama.cpp in process (llama-bench, libllama, llama-cpp-python's Llama): no server cost.
-SERVER_ENGINES = frozenset({"llama.cpp-server", "ollama"})
+
+
+# Which kernels an engine runs and whether it runs behind a server: the one engine table.
+def backend_of(engine: str) -> str:
+    """Calibration engine of ``engine``: the kernels it runs (ollama and llama.cpp-server run llama.cpp's)."""
+    from tokbench.catalog.engines import ENGINES
+
+    e = ENGINES.get(engine)
+    return e.backend if e is not None and e.backend != "unknown" else engine
+
+
+def is_server_engine(engine: str) -> bool:
+    """True when every token goes through llama-server's per-slot loop (its fitted per-token CPU cost)."""
+    from tokbench.catalog.engines import ENGINES
+
+    e = ENGINES.get(engine)
+    return bool(e and e.llama_server_loop)
+
+
 # Engines without their own data on a family borrow this one's (stated in the basis).
 BORROW = {"vllm": "llama.cpp", "sglang": "llama.cpp", "mlx": "llama.cpp"}
 
@@ -168,7 +180,7 @@ def get_calibration(hw, engine: str) -> Calibration:
     borrowed row, else the default. A server engine on a row without server terms borrows them from a
     row that has them (the server's per-token work is CPU time, not the accelerator's)."""
     cal = _get_calibration(hw, engine)
-    if engine in SERVER_ENGINES and not (cal.srv_seq_s or cal.srv_vocab_s):
+    if is_server_engine(engine) and not (cal.srv_seq_s or cal.srv_vocab_s):
         donor = next((r for r in calibration_rows().values() if r.srv_seq_s or r.srv_vocab_s), None)
         if donor is not None:
             cal = replace(cal, srv_seq_s=donor.srv_seq_s, srv_vocab_s=donor.srv_vocab_s, srv_save_bps=donor.srv_save_bps,
@@ -179,7 +191,7 @@ def get_calibration(hw, engine: str) -> Calibration:
 def _get_calibration(hw, engine: str) -> Calibration:
     fam = family(hw)
     rows = calibration_rows()
-    eng = BACKEND.get(engine, engine)
+    eng = backend_of(engine)
     if (hw.id, eng) in rows:  # fitted on this very machine: preferred over its family's row
         fam = hw.id
     if (fam, eng) in rows:

@@ -26,6 +26,6 @@ def model_ids() -> list[str]:
 def published_params(model_id: str) -> dict:
     """Published parameter counts of a catalog model: {"total", "active" (MoE only), "source"}.
 
-    KeyError for an id not in the catalog (callers resolve ids through tokbench.spec.load_spec first).
+    KeyError for an id not in the catalog (callers resolve ids through tokbench.modelspec.load_spec first).
     """
     return dict(catalog()[model_id]["published_params"])

@@ -287,7 +287,7 @@ def _plan_row(model_path, job, hw):
         return None
     try:
         from tokbench.plan import estimate
-        from tokbench.spec import load_spec
+        from tokbench.modelspec import load_spec
 
         depth = max(p.context_depth for p in job.points)
         return estimate(load_spec(model_path), job.model.quant, hw,

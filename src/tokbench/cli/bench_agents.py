@@ -381,7 +381,7 @@ def _plan_model(side: Side, path) -> tuple:
         return model, quant, engine
     if path is None:
         raise UserError(f"{side.role} model behind an endpoint: pass --{side.role}-plan MODEL:QUANT")
-    from tokbench.spec import load_spec
+    from tokbench.modelspec import load_spec
 
     quant = side.ref.quant if side.ref is not None and side.ref.quant else None
     return load_spec(str(path)), quant, engine

@@ -45,7 +45,7 @@ def header_hash(path: Path) -> str | None:
     try:
         if path.is_dir():
             return hashlib.sha256((path / "config.json").read_bytes()).hexdigest()
-        from tokbench.spec.gguf_header import parse_gguf_header
+        from tokbench.modelspec.gguf_header import parse_gguf_header
 
         end = int(parse_gguf_header(path).data_offset)  # header only: milliseconds even for 100 GB files
         with open(path, "rb") as f:
@@ -98,7 +98,7 @@ def _identity(job: Job, args) -> dict[str, Any]:
     path = Path(str(job.model.path or job.model.label or ""))
     if quant is None and path.suffix == ".gguf" and path.is_file():
         try:
-            from tokbench.spec.gguf_header import spec_from_gguf
+            from tokbench.modelspec.gguf_header import spec_from_gguf
 
             quant = spec_from_gguf(path).file_type
         except Exception:  # noqa: BLE001 - a file we cannot read simply has no recorded quant

@@ -170,7 +170,7 @@ def resolve_model(ref: ModelRef) -> Path:
 
     if ref.synth_default:
         return synth.ensure_default_model()
-    from tokbench.spec import load_spec
+    from tokbench.modelspec import load_spec
 
     spec = load_spec(ref.spec)
     mlx = ref.quant.lower().startswith("mlx")

@@ -26,7 +26,7 @@ def planner_estimates(model_path, quant: str | None, hardware, engine: str, rows
     if hardware is None or model_path is None:
         return {}
     from tokbench.plan import estimate
-    from tokbench.spec import load_spec
+    from tokbench.modelspec import load_spec
 
     try:
         spec = load_spec(str(model_path))

@@ -94,7 +94,7 @@ def _quants(args, spec, engine) -> list[str]:
 
 def _run_model(args, hws, context, engine, kv_type, depth, comps, other, usable) -> int:
     from tokbench.plan import estimate, frozen
-    from tokbench.spec import load_spec
+    from tokbench.modelspec import load_spec
 
     spec = frozen(load_spec(args.model))
     quants = _quants(args, spec, engine)

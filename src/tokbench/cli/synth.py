@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     """Synthesize and report what was written."""
     import time
 
-    from tokbench.spec import load_spec
+    from tokbench.modelspec import load_spec
     from tokbench.synth import prepare, synthesize
 
     spec = load_spec(args.model)

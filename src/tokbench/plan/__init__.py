@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def _resolve(spec, hardware, engine, kv_type):
     from tokbench.plan.memory import parse_engine
 
     if isinstance(spec, str):
-        from tokbench.spec import load_spec
+        from tokbench.modelspec import load_spec
 
         spec = load_spec(spec)
     spec = frozen(spec)
@@ -139,9 +139,9 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
     usable = usable_memory(hw, engine, gpu_limit_gb, gpu_fraction, os_reserve_gb)
     v = verdict(mp.total + other_bytes, usable)
     cal = get_calibration(hw, engine)
-    from tokbench.catalog.calibration import SERVER_ENGINES
+    from tokbench.catalog.calibration import is_server_engine
 
-    server = engine in SERVER_ENGINES
+    server = is_server_engine(engine)
     d = decode(spec, wb, hw, cal, depth, kv_type, concurrency, server)
     per_stream = d.per_stream_tps
     if prompt_tokens is not None and concurrency > 1:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 BANDWIDTH_BASIS = ("one memory bus: processes take turns, so a round in which every decoding process makes one "
                    "step lasts the sum of their calibrated step times; a process serving several roles makes "

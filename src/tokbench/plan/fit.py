@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from tokbench.errors import UserError
 from tokbench.plan.kv import kv_cache
 from tokbench.plan.memory import Usable, overhead_bytes, usable_memory, weight_bytes
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def parse_with(text: str, default_context: int) -> tuple[str, str, int]:
 
 def companion_bytes(items: list[tuple[str, str, int]], engine: str, kv_type: str, device_kind: str) -> list[dict]:
     """Memory of each ``--with`` model (each its own process: own overhead), as dicts for output."""
-    from tokbench.spec import load_spec
+    from tokbench.modelspec import load_spec
 
     out = []
     for model, quant, ctx in items:

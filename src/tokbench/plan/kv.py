@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tokbench.errors import unknown
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 # KV cache types a user can pick (llama.cpp's --cache-type-k/-v values we model).
 KV_TYPES = ("f16", "bf16", "f32", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1")

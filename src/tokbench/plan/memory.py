@@ -11,31 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tokbench.errors import UserError
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 GiB = 2**30
 MiB = 2**20
 
-# Engines a user can name, and the spellings we accept for them.
-# "llama.cpp" is llama.cpp in process (llama-bench, libllama); "llama.cpp-server" the same kernels
-# behind llama-server's HTTP loop (tokbench.catalog.calibration.SERVER_ENGINES).
-ENGINES = ("llama.cpp", "llama.cpp-server", "mlx", "vllm", "sglang", "ollama")
-_ENGINE_ALIASES = {"llamacpp": "llama.cpp", "llama-cpp": "llama.cpp", "llama_cpp": "llama.cpp",
-                   "llama-server": "llama.cpp-server",
-                   "llamacpp-server": "llama.cpp-server", "llama-cpp-server": "llama.cpp-server",
-                   "lm-studio": "llama.cpp-server", "lmstudio": "llama.cpp-server", "mlx-lm": "mlx", "mlx_lm": "mlx", "vllm-mlx": "vllm"}
-
-
 def parse_engine(name: str) -> str:
-    """Canonical engine name; UserError with close matches for an unknown one."""
+    """Canonical engine name from the one engine table (:mod:`tokbench.catalog.engines`); UserError with
+    close matches for an unknown one, or for the generic ``openai`` endpoint, which names no engine."""
+    from tokbench.catalog.engines import get_engine, plan_engines
     from tokbench.errors import unknown
 
-    key = name.strip().lower()
-    if key in ENGINES:
-        return key
-    if key in _ENGINE_ALIASES:
-        return _ENGINE_ALIASES[key]
-    raise unknown("engine", name, ENGINES)
+    eng = get_engine(name)
+    if eng.name not in plan_engines():
+        raise unknown("engine", name, plan_engines())
+    return eng.name
 
 
 def canonical_quant(spec: ModelSpec, quant: str | None) -> str:

@@ -76,7 +76,7 @@ def recommend(hardware, min_tps: float, context: int, engine: str = "llama.cpp",
     from tokbench.catalog.models import model_ids
     from tokbench.plan import estimate, frozen
     from tokbench.plan.speed import active_params
-    from tokbench.spec import load_spec
+    from tokbench.modelspec import load_spec
 
     if min_tps <= 0:
         raise UserError(f"--min-tps must be positive, got {min_tps:g}")

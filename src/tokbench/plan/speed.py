@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from tokbench.plan.kv import kv_read_bytes, state_bytes_per_sequence
 from tokbench.plan.memory import WeightBytes, expert_fraction
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 
 _ACTIVE: dict[int, tuple[ModelSpec, int]] = {}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from tokbench.errors import UserError
 from tokbench.quant.formats import fits_blocks, ggml_type, tensor_nbytes
 from tokbench.quant.presets import NATIVE, Preset, get_preset, parse_quant
-from tokbench.spec.model import ModelSpec, TensorSpec
+from tokbench.modelspec.model import ModelSpec, TensorSpec
 
 # Presets whose bulk type is one of the IQ1/IQ2 families: they share one branch of the rules.
 _IQ2_FAMILY = {"IQ2_XXS", "IQ2_XS", "IQ1_S", "IQ2_S", "IQ2_M", "IQ1_M"}

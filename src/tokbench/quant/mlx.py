@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from tokbench.errors import UserError
 from tokbench.quant.presets import Preset, get_preset
-from tokbench.spec.model import ModelSpec, TensorSpec
+from tokbench.modelspec.model import ModelSpec, TensorSpec
 
 # Architectures (GGUF names) whose mlx-lm model class keeps the router at 8 bits through
 # quant_predicate (mlx_lm/models/qwen3_moe.py, qwen3_next.py, qwen3_5.py, gpt_oss.py, ...).

@@ -179,8 +179,8 @@ def model_spec(model_id: str):
     """ModelSpec of a catalog or calibration model id; UserError if it cannot be built."""
     from tokbench.catalog.calibration import CALIBRATION_MODELS
     from tokbench.errors import UserError
-    from tokbench.spec import load_spec
-    from tokbench.spec.hf_config import spec_from_config
+    from tokbench.modelspec import load_spec
+    from tokbench.modelspec.hf_config import spec_from_config
 
     if model_id in CALIBRATION_MODELS:
         return spec_from_config(CALIBRATION_MODELS[model_id], name=model_id, source="catalog/calibration.py")

@@ -58,8 +58,8 @@ def identity_spec(ident: dict[str, Any], info=None):
     """ModelSpec for a run's model, or None when it cannot be built (unknown name, file gone)."""
     from tokbench.errors import UserError
     from tokbench.report.reference import map_model, model_spec
-    from tokbench.spec import load_spec
-    from tokbench.spec.hf_config import spec_from_config
+    from tokbench.modelspec import load_spec
+    from tokbench.modelspec.hf_config import spec_from_config
 
     model = ident.get("model")
     cfg = (info.config or {}).get("spec") if info is not None else None

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tokbench.errors import UserError
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 SYNTH_VERSION = 1  # bump when the bytes written for the same arguments change (invalidates caches)
 

@@ -9,7 +9,7 @@ Values that do not change speed (rope base, norm epsilon) get the architectures'
 
 from __future__ import annotations
 
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 KV = tuple[str, str, object]  # (key, value type, value); types as in tokbench.synth.gguf
 

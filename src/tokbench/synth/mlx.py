@@ -27,7 +27,7 @@ import numpy as np
 from tokbench.errors import UserError
 from tokbench.quant import mlx as qmlx
 from tokbench.quant.presets import Preset, mlx_presets
-from tokbench.spec.model import ModelSpec, TensorSpec
+from tokbench.modelspec.model import ModelSpec, TensorSpec
 from tokbench.synth.blocks import POOL_BYTES, TARGET, cycle, is_norm_tensor
 from tokbench.synth.gguf import check_disk
 from tokbench.synth.mlx_arch import ARCHS, MERGED_INTO, arch_config, hf_name, mlx_shape

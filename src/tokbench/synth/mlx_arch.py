@@ -3,7 +3,7 @@
 Sources (mlx-lm 0.32 as installed): ``mlx_lm/models/{llama,qwen2,qwen3,qwen3_moe,gpt_oss,
 gemma3_text,qwen3_next}.py``: the module attributes give the parameter names, ``ModelArgs`` the
 config keys, ``sanitize`` the stored layout (we write the already-sanitized form, so mlx-lm's
-sanitize leaves it alone). GGUF tensors (tokbench.spec.tensors) map one to one onto mlx-lm
+sanitize leaves it alone). GGUF tensors (tokbench.modelspec.tensors) map one to one onto mlx-lm
 parameters, except Qwen3-Next's ``attn_qkv`` + ``attn_gate``, which mlx-lm keeps fused as
 ``in_proj_qkvz`` (same input width, so quantized bytes add up exactly).
 """
@@ -11,7 +11,7 @@ parameters, except Qwen3-Next's ``attn_qkv`` + ``attn_gate``, which mlx-lm keeps
 from __future__ import annotations
 
 from tokbench.errors import UserError
-from tokbench.spec.model import ModelSpec, TensorSpec
+from tokbench.modelspec.model import ModelSpec, TensorSpec
 
 _ATTN = {
     "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",

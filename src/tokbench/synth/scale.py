@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tokbench.errors import UserError
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 _GRAINS = (256, 128, 64, 32, 16, 8, 4, 2)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tokbench.errors import UserError
 from tokbench.quant.presets import Preset, llamacpp_presets
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 from tokbench.synth import metadata
 from tokbench.synth.blocks import LAYOUTS
 from tokbench.synth.gguf import TensorEntry, write_gguf
@@ -15,7 +15,7 @@ from tokbench.synth.vocab import build_vocab, gguf_kv
 
 def supported_gguf() -> str:
     """One line naming the architectures and presets GGUF synthesis supports."""
-    from tokbench.spec.tensors import BUILDERS
+    from tokbench.modelspec.tensors import BUILDERS
 
     arches = [a for a in metadata.ARCHES if a in BUILDERS]
     return f"GGUF synthesis supports architectures {', '.join(arches)} with llama.cpp presets {', '.join(llamacpp_presets())}"
@@ -23,7 +23,7 @@ def supported_gguf() -> str:
 
 def check_gguf(spec: ModelSpec, preset: Preset) -> None:
     """UserError (one line, with the supported combinations) when llama.cpp could not load the result."""
-    from tokbench.spec.tensors import BUILDERS
+    from tokbench.modelspec.tensors import BUILDERS
 
     if preset.is_mlx:
         raise UserError(f"'{preset.name}' is an MLX mode; use --format mlx, or a llama.cpp preset for GGUF. {supported_gguf()}")

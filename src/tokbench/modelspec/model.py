@@ -1,7 +1,7 @@
 """ModelSpec: everything downstream needs to know about a model's architecture, and nothing else.
 
 A ModelSpec is built from a catalog id, a Hugging Face config.json, a GGUF header or an MLX
-directory (see :mod:`tokbench.spec.readers`). Planner, synth and reports take a ModelSpec, never a
+directory (see :mod:`tokbench.modelspec.readers`). Planner, synth and reports take a ModelSpec, never a
 file. Tensor shapes use GGUF's order: ``shape[0]`` is the row length (the input width of a matrix),
 so a projection from ``hidden`` to ``n_heads * head_dim`` is ``(hidden, n_heads * head_dim)`` and a
 stack of experts is ``(in, out, n_experts)``.
@@ -98,7 +98,7 @@ class ModelSpec:
     v_head_dim: int = 0
     context_length: int = 0
     source: str = ""
-    # Added for exact GGUF layouts and KV/state math (tokbench.spec.tensors, plan):
+    # Added for exact GGUF layouts and KV/state math (tokbench.modelspec.tensors, plan):
     rope_dim: int = 0  # rotary dims per head when partial (Qwen3-Next: 64 of 256); 0 = head_dim
     rope_sections: tuple[int, ...] = ()  # M-RoPE sections (Qwen3.5: GGUF rope.dimension_sections)
     expert_probs_bias: bool = False  # DeepSeek-V3 routing bias (GGUF exp_probs_b.bias per MoE layer)
@@ -158,7 +158,7 @@ class ModelSpec:
         """Every weight tensor, in GGUF names and shapes (read from the file when there is one)."""
         if self.tensor_list is not None:
             return self.tensor_list
-        from tokbench.spec.tensors import tensors_for  # local: keeps import of ModelSpec cheap
+        from tokbench.modelspec.tensors import tensors_for  # local: keeps import of ModelSpec cheap
 
         return tensors_for(self)
 

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 from tokbench.errors import UserError, unknown
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 
 def _from_catalog(model: str) -> ModelSpec:
     from tokbench.catalog.models import catalog
-    from tokbench.spec.hf_config import spec_from_config
+    from tokbench.modelspec.hf_config import spec_from_config
 
     entry = catalog()[model]
     return spec_from_config(entry["config"], name=model, source=entry["source"])
@@ -29,13 +29,13 @@ def read_json(path: Path) -> dict:
 def load_spec(model: str) -> ModelSpec:
     """A ModelSpec for ``model`` (see module docstring); UserError with close matches otherwise."""
     from tokbench.catalog.models import catalog
-    from tokbench.spec.hf_config import spec_from_config
+    from tokbench.modelspec.hf_config import spec_from_config
 
     if model in catalog():
         return _from_catalog(model)
     path = Path(model).expanduser()
     if path.is_file() and path.suffix == ".gguf":
-        from tokbench.spec.gguf_header import spec_from_gguf
+        from tokbench.modelspec.gguf_header import spec_from_gguf
 
         return spec_from_gguf(path)
     if path.is_file() and path.name.endswith(".json"):
@@ -45,13 +45,13 @@ def load_spec(model: str) -> ModelSpec:
         if cfg.is_file():
             if any(path.glob("*.safetensors")):
                 # MLX and HF safetensors dirs: quantization from config.json, exact bytes from headers.
-                from tokbench.spec.mlx_dir import spec_from_mlx_dir
+                from tokbench.modelspec.mlx_dir import spec_from_mlx_dir
 
                 return spec_from_mlx_dir(path)
             return spec_from_config(read_json(cfg), name=path.name, source=str(cfg))
         ggufs = sorted(path.glob("*.gguf"))
         if ggufs:
-            from tokbench.spec.gguf_header import spec_from_gguf
+            from tokbench.modelspec.gguf_header import spec_from_gguf
 
             return spec_from_gguf(ggufs[0])
         raise UserError(f"{path}: directory has no config.json and no .gguf file")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 VOCAB = 320  # 3 specials + 256 byte tokens + fillers (see gguf_spec_writer.tokenizer_tokens)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 SPECIALS = ["<unk>", "<s>", "</s>"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tokbench.spec.model import ModelSpec, TensorSpec
+from tokbench.modelspec.model import ModelSpec, TensorSpec
 
 Builder = Callable[[ModelSpec], list[TensorSpec]]
 

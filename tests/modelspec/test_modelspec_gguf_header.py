@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from gguf_spec_writer import hparams, write_spec_gguf
 from tiny_specs import tiny_specs
 from tokbench.errors import UserError
-from tokbench.spec import load_spec
-from tokbench.spec.gguf_header import GGUFArray, parse_gguf_header, spec_from_gguf
+from tokbench.modelspec import load_spec
+from tokbench.modelspec.gguf_header import GGUFArray, parse_gguf_header, spec_from_gguf
 
 
 @pytest.fixture(scope="module")

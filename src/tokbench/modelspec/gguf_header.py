@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tokbench.errors import UserError
-from tokbench.spec.model import ModelSpec, TensorSpec
+from tokbench.modelspec.model import ModelSpec, TensorSpec
 
 # ggml type id -> (name, block size, bytes per block); ggml/include/ggml.h and ggml/src/ggml.c.
 GGML_TYPES: dict[int, tuple[str, int, int]] = {

@@ -10,8 +10,8 @@ import pytest
 
 from tokbench.catalog.models import catalog
 from tokbench.errors import UserError
-from tokbench.spec import load_spec
-from tokbench.spec.mlx_dir import read_mlx_dir, read_safetensors_header
+from tokbench.modelspec import load_spec
+from tokbench.modelspec.mlx_dir import read_mlx_dir, read_safetensors_header
 
 save_file = pytest.importorskip("safetensors.numpy").save_file
 

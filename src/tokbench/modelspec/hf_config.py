@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokbench.errors import UserError
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 MAX_LAYERS = 512  # LLAMA_MAX_LAYERS (src/llama-hparams.h), as in spec/gguf_header.py
 

@@ -1,11 +1,11 @@
 """Model specs: :class:`ModelSpec` and the readers that build one from a catalog id or a file."""
 
-from tokbench.spec.model import ModelSpec, TensorSpec
+from tokbench.modelspec.model import ModelSpec, TensorSpec
 
 
 def load_spec(model: str) -> ModelSpec:
     """A ModelSpec from a catalog id, GGUF file, config.json, HF model dir or MLX model dir."""
-    from tokbench.spec.resolve import load_spec as _load
+    from tokbench.modelspec.resolve import load_spec as _load
 
     return _load(model)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tokbench.errors import UserError
-from tokbench.spec.model import ModelSpec
+from tokbench.modelspec.model import ModelSpec
 
 MAX_HEADER = 256 * 1024 * 1024  # safetensors' own reader refuses headers over 100 MB; stay above it
 MODES = ("affine", "mxfp4", "mxfp8", "nvfp4")
@@ -146,8 +146,8 @@ def read_safetensors_header(path: Path) -> tuple[SafetensorInfo, ...]:
 
 def read_mlx_dir(path: str | Path) -> MLXModel:
     """Read an MLX (or plain Hugging Face safetensors) model directory; UserError if malformed."""
-    from tokbench.spec.hf_config import spec_from_config
-    from tokbench.spec.resolve import read_json
+    from tokbench.modelspec.hf_config import spec_from_config
+    from tokbench.modelspec.resolve import read_json
 
     root = Path(path)
     cfg_path = root / "config.json"

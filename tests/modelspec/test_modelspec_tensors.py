@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tokbench.catalog.models import catalog, published_params
-from tokbench.spec import load_spec
-from tokbench.spec.model import ModelSpec
-from tokbench.spec.tensors import BUILDERS, tensors_for
+from tokbench.modelspec import load_spec
+from tokbench.modelspec.model import ModelSpec
+from tokbench.modelspec.tensors import BUILDERS, tensors_for
 
 
 def shapes(model: str) -> dict[str, tuple[int, ...]]:

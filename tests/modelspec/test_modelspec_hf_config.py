@@ -8,8 +8,8 @@ import pytest
 
 from tokbench.catalog.models import catalog
 from tokbench.errors import UserError
-from tokbench.spec import load_spec
-from tokbench.spec.hf_config import spec_from_config
+from tokbench.modelspec import load_spec
+from tokbench.modelspec.hf_config import spec_from_config
 
 
 def cfg(model: str, **changes) -> dict:

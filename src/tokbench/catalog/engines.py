@@ -1,0 +1,101 @@
+"""The one engine table: every engine name a user can type, and what each means to bench and plan.
+
+Bench, plan, report and validate all read this table; nothing else maps engine names. Each entry
+says which kernels run (``backend``: whose calibration the planner uses), whether every token goes
+through an HTTP server's sampling and streaming loop (``server``: a per-token CPU cost in the
+planner), how ``tokbench bench`` drives it (``bench``: an in-process engine, a server tokbench starts
+itself, or an endpoint the user runs), which hardware kinds it runs on and which weight formats it
+loads (so ``plan`` can refuse a combination no engine runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokbench.errors import UserError, unknown
+
+IN_PROCESS, LAUNCHED, ENDPOINT, PLAN_ONLY = "in-process", "launched", "endpoint", "plan-only"
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One engine as users name it."""
+
+    name: str
+    backend: str  # whose kernels run: llama.cpp | mlx | vllm | sglang
+    server: bool  # tokens go through an HTTP server loop (per-token CPU cost in the planner)
+    bench: str  # IN_PROCESS | LAUNCHED | ENDPOINT | PLAN_ONLY
+    runs_on: tuple[str, ...]  # hardware kinds (tokbench.catalog.hardware.Hardware.kind)
+    formats: tuple[str, ...]  # weight formats it loads: gguf | mlx | hf (safetensors)
+    factory: str | None = None  # "module:callable" of the bench engine (None: not benchable itself)
+    notes: str = ""
+
+    @property
+    def llama_server_loop(self) -> bool:
+        """Tokens go through llama-server's per-slot sampling and streaming loop (its fitted CPU cost)."""
+        return self.server and self.backend == "llama.cpp"
+
+
+_ALL = ("apple", "nvidia", "amd", "cpu")
+ENGINES: dict[str, Engine] = {e.name: e for e in (
+    Engine("llama.cpp", "llama.cpp", False, IN_PROCESS, _ALL, ("gguf",), "tokbench.engines.llamacpp:LlamaCppEngine",
+           notes="llama.cpp in process (llama-cpp-python; llama-bench's figures)"),
+    Engine("llama.cpp-server", "llama.cpp", True, LAUNCHED, _ALL, ("gguf",),
+           "tokbench.engines.servers:LlamaCppServerEngine",
+           notes="llama.cpp behind llama-server's HTTP loop (tokbench starts llama_cpp.server)"),
+    Engine("ollama", "llama.cpp", True, ENDPOINT, _ALL, ("gguf",),
+           notes="llama.cpp behind Ollama's server"),
+    Engine("lm-studio", "llama.cpp", True, ENDPOINT, _ALL, ("gguf",),
+           notes="llama.cpp behind LM Studio's server (its MLX runtime: use mlx)"),
+    Engine("mlx", "mlx", False, IN_PROCESS, ("apple", "cpu"), ("mlx",), "tokbench.engines.mlx:MlxEngine",
+           notes="mlx-lm in process (Metal on Apple silicon; the CPU backend elsewhere)"),
+    Engine("mlx-server", "mlx", True, LAUNCHED, ("apple", "cpu"), ("mlx",), "tokbench.engines.servers:MlxServerEngine",
+           notes="mlx_lm.server (tokbench starts it)"),
+    Engine("vllm-mlx", "mlx", True, ENDPOINT, ("apple",), ("mlx",),
+           notes="vllm-mlx: continuous batching on MLX"),
+    Engine("vllm", "vllm", True, ENDPOINT, ("nvidia", "amd"), ("hf", "gguf"),
+           notes="vLLM (CUDA/ROCm); GGUF support is experimental"),
+    Engine("sglang", "sglang", True, ENDPOINT, ("nvidia", "amd"), ("hf",), notes="SGLang (CUDA/ROCm)"),
+    Engine("openai", "unknown", True, ENDPOINT, _ALL, ("gguf", "mlx", "hf"),
+           "tokbench.engines.openai_http:OpenAIEngine",
+           notes="any OpenAI-compatible endpoint; the server it detects names the planner engine"),
+)}
+
+ALIASES = {"llamacpp": "llama.cpp", "llama-cpp": "llama.cpp", "llama_cpp": "llama.cpp", "llama-bench": "llama.cpp",
+           "llama-server": "llama.cpp-server", "llamacpp-server": "llama.cpp-server",
+           "llama-cpp-server": "llama.cpp-server", "lmstudio": "lm-studio", "lm_studio": "lm-studio",
+           "mlx-lm": "mlx", "mlx_lm": "mlx", "mlx_lm.server": "mlx-server", "mlx-lm-server": "mlx-server",
+           "vllm_mlx": "vllm-mlx"}
+
+# What a detected server flavour (tokbench.engines.openai_http) means for the planner.
+FLAVOR_ENGINE = {"llama-server": "llama.cpp-server", "llama-cpp-python": "llama.cpp-server", "ollama": "ollama",
+                 "mlx_lm.server": "mlx-server", "vllm": "vllm", "sglang": "sglang"}
+
+
+def get_engine(name: str) -> Engine:
+    """The engine a user named (aliases accepted); UserError with close matches otherwise."""
+    key = name.strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in ENGINES:
+        raise unknown("engine", name, list(ENGINES))
+    return ENGINES[key]
+
+
+def plan_engines() -> list[str]:
+    """Engine names ``tokbench plan --engine`` accepts (every engine but the generic endpoint)."""
+    return [n for n in ENGINES if n != "openai"]
+
+
+def bench_engines() -> list[str]:
+    """Engine names ``tokbench bench --engine`` drives itself (in process or launched) or as an endpoint."""
+    return [n for n, e in ENGINES.items() if e.factory]
+
+
+def check_runs(engine: Engine, hw_kind: str | None, weight_format: str | None) -> None:
+    """UserError when ``engine`` does not run on hardware of ``hw_kind`` or load ``weight_format``."""
+    if hw_kind and hw_kind not in engine.runs_on:
+        where = ", ".join(engine.runs_on)
+        raise UserError(f"{engine.name} does not run on {hw_kind} hardware (it runs on: {where})")
+    if weight_format and weight_format not in engine.formats:
+        others = [n for n, e in ENGINES.items() if weight_format in e.formats and n != "openai"]
+        raise UserError(f"{engine.name} does not load {weight_format} weights; engines that do: {', '.join(others)}")
