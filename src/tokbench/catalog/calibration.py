@@ -1,15 +1,27 @@
-"""Speed-model calibration: (eta, t0) per hardware family x engine, fitted from published measurements.
+"""Speed-model parameters (model v4) resolved for one hardware x engine, with how much they rest on.
 
-``data/calibration.csv`` is written by ``scripts/fit_calibration.py`` from
-``data/published_measurements.csv``; each row says how many measurements it rests on and which.
-Where no row exists the planner uses :data:`DEFAULTS` (stated as such in its output), and for
-engines that share a backend it borrows the backend's row (ollama runs llama.cpp).
+``data/speed_params.json`` is written by ``scripts/fit_speed.py`` from every measured and published
+row (``data/published_measurements.csv`` and the campaigns under ``data/``). Its parameters belong to
+what they describe, never to one machine:
+
+- ``mem``: the share of the nominal bandwidth a streaming kernel reaches, per memory technology
+  (HBM, GDDR, Apple unified LPDDR, other unified LPDDR, CPU DDR);
+- per backend (``llama.cpp/cuda``, ``llama.cpp/metal``, ``llama.cpp/cpu``, ``mlx/metal``...): the
+  kernel-throughput roof per storage type (``rho``: weights per compute unit per cycle, a class value
+  times a type factor times a chip-generation factor), the cost per graph node (times a generation
+  factor), the KV-read efficiency, the batched-column growth ``kappa`` and prefill efficiencies;
+- ``server``: llama-server's per-token CPU work (the CPU's, not the accelerator's);
+- ``bands``: log-residual quantiles of leave-one-machine-out predictions, by how much the fit knows
+  about the machine: ``chip`` (this chip has rows: leave-one-model-out residuals), ``generation``
+  (other chips of its generation have rows) or ``extrapolated`` (none of its generation).
+
+A plan says which of the three it is ("fitted on this chip", "same generation", "extrapolated").
 """
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass, field, replace
+import json
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -27,78 +39,65 @@ CALIBRATION_MODELS: dict[str, dict] = {
                            "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 8192, "vocab_size": 32000},
 }
 
-
-KERNEL_CLASSES = ("float", "block", "kquant", "table", "mlx")  # tokbench.plan.memory.kernel_class
+LEVELS = ("chip", "generation", "extrapolated")
+LEVEL_TEXT = {"chip": "fitted on this chip", "generation": "same generation", "extrapolated": "extrapolated"}
+DEVICE = {"nvidia": "cuda", "apple": "metal", "amd": "amd", "cpu": "cpu"}
+# A backend without its own fit borrows one with the same kernels or the nearest physics (stated, and
+# always at the "extrapolated" level): vLLM/SGLang run their own CUDA kernels; llama.cpp on AMD runs
+# HIP/Vulkan ports of the CUDA kernels.
+BORROW = {"vllm/cuda": "llama.cpp/cuda", "sglang/cuda": "llama.cpp/cuda", "llama.cpp/amd": "llama.cpp/cuda",
+          "vllm/amd": "llama.cpp/cuda", "sglang/amd": "llama.cpp/cuda", "mlx/cpu": "llama.cpp/cpu"}
 
 
 @dataclass(frozen=True)
-class Calibration:
-    """Parameters of the decode step time and the prefill rate (see :mod:`tokbench.plan.speed`).
+class KernelParams:
+    """Every parameter :mod:`tokbench.plan.speed` needs for one hardware x engine, and its standing."""
 
-    Decode: ``t = sum_class bytes_c / (eta_c * bw) + (KV + state) / (eta_kv * bw) + n_mat * c_mat
-    + n_mat_id * c_id + n_linear * c_lin + t0``; at N sequences the weights are read at
-    ``min(eta_c, eta_batch)`` (or, without ``eta_batch``, each extra sequence adds
-    ``2 * active weights / (decode_batch_eff * FP16 peak)``); behind a server each sequence adds
-    ``srv_seq + srv_vocab * vocab`` per step.
-    A field left None falls back to ``eta`` (or ``prefill_eff``), a cost left 0 is not charged: a row
-    fitted from one model family reduces to the one-factor model ``bytes / (eta * bw) + t0``.
-    ``band_low``/``band_high`` multiply the estimated tok/s to give its range.
-    """
-
-    family: str
+    backend: str  # e.g. llama.cpp/cuda
     engine: str
-    eta: float
-    t0_s: float
-    band_low: float
-    band_high: float
-    prefill_eff: float
-    n_decode: int = 0
-    n_prefill: int = 0
-    basis: str = ""
-    eta_class: dict = field(default_factory=dict, compare=False)  # kernel class -> bandwidth efficiency
-    eta_kv: float | None = None  # KV cache / recurrent state read by the attention kernels
-    c_mat_s: float = 0.0  # fixed time per matrix-vector kernel (launch + tail of small matrices)
-    c_id_s: float = 0.0  # fixed time per routed-expert (mul_mat_id) kernel
-    c_lin_s: float = 0.0  # fixed time per linear-attention (Gated DeltaNet) layer's extra kernels
-    decode_batch_eff: float | None = None  # per extra sequence: 2 x active weights at this share of FP16 peak
-    prefill_eff_quant: float | None = None  # quantized matmuls (MMQ) vs float (cuBLAS) = prefill_eff
-    prefill_eff_moe: float | None = None  # routed-expert matmuls (tokens split across experts)
-    prefill_eff_attn: float | None = None  # attention / linear-attention FLOPs
-    eta_batch: float | None = None  # weight-read efficiency of the batched (N > 1) decode kernels
-    srv_seq_s: float = 0.0  # server: fixed CPU time per sequence per token (slot update, streaming)
-    srv_vocab_s: float = 0.0  # server: CPU time per vocabulary entry per sequence per token (sampling)
-    srv_save_bps: float | None = None  # server: bytes/s of saving a reused slot's KV to the prompt cache
-    srv_basis: str = ""  # where the server terms come from
+    generation: str
+    level: str  # chip | generation | extrapolated
+    basis: str
+    eta_mem: float
+    eta_kv: float
+    p: float
+    kappa: float
+    node_s: float  # per graph node that is not a matrix kernel
+    row_s: float  # a matrix kernel's last wave: seconds per weight of one row
+    rho_class: dict = field(default_factory=dict, compare=False)  # kernel class -> weights / (unit * cycle)
+    rho_type: dict = field(default_factory=dict, compare=False)  # ggml type -> factor on its class
+    rho_gen: float = 1.0  # this generation's factor
+    prefill: dict = field(default_factory=dict, compare=False)  # FLOP kind -> share of the FP16 peak
+    mmq: dict = field(default_factory=dict, compare=False)  # kernel class -> batched (N > 8) work per weight
+    srv_seq_s: float = 0.0
+    srv_vocab_s: float = 0.0
+    srv_save_bps: float | None = None
+    band_low: float = 0.7
+    band_high: float = 1.4
+    fitted: bool = True
+
+    def rho(self, ggml_type: str) -> float:
+        """Kernel-throughput roof of one storage type on this generation (weights per unit per cycle)."""
+        from tokbench.plan.memory import kernel_class
+
+        cls = kernel_class(ggml_type)
+        base = self.rho_class.get(cls) or max(self.rho_class.values(), default=1.0)
+        return base * self.rho_type.get(ggml_type.upper(), 1.0) * self.rho_gen
 
     @property
-    def fitted(self) -> bool:
-        """True when measurements back this row (not a default)."""
-        return self.n_decode > 0
-
-    def eta_for(self, kernel_class: str) -> float:
-        """Bandwidth efficiency of one kernel class (the row's eta where the class was not fitted)."""
-        return self.eta_class.get(kernel_class) or self.eta
-
-    @property
-    def kv_eta(self) -> float:
-        """Bandwidth efficiency of the KV/state reads."""
-        return self.eta_kv or self.eta
+    def level_text(self) -> str:
+        """What the estimate rests on, in words users read in the plan."""
+        return LEVEL_TEXT[self.level]
 
 
-# Used where no measurement exists: mid-range of what measured engines reach (30-85% of the
-# bandwidth ceiling, 1-4 ms fixed per token), with a wide band to say so.
-DEFAULTS: dict[str, Calibration] = {
-    "apple": Calibration("apple", "*", 0.65, 0.002, 0.65, 1.3, 0.6, basis="default: no measurements"),
-    "nvidia": Calibration("nvidia", "*", 0.7, 0.0015, 0.65, 1.3, 0.3, basis="default: no measurements"),
-    "nvidia-unified": Calibration("nvidia-unified", "*", 0.75, 0.002, 0.65, 1.3, 0.15, basis="default: no measurements"),
-    "amd": Calibration("amd", "*", 0.6, 0.003, 0.6, 1.3, 0.3, basis="default: no measurements"),
-    "cpu": Calibration("cpu", "*", 0.5, 0.003, 0.5, 1.4, 0.3, basis="default: no measurements"),
-}
+@lru_cache(maxsize=1)
+def speed_params() -> dict:
+    """The fitted parameter document (``data/speed_params.json``)."""
+    return json.loads(resources.files("tokbench.catalog").joinpath("data/speed_params.json").read_text())
 
 
-# Which kernels an engine runs and whether it runs behind a server: the one engine table.
 def backend_of(engine: str) -> str:
-    """Calibration engine of ``engine``: the kernels it runs (ollama and llama.cpp-server run llama.cpp's)."""
+    """Kernel family of ``engine`` from the engine table (ollama and llama.cpp-server run llama.cpp's)."""
     from tokbench.catalog.engines import ENGINES
 
     e = ENGINES.get(engine)
@@ -113,94 +112,57 @@ def is_server_engine(engine: str) -> bool:
     return bool(e and e.llama_server_loop)
 
 
-# Engines without their own data on a family borrow this one's (stated in the basis).
-BORROW = {"vllm": "llama.cpp", "sglang": "llama.cpp", "mlx": "llama.cpp"}
+def backend_key(hw, engine: str) -> str:
+    """``kernels/device`` of ``engine`` on ``hw``: llama.cpp/cuda, llama.cpp/metal, mlx/metal, llama.cpp/cpu..."""
+    return f"{backend_of(engine)}/{DEVICE.get(hw.kind, 'cpu')}"
 
 
-def family(hw) -> str:
-    """Calibration family of a catalog Hardware: apple, nvidia, nvidia-unified (DGX Spark), amd, cpu."""
-    if hw.kind == "nvidia" and hw.unified_memory:
-        return "nvidia-unified"
-    return hw.kind if hw.kind in DEFAULTS else "cpu"
+def _mem_share(doc: dict, group: str) -> float:
+    """Achievable share of the nominal bandwidth for a memory technology; the geometric mean of the
+    fitted technologies where this one has no rows."""
+    mem = doc["mem"]
+    if group in mem:
+        return mem[group]
+    vals = list(mem.values())
+    prod = 1.0
+    for v in vals:
+        prod *= v
+    return prod ** (1 / len(vals)) if vals else 0.8
 
 
-@lru_cache(maxsize=1)
-def calibration_rows() -> dict[tuple[str, str], Calibration]:
-    """Fitted rows by (family, engine), read from ``data/calibration.csv`` (empty if not fitted yet)."""
-    try:
-        text = resources.files("tokbench.catalog").joinpath("data/calibration.csv").read_text()
-    except FileNotFoundError:
-        return {}
-    return {(r["family"], r["engine"]): _row(r) for r in csv.DictReader(text.splitlines())}
-
-
-def _opt(r: dict, key: str, scale: float = 1.0) -> float | None:
-    v = (r.get(key) or "").strip()
-    return float(v) * scale if v else None
-
-
-def _row(r: dict) -> Calibration:
-    classes = {c: _opt(r, f"eta_{c}") for c in KERNEL_CLASSES}
-    return Calibration(
-        family=r["family"], engine=r["engine"], eta=float(r["eta"]), t0_s=float(r["t0_ms"]) / 1000,
-        band_low=float(r["band_low"]), band_high=float(r["band_high"]),
-        prefill_eff=float(r["prefill_eff"]), n_decode=int(r["n_decode"]), n_prefill=int(r["n_prefill"]),
-        basis=r["basis"], eta_class={c: v for c, v in classes.items() if v},
-        eta_kv=_opt(r, "eta_kv"), c_mat_s=_opt(r, "c_mat_us", 1e-6) or 0.0, c_id_s=_opt(r, "c_id_us", 1e-6) or 0.0,
-        c_lin_s=_opt(r, "c_lin_us", 1e-6) or 0.0, decode_batch_eff=_opt(r, "decode_batch_eff"),
-        prefill_eff_quant=_opt(r, "prefill_eff_quant"), prefill_eff_moe=_opt(r, "prefill_eff_moe"),
-        prefill_eff_attn=_opt(r, "prefill_eff_attn"), eta_batch=_opt(r, "eta_batch"),
-        srv_seq_s=_opt(r, "srv_seq_us", 1e-6) or 0.0, srv_vocab_s=_opt(r, "srv_vocab_ns", 1e-9) or 0.0,
-        srv_save_bps=_opt(r, "srv_save_gbs", 1e9),
-        srv_basis=(f"server terms fitted on {r['family']}" if _opt(r, "srv_seq_us") or _opt(r, "srv_vocab_ns") else ""),
+def get_calibration(hw, engine: str, doc: dict | None = None) -> KernelParams:
+    """Parameters for ``hw`` x ``engine`` from the fitted document (``doc`` overrides it: the holdout
+    refits pass their own), with the level of knowledge they rest on and that level's band."""
+    doc = doc or speed_params()
+    key = backend_key(hw, engine)
+    borrowed = key not in doc["backends"]
+    use = BORROW.get(key, "llama.cpp/cuda") if borrowed else key
+    if use not in doc["backends"]:
+        use = next(iter(doc["backends"]))
+    b = doc["backends"][use]
+    gen = hw.generation or hw.id
+    if borrowed:
+        level = "extrapolated"
+    elif hw.id in b.get("fitted_hardware", ()):
+        level = "chip"
+    elif gen in b.get("rho_gen", {}):
+        level = "generation"
+    else:
+        level = "extrapolated"
+    lo, hi = doc["bands"][level]
+    basis = f"{use} fit on {len(b.get('fitted_hardware', ()))} machines ({b.get('n_rows', 0)} rows); {LEVEL_TEXT[level]}"
+    if borrowed:
+        basis = f"no {key} data: {use}'s parameters ({basis})"
+        lo, hi = lo * doc.get("borrow_widen", [0.85, 1.15])[0], hi * doc.get("borrow_widen", [0.85, 1.15])[1]
+    srv = doc.get("server", {}).get(backend_of(engine), {}) if is_server_engine(engine) else {}
+    node_gen = b.get("node_gen", {}).get(gen, 1.0)
+    return KernelParams(
+        backend=use, engine=engine, generation=gen, level=level, basis=basis,
+        eta_mem=_mem_share(doc, hw.memory_group), eta_kv=b["eta_kv"], p=doc["p"],
+        kappa=b["kappa"], node_s=b["node_s"] * node_gen, row_s=b["row_s"] * node_gen,
+        rho_class=b["rho_class"], rho_type=b.get("rho_type", {}), rho_gen=b.get("rho_gen", {}).get(gen, 1.0),
+        prefill={k: v * b.get("prefill_gen", {}).get(gen, 1.0) for k, v in b["prefill"].items()},
+        mmq=b.get("mmq", {}),
+        srv_seq_s=srv.get("seq_s", 0.0), srv_vocab_s=srv.get("vocab_s", 0.0), srv_save_bps=srv.get("save_bps"),
+        band_low=lo, band_high=hi, fitted=not borrowed,
     )
-
-
-# A machine's own calibration row (hardware id >= 6 decode rows) is fitted only from measurements
-# taken here (one card, one llama.cpp build); other sources for that card feed its family's row.
-MACHINE_SOURCE_PREFIX = "measured here"
-
-
-def fit_role(role: str, source: str, machine_row: bool) -> str:
-    """How a calibration-set row relates to the calibration that estimates it.
-
-    ``holdout``: never fitted (the role column says so); ``fit``: in the fit of that calibration row
-    (in-sample); ``check``: fitted only into another row (e.g. a published H100 figure from another
-    build, estimated by the H100's own row fitted from this workplace's measurements).
-    """
-    if role == "holdout":
-        return "holdout"
-    if machine_row and not source.startswith(MACHINE_SOURCE_PREFIX):
-        return "check"
-    return "fit"
-
-
-def get_calibration(hw, engine: str) -> Calibration:
-    """Calibration for ``hw`` x ``engine``: the machine's own fitted row, its family's, the backend's or a
-    borrowed row, else the default. A server engine on a row without server terms borrows them from a
-    row that has them (the server's per-token work is CPU time, not the accelerator's)."""
-    cal = _get_calibration(hw, engine)
-    if is_server_engine(engine) and not (cal.srv_seq_s or cal.srv_vocab_s):
-        donor = next((r for r in calibration_rows().values() if r.srv_seq_s or r.srv_vocab_s), None)
-        if donor is not None:
-            cal = replace(cal, srv_seq_s=donor.srv_seq_s, srv_vocab_s=donor.srv_vocab_s, srv_save_bps=donor.srv_save_bps,
-                          srv_basis=f"server terms borrowed from the {donor.family} fit")
-    return cal
-
-
-def _get_calibration(hw, engine: str) -> Calibration:
-    fam = family(hw)
-    rows = calibration_rows()
-    eng = backend_of(engine)
-    if (hw.id, eng) in rows:  # fitted on this very machine: preferred over its family's row
-        fam = hw.id
-    if (fam, eng) in rows:
-        cal = rows[(fam, eng)]
-        return cal if eng == engine else replace(cal, engine=engine, basis=f"{engine} runs {eng}: {cal.basis}")
-    other = BORROW.get(eng)
-    if other and (fam, other) in rows:
-        cal = rows[(fam, other)]
-        # Borrowed: same physics, unmeasured engine; widen the band to say so.
-        return replace(cal, engine=engine, band_low=cal.band_low * 0.85, band_high=cal.band_high * 1.15,
-                       basis=f"no {engine} data on {fam}: borrowed {other} fit ({cal.basis})")
-    return replace(DEFAULTS[fam], engine=engine)

@@ -30,6 +30,35 @@ class Hardware:
     memory_type: str = ""
     notes: str = ""
     source: str = ""
+    # What the speed model's kernel roof needs (tokbench.plan.speed): the chip generation whose
+    # kernels behave alike (hopper, ada, apple-m3, ...), and its compute units (NVIDIA SMs, Apple GPU
+    # cores, AMD CUs, CPU cores) and clock. A CPU host probed by tokbench has none of these: its roof
+    # is its measured matmul rate (fp16_tflops holds the probe's float32 rate there).
+    generation: str = ""
+    compute_units: int | None = None
+    clock_mhz: float | None = None
+
+    @property
+    def unit_clock_hz(self) -> float | None:
+        """Compute units x clock (Hz): the scale of the kernel-throughput roof; None when unknown."""
+        if self.compute_units and self.clock_mhz:
+            return self.compute_units * self.clock_mhz * 1e6
+        return None
+
+    @property
+    def memory_group(self) -> str:
+        """Memory technology class whose achievable share of the nominal bandwidth the speed model fits:
+        hbm, gddr, apple (Apple unified LPDDR), lpddr (other unified LPDDR: DGX Spark, Strix Halo), ddr (CPU)."""
+        t = self.memory_type.upper()
+        if "HBM" in t:
+            return "hbm"
+        if "GDDR" in t:
+            return "gddr"
+        if self.kind == "apple":
+            return "apple"
+        if "LPDDR" in t and self.kind in ("nvidia", "amd"):
+            return "lpddr"
+        return "ddr"
 
     @property
     def label(self) -> str:
@@ -60,6 +89,8 @@ def catalog() -> dict[str, Hardware]:
             memory_gb=max(options), memory_options_gb=options,
             fp16_tflops=float(r["fp16_tflops"]) if r.get("fp16_tflops") else None,
             memory_type=r["memory_type"], notes=r["notes"], source=r["source"],
+            generation=r.get("generation") or "", compute_units=int(r["compute_units"]) if r.get("compute_units") else None,
+            clock_mhz=float(r["clock_mhz"]) if r.get("clock_mhz") else None,
         )
     return out
 

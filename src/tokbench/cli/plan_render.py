@@ -117,9 +117,12 @@ def _derivation(spec, rows: list[dict], hws) -> list[str]:
         r = next(x for x in rows if x["hardware"] == hw.label)
         cal = r["calibration"]
         lines.append(f"Usable {hw.label}: {_gib(r['usable_bytes'])} = {r['usable_basis']}.")
-        lines.append(f"Speed {hw.label}: t/token = bytes / ({cal['eta']:.2f} x {hw.bandwidth_gbs:g} GB/s) + "
-                     f"{cal['t0_ms']:.1f} ms; band x{cal['band'][0]:.2f}-x{cal['band'][1]:.2f} "
-                     f"[{cal['family']} x {cal['engine']}: {cal['basis']}]")
+        ms = cal["step_ms"]
+        lines.append(f"Speed {hw.label} ({r['quant']}): one token = weights {ms['weights']:.2f} ms (each storage "
+                     f"type at the slower of {cal['eta_mem']:.0%} of {hw.bandwidth_gbs:g} GB/s and its kernels' "
+                     f"throughput on {cal['generation']}: {cal['weights_bound']} bound) + KV/state {ms['kv']:.2f} ms + "
+                     f"{cal['graph_nodes']} graph nodes {ms['nodes']:.2f} ms; band x{cal['band'][0]:.2f}-"
+                     f"x{cal['band'][1]:.2f}, {cal['level_text']} [{cal['basis']}]")
     # Engine: llama.cpp in process vs behind a server (tokbench.plan.estimate's notes say which).
     lines += sorted({n for r in rows for n in r.get("notes", []) if "llama.cpp" in n and "server" in n})
     return lines

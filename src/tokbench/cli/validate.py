@@ -15,6 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(model, quant, hardware, engine, context); errors and MAPE per engine and hardware family.",
     )
     p.add_argument("--json", action="store_true", help="print JSON {rows, summary}")
+    p.add_argument("--holdout", choices=("machine", "model", "arch"),
+                   help="out-of-sample accuracy: refit the decode model without each machine (model, architecture "
+                        "family) and predict its rows; MAPE and band coverage per group and per level "
+                        "(fitted on this chip / same generation / extrapolated)")
     p.add_argument("--run", action="append", metavar="ID", default=None, help="only these stored runs (repeatable)")
     add_db_arg(p)
     p.set_defaults(func=run)
@@ -45,8 +49,45 @@ def _print(result: dict) -> None:
         print(f"\n{len(s['skipped'])} row(s) not matched (see --json for reasons)")
 
 
+def _holdout(by: str, as_json: bool) -> int:
+    """Leave-one-group-out predictions of every single-stream decode row (tokbench.calibrate.holdout)."""
+    from tokbench.calibrate import SMOOTH_P, decode_rows
+    from tokbench.calibrate import holdout as ho
+    from tokbench.calibrate.rows import load_rows
+    from tokbench.catalog.calibration import speed_params
+    from tokbench.cli.output import print_json
+
+    rows, _ = load_rows()
+    preds = ho.leave_one_out(decode_rows(rows), by, speed_params().get("p", SMOOTH_P))
+    bands = speed_params()["bands"]
+    summary = ho.summary(preds, bands)
+    if as_json:
+        print_json({"holdout": by, "predictions": [dict(vars(p), error_pct=p.error_pct) for p in preds],
+                    "summary": summary, "bands": bands})
+        return 0
+    print(f"Leave-one-{by}-out: each {by}'s rows predicted by a fit without them "
+          f"({len(preds)} single-stream decode rows)")
+    print(f"{'held out':<42}{'model':<20}{'quant':<10}{'depth':>6}{'measured':>10}{'predicted':>10}{'error':>8}  level")
+    for p in preds:
+        print(f"{p.group[:41]:<42}{p.model_id[:19]:<20}{p.quant_id[:9]:<10}{p.depth:>6}{p.measured_tps:>10.1f}"
+              f"{p.predicted_tps:>10.1f}{p.error_pct:>+7.1f}%  {p.level}")
+    print("\nPer group:")
+    for g, st in summary["by_group"].items():
+        print(f"  {g[:50]:<52} n={st['n']:<4} MAPE {st['mape_pct']:5.1f}%  bias {st['bias_pct']:+6.1f}%  "
+              f"inside band {st['inside_band_pct']:.0f}%")
+    print("Per level (what the refit still knew of the machine):")
+    for lv, st in summary["by_level"].items():
+        print(f"  {lv:<14} n={st['n']:<4} MAPE {st['mape_pct']:5.1f}%  bias {st['bias_pct']:+6.1f}%  "
+              f"inside band {st['inside_band_pct']:.0f}%  band x{bands[lv][0]:.2f}-x{bands[lv][1]:.2f}")
+    a = summary["all"]
+    print(f"All: n={a['n']} MAPE {a['mape_pct']:.1f}%  bias {a['bias_pct']:+.1f}%  inside band {a['inside_band_pct']:.0f}%")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Validate published rows and (when a database exists) stored runs."""
+    """Validate published rows and (when a database exists) stored runs; or hold groups out."""
+    if args.holdout:
+        return _holdout(args.holdout, args.json)
     from tokbench.cli.output import print_json
     from tokbench.report.validate import validate
     from tokbench.store import open_store, resolve_db_path

@@ -59,7 +59,7 @@ def probe_nvidia(run=_run) -> list[dict]:
 
 
 def _linux_cpu() -> dict:
-    from tokbench.env.parse import parse_cpuinfo, parse_meminfo
+    from tokbench.env.parse import parse_cpu_facts, parse_cpuinfo, parse_meminfo
 
     def read(p):
         try:
@@ -67,8 +67,9 @@ def _linux_cpu() -> dict:
         except OSError:
             return ""
 
-    return {"cpu": parse_cpuinfo(read("/proc/cpuinfo")) or platform.processor() or platform.machine(),
-            "memory_bytes": parse_meminfo(read("/proc/meminfo"))}
+    cpuinfo = read("/proc/cpuinfo")
+    return {"cpu": parse_cpuinfo(cpuinfo) or platform.processor() or platform.machine(),
+            "memory_bytes": parse_meminfo(read("/proc/meminfo")), "cpu_facts": parse_cpu_facts(cpuinfo)}
 
 
 def probe_host(measure: bool = True, run=_run) -> dict:
@@ -130,9 +131,12 @@ def host_hardware(info: dict | None = None):
 
         tflops = measure_matmul_tflops()["tflops"]
     mem_gb = (info.get("memory_bytes") or 0) / 2**30
+    facts = info.get("cpu_facts") or {}
     return Hardware(id="host", name=info.get("cpu") or "this machine", vendor="", kind="cpu", unified_memory=True,
                     bandwidth_gbs=bw, memory_gb=round(mem_gb, 1), memory_options_gb=(round(mem_gb, 1),),
-                    fp16_tflops=tflops, notes="bandwidth and matmul rate measured by tokbench hw probe",
+                    fp16_tflops=tflops, memory_type="DDR", generation=facts.get("generation") or "cpu",
+                    compute_units=facts.get("cores") or info.get("cpu_count"), clock_mhz=facts.get("clock_mhz"),
+                    notes="bandwidth and matmul rate measured by tokbench hw probe; cores and clock from /proc/cpuinfo",
                     source="tokbench.env.probe_host")
 
 

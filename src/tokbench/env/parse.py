@@ -67,6 +67,33 @@ def parse_cpuinfo(text: str) -> str | None:
     return m.group(1).strip() if m else None
 
 
+def parse_cpu_facts(text: str) -> dict:
+    """Cores, clock (MHz) and SIMD generation of a Linux host from /proc/cpuinfo.
+
+    Generation: ``cpu-x86-avx512``, ``cpu-x86-avx2``, ``cpu-x86`` or ``cpu-arm`` (the widest vector
+    unit llama.cpp's CPU kernels use). Cores: distinct (physical id, core id) pairs, else processors.
+    """
+    cores = set()
+    for proc in text.split("\n\n"):
+        core = re.search(r"^core id\s*:\s*(\d+)", proc, re.M)
+        if core:
+            phys = re.search(r"^physical id\s*:\s*(\d+)", proc, re.M)
+            cores.add((phys.group(1) if phys else "0", core.group(1)))
+    n_proc = len(re.findall(r"^processor\s*:", text, re.M))
+    mhz = [float(x) for x in re.findall(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)]
+    fl = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", text, re.M)
+    flags = set(fl.group(1).split()) if fl else set()
+    if "avx512f" in flags:
+        gen = "cpu-x86-avx512"
+    elif "avx2" in flags:
+        gen = "cpu-x86-avx2"
+    elif "asimd" in flags or "neon" in flags:
+        gen = "cpu-arm"
+    else:
+        gen = "cpu-x86"
+    return {"cores": len(cores) or n_proc or None, "clock_mhz": max(mhz) if mhz else None, "generation": gen}
+
+
 def nvidia_catalog_id(name: str, memory_mib: float) -> str | None:
     """Catalog id for an nvidia-smi GPU name (``NVIDIA H100 80GB HBM3`` -> ``h100-sxm``)."""
     n = name.lower()

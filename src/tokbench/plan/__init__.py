@@ -69,16 +69,18 @@ _WB_CACHE: dict[tuple[int, str | None], tuple[ModelSpec, object]] = {}
 
 
 def _weights(spec: ModelSpec, quant: str | None):
+    """(WeightBytes, WorkProfile) of ``spec`` x ``quant``, memoized per spec object."""
     from tokbench.plan.memory import weight_bytes
+    from tokbench.plan.work import work_profile
 
     hit = _WB_CACHE.get((id(spec), quant))
     if hit is not None and hit[0] is spec:
         return hit[1]
     if len(_WB_CACHE) > 256:
         _WB_CACHE.clear()
-    wb = weight_bytes(spec, quant)
-    _WB_CACHE[(id(spec), quant)] = (spec, wb)
-    return wb
+    pair = (weight_bytes(spec, quant), work_profile(spec, quant))
+    _WB_CACHE[(id(spec), quant)] = (spec, pair)
+    return pair
 
 
 def _resolve(spec, hardware, engine, kv_type):
@@ -122,11 +124,11 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
 
     spec, hw, engine, kv_type = _resolve(spec, hardware, engine, kv_type)
     quant_name = canonical_quant(spec, quant)
-    wb = _weights(spec, quant)
+    wb, work = _weights(spec, quant)
     device_kind = hw.kind if hw is not None else "apple"
     mp = memory_plan(spec, quant, engine, context, concurrency, kv_type, device_kind, wb=wb)
     depth = context if depth is None else depth
-    one = step_bytes(spec, wb, depth, kv_type, 1)
+    one = step_bytes(spec, work, depth, kv_type, 1)
     row = dict(model=spec.name, quant=quant_name, hardware=None, engine=engine, context=context,
                concurrency=concurrency, kv_type=kv_type, weights_bytes=mp.weights, kv_bytes=mp.kv,
                state_bytes=mp.state, overhead_bytes=mp.overhead, total_bytes=mp.total,
@@ -142,10 +144,11 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
     from tokbench.catalog.calibration import is_server_engine
 
     server = is_server_engine(engine)
-    d = decode(spec, wb, hw, cal, depth, kv_type, concurrency, server)
+    cal, novelty = _widen_for_novelty(spec, work, cal)
+    d = decode(spec, work, hw, cal, depth, kv_type, concurrency, server)
     per_stream = d.per_stream_tps
     if prompt_tokens is not None and concurrency > 1:
-        per_stream = _sweep(spec, wb, hw, cal, depth, kv_type, concurrency, server, prompt_tokens, gen_tokens,
+        per_stream = _sweep(spec, work, hw, cal, depth, kv_type, concurrency, server, prompt_tokens, gen_tokens,
                             requests or 2 * concurrency)
     notes = []
     if engine == "llama.cpp":
@@ -153,9 +156,12 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
                      "llama.cpp-server (per-token server cost)")
     elif server:
         notes.append(f"{engine}: llama.cpp behind a server; per sequence per token "
-                     f"{1e3 * server_seconds(spec, cal):.2f} ms of server CPU work ({cal.srv_basis or 'no server data'})")
-    if engine == "mlx" and hw.kind != "apple":
-        notes.append("MLX runs on Apple silicon (CPU elsewhere); estimate uses this hardware's figures")
+                     f"{1e3 * server_seconds(spec, cal):.2f} ms of the server's CPU work (fitted on llama-server "
+                     "rows; host CPU time, the same whatever the accelerator)")
+    notes.append(f"speed: {cal.level_text} ({cal.basis})")
+    notes += novelty
+    if not work.nodes_counted:
+        notes.append(f"{spec.arch}: graph nodes per layer not counted for this architecture; typical counts used")
     if v.tight:
         notes.append("tight: under 5% of usable memory left")
     row.update(hardware=hw.label, memory_bytes=usable.memory_bytes, usable_bytes=usable.usable_bytes,
@@ -163,24 +169,59 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
                decode_tps_ceiling=d.ceiling_tps, decode_tps=d.tps, decode_tps_low=d.tps_low,
                decode_tps_high=d.tps_high, per_stream_decode_tps=per_stream, step_decode_tps=d.per_stream_tps, server=server,
                aggregate_decode_tps=d.aggregate_tps, compute_bound=d.compute_bound,
-               prefill_tps=prefill_tps(spec, hw, cal, context, wb),
-               calibration={"family": cal.family, "engine": cal.engine, "eta": cal.eta, "t0_ms": cal.t0_s * 1000,
-                            "band": [cal.band_low, cal.band_high], "prefill_eff": cal.prefill_eff,
-                            "fitted": cal.fitted, "basis": cal.basis},
+               prefill_tps=prefill_tps(spec, work, hw, cal, context),
+               calibration=_calibration_dict(spec, work, hw, cal, depth, kv_type),
                notes=notes)
     return PlanRow(**row)
 
 
-def _sweep(spec, wb, hw, cal, depth, kv_type, n, server, prompt, gen, requests) -> float:
+def _widen_for_novelty(spec, work, cal):
+    """(parameters with the band widened, notes) when the architecture family or a storage type has no
+    measurements on this backend: the band then also spans held-out architectures' errors."""
+    from dataclasses import replace
+
+    from tokbench.catalog.calibration import speed_params
+
+    doc = speed_params()
+    b = doc["backends"].get(cal.backend, {})
+    notes = []
+    new_arch = spec.arch not in b.get("fitted_archs", ())
+    new_types = sorted(t for t in work.types if t not in b.get("fitted_types", ()) and t != "F32")
+    if not (new_arch or new_types):
+        return cal, notes
+    lo, hi = doc["bands"].get("arch_new", doc["bands"]["extrapolated"])
+    if new_arch:
+        notes.append(f"{spec.arch}: no measurements of this architecture family on {cal.backend}: band widened")
+    if new_types:
+        lo, hi = min(lo, doc["bands"]["extrapolated"][0]), max(hi, doc["bands"]["extrapolated"][1])
+        notes.append(f"{', '.join(new_types)}: storage type(s) never measured on {cal.backend}: "
+                     "their kernel roof is their class's; band widened")
+    return replace(cal, band_low=min(cal.band_low, lo), band_high=max(cal.band_high, hi)), notes
+
+
+def _calibration_dict(spec, work, hw, cal, depth: int, kv_type: str) -> dict[str, Any]:
+    """What the speed estimate rests on and how one token's time splits (JSON-ready)."""
+    from tokbench.plan.speed import step_parts
+
+    st = step_parts(spec, work, hw, cal, depth, kv_type, 1)
+    return {"backend": cal.backend, "engine": cal.engine, "generation": cal.generation, "level": cal.level,
+            "level_text": cal.level_text, "fitted": cal.fitted, "basis": cal.basis,
+            "band": [cal.band_low, cal.band_high], "eta_mem": cal.eta_mem,
+            "step_ms": {"weights": st.weights * 1e3, "kv": st.kv * 1e3, "nodes": st.nodes * 1e3},
+            "weights_bound": "kernel throughput" if st.compute_bound else "memory bandwidth",
+            "graph_nodes": work.nodes}
+
+
+def _sweep(spec, work, hw, cal, depth, kv_type, n, server, prompt, gen, requests) -> float:
     """Per-stream decode tok/s of a closed-loop sweep (:func:`tokbench.plan.serving.sweep_per_stream`)."""
     from tokbench.plan.kv import kv_read_bytes
     from tokbench.plan.serving import sweep_per_stream
     from tokbench.plan.speed import prefill_seconds_per_token, step_time
 
-    pp = prefill_seconds_per_token(spec, wb, hw, cal, prompt / 2) or 0.0
+    pp = prefill_seconds_per_token(spec, work, hw, cal, prompt / 2) or 0.0
     # Slot reuse saves the old sequence (prompt + generated cells) to the host prompt cache first.
     stall = kv_read_bytes(spec, prompt + gen, kv_type) / cal.srv_save_bps if server and cal.srv_save_bps else 0.0
-    return sweep_per_stream(lambda k: step_time(spec, wb, hw, cal, depth, kv_type, max(k, 1), server)[0],
+    return sweep_per_stream(lambda k: step_time(spec, work, hw, cal, depth, kv_type, max(k, 1), server)[0],
                             pp, n, prompt, gen, requests, stall)
 
 

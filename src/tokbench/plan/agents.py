@@ -80,11 +80,11 @@ def plan_agents(models: list[AgentModel], hardware=None, kv_type: str = "f16", g
     for key, roles in _groups(models).items():
         first = roles[0]
         spec, hw, engine, kv = _resolve(first.spec, hardware, first.engine, kv_type)
-        wb = _weights(spec, first.quant)
+        wb, work = _weights(spec, first.quant)
         context = max(r.context for r in roles)
         conc = sum(max(1, r.concurrency) for r in roles)
         mp = memory_plan(spec, first.quant, engine, context, conc, kv, hw.kind if hw is not None else "apple", wb=wb)
-        resolved[key] = (spec, wb, engine, kv, roles)
+        resolved[key] = (spec, work, engine, kv, roles)
         servers.append({"server": key, "roles": [r.role for r in roles], "model": spec.name,
                         "quant": canonical_quant(spec, first.quant), "engine": engine, "context": context,
                         "concurrency": conc, "weights_bytes": mp.weights, "kv_bytes": mp.kv,
@@ -110,17 +110,17 @@ def _speeds(resolved: dict, hw) -> dict:
 
     loaded_steps = {}
     roles_out = {}
-    for key, (spec, wb, engine, kv, roles) in resolved.items():
+    for key, (spec, work, engine, kv, roles) in resolved.items():
         cal = get_calibration(hw, engine)
         conc = sum(max(1, r.concurrency) for r in roles)
         depth = _mean_depth(roles)
-        loaded_steps[key], _ = step_time(spec, wb, hw, cal, depth, kv, conc)
+        loaded_steps[key], _ = step_time(spec, work, hw, cal, depth, kv, conc)
         for r in roles:
             d = r.depth if r.depth is not None else r.context
             n = max(1, r.concurrency)
-            t_alone, bound = step_time(spec, wb, hw, cal, d, kv, n)
+            t_alone, bound = step_time(spec, work, hw, cal, d, kv, n)
             roles_out[r.role] = {"server": key, "model": spec.name, "concurrency": n, "depth": d,
-                                 "bytes_per_step": step_bytes(spec, wb, d, kv, n).total,
+                                 "bytes_per_step": step_bytes(spec, work, d, kv, n).total,
                                  "step_ms_alone": t_alone * 1e3, "decode_tps_alone": 1.0 / t_alone,
                                  "compute_bound": bound, "calibration": cal.basis}
     round_s = sum(loaded_steps.values())  # one step of every process, back to back on the bus

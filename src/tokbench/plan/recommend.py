@@ -43,16 +43,18 @@ def _bounds(spec, hw, engine: str, context: int, concurrency: int, kv_type: str,
     byte at best, fixed step seconds) for the cheap bounds that prune options before exact bytes."""
     from tokbench.catalog.calibration import get_calibration
     from tokbench.plan.kv import kv_cache
-    from tokbench.plan.memory import WeightBytes, overhead_bytes, usable_memory
+    from tokbench.plan.memory import overhead_bytes, usable_memory
     from tokbench.plan.speed import step_bytes
+    from tokbench.plan.work import WorkProfile
 
     cache = kv_cache(spec, context, concurrency, kv_type)
     fixed = cache.kv_bytes + cache.state_bytes + overhead_bytes(spec, engine, concurrency, hw.kind)
     cal = get_calibration(hw, engine)
-    best_eta = max([cal.eta, *cal.eta_class.values()])
-    sb = step_bytes(spec, WeightBytes(0, 0, 0, 0), context, kv_type, 1)
-    t_fixed = (sb.kv + sb.state) / (cal.kv_eta * hw.bandwidth_bytes) + cal.t0_s
-    return fixed, usable_memory(hw, engine, **usable).usable_bytes, 1 / (best_eta * hw.bandwidth_bytes), t_fixed
+    sb = step_bytes(spec, WorkProfile(), context, kv_type, 1)
+    # Lower bound of a step: the weights at the memory roof alone (every kernel is at least that slow),
+    # the KV/state reads; no node or throughput terms (they only add time).
+    t_fixed = (sb.kv + sb.state) / (cal.eta_mem * cal.eta_kv * hw.bandwidth_bytes)
+    return fixed, usable_memory(hw, engine, **usable).usable_bytes, 1 / (cal.eta_mem * hw.bandwidth_bytes), t_fixed
 
 
 def cannot_qualify(n_params: int, n_active: int, quant: str, bounds, min_tps: float, other_bytes: int) -> bool:

@@ -1,35 +1,37 @@
-"""Decode and prefill speed: bandwidth ceiling, calibrated estimate with a band, concurrency.
+"""Decode and prefill speed from how an engine spends a token (speed model v4).
 
-Decode is memory-bound: each step streams the active weights (attention or linear attention,
-router, shared experts, the touched routed experts, output head; the token embedding is only
-gathered) plus each sequence's KV cache up to its depth and its recurrent state (read and written
-back). The calibrated step time (:func:`step_time`) charges, each with a one-sentence reason:
+One decode step of N sequences at context depth d costs (every term a one-line reason; the
+parameters are data, fitted across machines by ``scripts/fit_speed.py``, resolved per hardware x
+engine by :func:`tokbench.catalog.calibration.get_calibration`):
 
-- weight bytes at the bandwidth efficiency of the kernel class that reads them (float loads reach
-  more of the bandwidth than K-quant or lookup-table dequantizing kernels),
-- KV/state bytes at the attention kernels' efficiency,
-- a fixed time per matrix-vector kernel and per routed-expert (mul_mat_id) kernel: launch and the
-  tail where a small matrix leaves most of the GPU idle dominate small matrices,
-- a fixed time per linear-attention layer (its recurrent-update kernels), and t0 per token,
-- at N sequences: weights once per step, KV per sequence, the distinct experts N tokens touch
-  (E * (1 - (1 - k/E)^N) of E), read by the batched kernels: llama.cpp's MMVQ kernel dequantizes
-  each block once per column, so its time per byte grows with each column up to
-  MMVQ_MAX_BATCH_SIZE = 8 (ggml-cuda/mmvq.cuh); above 8 the tensor-core MMQ kernel takes over at
-  about the 8-column cost. So 1/eta ramps linearly from the class's 1/eta_c at N = 1 to
-  1/min(eta_c, eta_batch) at N >= 8 (on the H100, eta_batch ~ 0.2: a Q4_K model streams at a third
-  of its single-column rate); the step is compute-bound once FLOPs dominate. Rows without ``eta_batch`` (family fits)
-  keep the older per-extra-sequence compute term (``decode_batch_eff``).
-- behind a server (llama-server, ollama, LM Studio: ``server=True``) each sequence of the step also
-  pays the server's per-token work on the CPU, done slot by slot after the GPU step: building and
-  sampling the vocabulary-sized candidate list, detokenizing and streaming the chunk
-  (llama.cpp tools/server/server.cpp: update_slots -> common_sampler_sample per slot). Charged as
-  ``srv_seq + srv_vocab * vocab`` per sequence per step; llama-bench pays none of it.
+- **weights, per ggml storage type**: each type's matrix kernels are bound by two roofs, the memory
+  stream ``bytes / (eta_mem * bandwidth)`` and the kernel's own throughput
+  ``work / (rho_type * units * clock)``: the dequantize-and-dot work per weight over what the chip's
+  compute units finish per cycle (SMs on NVIDIA, GPU cores on Apple, the probed matmul rate on a CPU).
+  At batch 1 llama.cpp's CUDA kernels on Hopper are held by the second roof for K-quants (an H200
+  decodes a Q4_K_M model no faster than an H100 although its memory is 43% faster); float weights by
+  the first. The two combine as a smooth maximum ``(a^p + b^p)^(1/p)``: a kernel near both roofs is
+  slower than either alone. ``rho`` belongs to a storage type and a chip generation, so an H200
+  inherits the H100's compute side and only its bandwidth changes.
+- **routed experts**: a step reads the touched share of each expert stack (1 - (1 - k/E)^N of E) and
+  its work grows with the tokens routed: ``touched + kappa * (N*k - touched)`` expert-columns.
+- **batched columns**: llama.cpp's MMVQ kernel re-does the dot work per column up to 8 columns
+  (``MMVQ_MAX_BATCH_SIZE``), so dense work is ``1 + kappa * (N - 1)`` times one column's; beyond 8
+  the tensor-core MMQ kernels dequantize each touched weight once into tiles (``mmq`` times one
+  column's work, per kernel class) and run the columns' FLOPs on the tensor cores.
+- **KV cache and recurrent state**: read at the memory roof with the attention kernels' efficiency.
+- **graph nodes**: a fixed cost per node of the decode graph (launch, tail, synchronisation) of the
+  engine's backend on that generation, times the nodes llama.cpp runs for this architecture
+  (:mod:`tokbench.plan.work`): this is what 60 Gated DeltaNet layers and 512-expert routing cost.
+  A matrix kernel's throughput roof also holds its last, partial wave: one unit working through
+  one row, ``row_s`` per weight of the row length (a memory-bound kernel hides it under its stream).
+  On the H100 this tail, not a fixed launch cost, is why a 3B model's small matrices run relatively
+  faster and a 70B model's long rows relatively slower than weights alone would say.
+- **behind a server** (llama-server, Ollama, LM Studio): per sequence per step, the server's CPU
+  work (sampling over the vocabulary, detokenizing, streaming): ``srv_seq + srv_vocab * vocab``.
 
-Prefill of requests admitted while others decode lengthens those streams' token gaps:
-:mod:`tokbench.plan.serving` simulates that for a sweep.
-
-Prefill uses a compute roofline with per-kind efficiency (float matmuls, quantized matmuls,
-routed-expert matmuls, attention). Parameters are data: :mod:`tokbench.catalog.calibration`.
+Prefill is a compute roofline per FLOP kind (float matmuls, quantized matmuls, routed experts,
+attention) at efficiencies of the backend and generation, plus the nodes of one ubatch.
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tokbench.plan.kv import kv_read_bytes, state_bytes_per_sequence
-from tokbench.plan.memory import WeightBytes, expert_fraction
+from tokbench.plan.kv import DEFAULT_UBATCH, kv_read_bytes, state_bytes_per_sequence
+from tokbench.plan.memory import expert_fraction, kernel_class
+from tokbench.plan.work import WorkProfile
 from tokbench.modelspec.model import ModelSpec
 
+BATCH_COLUMNS = 8  # llama.cpp MMVQ_MAX_BATCH_SIZE: columns up to which the batched dot work grows
 
 _ACTIVE: dict[int, tuple[ModelSpec, int]] = {}
 
@@ -93,14 +97,105 @@ class StepBytes:
         return self.weights + self.kv + self.state
 
 
-def step_bytes(spec: ModelSpec, wb: WeightBytes, depth: int, kv_type: str = "f16", concurrency: int = 1) -> StepBytes:
+def step_bytes(spec: ModelSpec, work: WorkProfile, depth: int, kv_type: str = "f16", concurrency: int = 1) -> StepBytes:
     """Bytes one decode step of ``concurrency`` sequences at ``depth`` streams from memory."""
     n = max(1, concurrency)
-    return StepBytes(
-        weights=wb.dense + wb.experts * expert_fraction(spec, n),
-        kv=n * kv_read_bytes(spec, depth, kv_type),
-        state=n * 2 * state_bytes_per_sequence(spec),  # read, then written back
-    )
+    frac = expert_fraction(spec, n)
+    weights = sum(w.dense_bytes + frac * w.expert_bytes for w in work.types.values())
+    return StepBytes(weights=weights, kv=n * kv_read_bytes(spec, depth, kv_type),
+                     state=n * 2 * state_bytes_per_sequence(spec))  # state read, then written back
+
+
+def smooth_max(a: float, b: float, p: float) -> float:
+    """(a^p + b^p)^(1/p): the slower roof, and slower still where both roofs are close."""
+    if a <= 0 or b <= 0:
+        return max(a, b)
+    hi = max(a, b)
+    return hi * ((a / hi) ** p + (b / hi) ** p) ** (1.0 / p)
+
+
+def roof_rate(hw) -> float:
+    """Units x clock (Hz) of the kernel-throughput roof; a CPU host without them uses its probed matmul rate."""
+    rate = hw.unit_clock_hz
+    if rate:
+        return rate
+    return (hw.fp16_tflops or 0.1) * 1e12
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """Seconds of one decode step by part, and which roof holds the weights."""
+
+    weights: float
+    kv: float
+    nodes: float
+    batched_flops: float
+    server: float
+    compute_bound: bool
+
+    @property
+    def total(self) -> float:
+        """The step's seconds."""
+        return self.weights + self.kv + self.nodes + self.batched_flops + self.server
+
+
+def weight_seconds(spec: ModelSpec, work: WorkProfile, hw, k, n: int) -> tuple[float, bool]:
+    """Seconds of the weight kernels of one step of ``n`` sequences; True when the throughput roof holds.
+
+    Up to 8 columns (llama.cpp's MMVQ kernels) the dot work grows by ``kappa`` per extra column (an
+    expert stack's work by the columns routed to its touched experts); above 8 the tensor-core MMQ
+    kernels dequantize each touched weight into tiles once, at ``mmq[class]`` times one column's work,
+    and their FLOPs go to the tensor cores (:func:`batched_flops_seconds`).
+    """
+    bw = k.eta_mem * hw.bandwidth_bytes
+    rate = roof_rate(hw)
+    frac = expert_fraction(spec, n)
+    e = spec.n_experts or 1
+    touched = frac * e
+    total, mem_total, cmp_total = 0.0, 0.0, 0.0
+    for ty, w in work.types.items():
+        if n <= BATCH_COLUMNS:
+            dense = w.dense_elems * (1 + k.kappa * (n - 1))
+            experts = w.expert_elems * (touched + k.kappa * max(n * (spec.n_experts_used or 1) - touched, 0)) / e
+        else:
+            omega = k.mmq.get(kernel_class(ty), k.mmq.get("default", 1 + k.kappa * (BATCH_COLUMNS - 1)))
+            dense, experts = w.dense_elems * omega, w.expert_elems * frac * omega
+        mem = (w.dense_bytes + frac * w.expert_bytes) / bw
+        cmp = (dense + experts) / (k.rho(ty) * rate) + w.row_sum * k.row_s
+        total += smooth_max(mem, cmp, k.p)
+        mem_total += mem
+        cmp_total += cmp
+    return total, cmp_total > mem_total
+
+
+def batched_flops_seconds(spec: ModelSpec, hw, k, n: int) -> float:
+    """Above 8 columns the tensor-core kernels multiply every column: FLOPs at the quantized-matmul efficiency."""
+    if n <= BATCH_COLUMNS or not hw.fp16_tflops:
+        return 0.0
+    return n * 2.0 * active_params(spec) / (k.prefill["quant"] * hw.fp16_tflops * 1e12)
+
+
+def server_seconds(spec: ModelSpec, k) -> float:
+    """A server's per-sequence, per-token CPU work (sampling over the vocabulary, streaming)."""
+    return k.srv_seq_s + k.srv_vocab_s * spec.vocab
+
+
+def step_parts(spec: ModelSpec, work: WorkProfile, hw, k, depth: int, kv_type: str = "f16",
+               concurrency: int = 1, server: bool = False) -> StepTime:
+    """One decode step of ``concurrency`` sequences at ``depth``, by part (see the module docstring)."""
+    n = max(1, concurrency)
+    w, bound = weight_seconds(spec, work, hw, k, n)
+    sb = step_bytes(spec, work, depth, kv_type, n)
+    kv = (sb.kv + sb.state) / (k.eta_mem * k.eta_kv * hw.bandwidth_bytes)
+    return StepTime(weights=w, kv=kv, nodes=(work.nodes - work.matmul_nodes) * k.node_s, batched_flops=batched_flops_seconds(spec, hw, k, n),
+                    server=n * server_seconds(spec, k) if server else 0.0, compute_bound=bound)
+
+
+def step_time(spec: ModelSpec, work: WorkProfile, hw, k, depth: int, kv_type: str = "f16",
+              concurrency: int = 1, server: bool = False) -> tuple[float, bool]:
+    """(seconds of one decode step of ``concurrency`` sequences at ``depth``, weights throughput-bound)."""
+    st = step_parts(spec, work, hw, k, depth, kv_type, concurrency, server)
+    return st.total, st.compute_bound
 
 
 @dataclass(frozen=True)
@@ -115,121 +210,52 @@ class DecodeEstimate:
     concurrency: int
     per_stream_tps: float  # at ``concurrency``
     aggregate_tps: float  # at ``concurrency``
-    compute_bound: bool  # the step at ``concurrency`` is limited by FLOPs, not bytes
+    compute_bound: bool  # the weights at ``concurrency`` are held by the kernels' throughput, not bytes
 
 
-def weight_seconds(spec: ModelSpec, wb: WeightBytes, hw, cal, concurrency: int = 1) -> float:
-    """Seconds to stream one step's weights, each kernel class at its own efficiency.
-
-    Above one sequence the batched kernels read each class at ``min(eta_class, eta_batch)`` where
-    the calibration has ``eta_batch`` (see the module docstring).
-    """
-    frac = expert_fraction(spec, concurrency)
-    ramp = min(max(concurrency, 1) - 1, BATCH_COLUMNS - 1) / (BATCH_COLUMNS - 1) if cal.eta_batch else 0.0
-
-    def eta(c: str) -> float:
-        return _ramped(cal.eta_for(c), cal.eta_batch, ramp)
-
-    if not wb.dense_by_class and not wb.experts_by_class:  # a WeightBytes built without the split
-        return (wb.dense + wb.experts * frac) / (_ramped(cal.eta, cal.eta_batch, ramp) * hw.bandwidth_bytes)
-    total = sum(b / eta(c) for c, b in wb.dense_by_class.items())
-    total += frac * sum(b / eta(c) for c, b in wb.experts_by_class.items())
-    return total / hw.bandwidth_bytes
-
-
-BATCH_COLUMNS = 8  # llama.cpp MMVQ_MAX_BATCH_SIZE: columns up to which the batched cost still grows
-
-
-def _ramped(eta_single: float, eta_batch: float | None, ramp: float) -> float:
-    """Efficiency between the single-column rate (ramp 0) and the saturated batched rate (ramp 1)."""
-    if not eta_batch or ramp <= 0:
-        return eta_single
-    inv = 1 / eta_single + ramp * (1 / min(eta_single, eta_batch) - 1 / eta_single)
-    return 1 / inv
-
-
-def fixed_seconds(spec: ModelSpec, wb: WeightBytes, cal) -> float:
-    """Per-step time that does not scale with bytes: kernel launches and tails, t0."""
-    n_linear = sum(1 for k in spec.kinds if k == "linear")
-    return wb.n_mat * cal.c_mat_s + wb.n_mat_id * cal.c_id_s + n_linear * cal.c_lin_s + cal.t0_s
-
-
-def server_seconds(spec: ModelSpec, cal) -> float:
-    """A server's per-sequence, per-token CPU work (sampling over the vocabulary, streaming)."""
-    return cal.srv_seq_s + cal.srv_vocab_s * spec.vocab
-
-
-def step_time(spec: ModelSpec, wb: WeightBytes, hw, cal, depth: int, kv_type: str = "f16",
-              concurrency: int = 1, server: bool = False) -> tuple[float, bool]:
-    """Seconds of one decode step of ``concurrency`` sequences at ``depth``; True when compute-bound.
-
-    ``server``: the engine runs behind an HTTP server that samples and streams each sequence's token.
-    """
-    n = max(1, concurrency)
-    sb = step_bytes(spec, wb, depth, kv_type, n)
-    t_mem = weight_seconds(spec, wb, hw, cal, n) + (sb.kv + sb.state) / (cal.kv_eta * hw.bandwidth_bytes)
-    if n > 1 and not cal.eta_batch and cal.decode_batch_eff and hw.fp16_tflops:
-        t_mem += (n - 1) * 2.0 * active_params(spec) / (cal.decode_batch_eff * hw.fp16_tflops * 1e12)
-    t_compute = 0.0
-    if hw.fp16_tflops:
-        t_compute = n * flops_per_token(spec, depth) / (cal.prefill_eff * hw.fp16_tflops * 1e12)
-    t = max(t_mem, t_compute) + fixed_seconds(spec, wb, cal)
-    if server:
-        t += n * server_seconds(spec, cal)
-    return t, t_compute > t_mem
-
-
-def decode(spec: ModelSpec, wb: WeightBytes, hw, cal, depth: int, kv_type: str = "f16",
+def decode(spec: ModelSpec, work: WorkProfile, hw, k, depth: int, kv_type: str = "f16",
            concurrency: int = 1, server: bool = False) -> DecodeEstimate:
-    """Decode estimate on ``hw`` with calibration ``cal`` at context ``depth`` (``server``: behind a server)."""
-    one = step_bytes(spec, wb, depth, kv_type, 1).total
-    t1, _ = step_time(spec, wb, hw, cal, depth, kv_type, 1, server)
-    tn, bound = step_time(spec, wb, hw, cal, depth, kv_type, concurrency, server)
+    """Decode estimate on ``hw`` with resolved parameters ``k`` at ``depth`` (``server``: behind a server)."""
+    one = step_bytes(spec, work, depth, kv_type, 1).total
+    t1, _ = step_time(spec, work, hw, k, depth, kv_type, 1, server)
+    tn, bound = step_time(spec, work, hw, k, depth, kv_type, concurrency, server)
     tps = 1.0 / t1
+    ceiling = hw.bandwidth_bytes / one
     return DecodeEstimate(
-        bytes_per_token=one, ceiling_tps=hw.bandwidth_bytes / one, tps=tps,
-        tps_low=tps * cal.band_low, tps_high=min(tps * cal.band_high, hw.bandwidth_bytes / one),
-        concurrency=concurrency, per_stream_tps=1.0 / tn, aggregate_tps=concurrency / tn, compute_bound=bound,
+        bytes_per_token=one, ceiling_tps=ceiling, tps=tps, tps_low=tps * k.band_low,
+        tps_high=min(tps * k.band_high, ceiling), concurrency=concurrency, per_stream_tps=1.0 / tn,
+        aggregate_tps=concurrency / tn, compute_bound=bound,
     )
 
 
-def prefill_flops(spec: ModelSpec, wb: WeightBytes, mean_depth: float) -> dict[str, float]:
+def prefill_flops(spec: ModelSpec, work: WorkProfile, mean_depth: float) -> dict[str, float]:
     """FLOPs of one prompt token by kind: float matmuls, quantized matmuls, routed experts, attention."""
-    dense_params = active_params(spec) - _expert_active_params(spec)
-    float_params = min(wb.float_params, dense_params)
-    return {"float": 2.0 * float_params, "quant": 2.0 * (dense_params - float_params),
-            "moe": 2.0 * _expert_active_params(spec), "attn": attention_flops(spec, int(mean_depth))}
+    dense = exp = flt = 0.0
+    used = (spec.n_experts_used / spec.n_experts) if spec.n_experts else 0.0
+    for ty, w in work.types.items():
+        if kernel_class(ty) == "float":
+            flt += w.dense_elems
+        else:
+            dense += w.dense_elems
+        exp += w.expert_elems * used
+    return {"float": 2.0 * flt, "quant": 2.0 * dense, "moe": 2.0 * exp, "attn": attention_flops(spec, int(mean_depth))}
 
 
-def _expert_active_params(spec: ModelSpec) -> int:
-    """Routed-expert weights one token multiplies (k of E slices)."""
-    if not spec.n_experts:
-        return 0
-    total = sum(t.n_elements for t in spec.tensors() if t.is_expert)
-    return total * spec.n_experts_used // spec.n_experts
-
-
-def prefill_seconds_per_token(spec: ModelSpec, wb: WeightBytes, hw, cal, mean_depth: float) -> float | None:
+def prefill_seconds_per_token(spec: ModelSpec, work: WorkProfile, hw, k, mean_depth: float) -> float | None:
     """Seconds per prompt token at ``mean_depth`` (None without an FP16 peak)."""
     if not hw.fp16_tflops:
         return None
-    f = prefill_flops(spec, wb, mean_depth)
-    eff = {"float": cal.prefill_eff, "quant": cal.prefill_eff_quant or cal.prefill_eff,
-           "moe": cal.prefill_eff_moe or cal.prefill_eff_quant or cal.prefill_eff,
-           "attn": cal.prefill_eff_attn or cal.prefill_eff}
-    return sum(f[k] / eff[k] for k in f) / (hw.fp16_tflops * 1e12)
+    f = prefill_flops(spec, work, mean_depth)
+    t = sum(f[kind] / k.prefill[kind] for kind in f) / (hw.fp16_tflops * 1e12)
+    return t + work.nodes * k.node_s / DEFAULT_UBATCH
 
 
-def prefill_tps(spec: ModelSpec, hw, cal, context: int, wb: WeightBytes | None = None) -> float | None:
+def prefill_tps(spec: ModelSpec, work: WorkProfile, hw, k, context: int) -> float | None:
     """Prompt tokens per second for a prompt of ``context`` tokens (None without an FP16 peak)."""
-    if not hw.fp16_tflops:
-        return None
-    avg_depth = max(context, 1) / 2  # token i attends i earlier tokens: the mean is half the prompt
-    if wb is None:
-        return cal.prefill_eff * hw.fp16_tflops * 1e12 / flops_per_token(spec, int(avg_depth))
-    return 1.0 / prefill_seconds_per_token(spec, wb, hw, cal, avg_depth)
+    s = prefill_seconds_per_token(spec, work, hw, k, max(context, 1) / 2)  # mean depth: half the prompt
+    return 1.0 / s if s else None
 
 
 def log_ratio(measured: float, predicted: float) -> float:
-    """ln(measured / predicted): the residual the calibration band is made of."""
+    """ln(measured / predicted): the residual the bands are made of."""
     return math.log(measured / predicted)

@@ -98,16 +98,14 @@ def _calibration_roles() -> dict[tuple[str, str, str, str], tuple[str, str]]:
 
 
 def row_role(r, est: dict, roles: dict) -> str:
-    """fit (in-sample) | holdout (never fitted) | check (fitted into another calibration row only) |
-    reference (a seed/blog figure no fit uses)."""
-    from tokbench.catalog.calibration import fit_role
+    """fit (in the speed model's fit: in-sample) | test (pre-registered: never fitted) | reference (a
+    seed/blog figure no fit uses). Out-of-sample accuracy is ``tokbench validate --holdout``."""
     from tokbench.report.reference import CALIBRATION_FILE
 
     if r.source_file != CALIBRATION_FILE:
         return "reference"
-    role, source = roles.get((r.hardware_id, r.model_id, r.quant_id, r.section), ("", r.source))
-    cal = est.get("calibration") or {}
-    return fit_role(role, source, machine_row=cal.get("family") == r.hardware_id)
+    role, _ = roles.get((r.hardware_id, r.model_id, r.quant_id, r.section), ("", r.source))
+    return "test" if role == "test" else "fit"
 
 
 def published_rows_validation(skipped: list[dict]) -> list[dict]:
@@ -182,7 +180,7 @@ def _mape(rows: list[dict]) -> dict:
             "bias_pct": sum(r["error_pct"] for r in rows) / len(rows) if rows else None}
 
 
-ROLES = ("fit", "holdout", "check", "reference", "run")
+ROLES = ("fit", "test", "reference", "run")
 
 
 def summarize(rows: list[dict], skipped: list[dict]) -> dict:
@@ -197,14 +195,14 @@ def summarize(rows: list[dict], skipped: list[dict]) -> dict:
         groups["by_hardware_family"][hardware_family(r["hardware"])].append(r)
         groups["by_metric"][r["metric"]].append(r)
         split[f"{r['engine']} x {r['hardware']}"][r.get("role", "reference")].append(r)
-        if r.get("role") == "holdout":
+        if r.get("role") == "test":
             held[r["metric"]].append(r)
     out = {"all": _mape(rows)}
     for name, g in groups.items():
         out[name] = {k: _mape(v) for k, v in sorted(g.items())}
     out["by_engine_hardware_role"] = {k: {role: _mape(v[role]) for role in ROLES if v.get(role)}
                                       for k, v in sorted(split.items())}
-    out["holdout_by_metric"] = {k: _mape(v) for k, v in sorted(held.items())}
+    out["test_by_metric"] = {k: _mape(v) for k, v in sorted(held.items())}
     out["skipped"] = skipped
     return out
 
@@ -219,22 +217,22 @@ def validate(store=None, run_ids: list[str] | None = None) -> dict:
 
 
 def split_lines(result: dict) -> list[str]:
-    """Text of the held-out rows and of MAPE per engine x hardware with fit / holdout / check apart."""
+    """Text of the pre-registered test rows and of MAPE per engine x hardware with fit and test apart."""
     s = result["summary"]
-    held = [r for r in result["rows"] if r.get("role") == "holdout"]
+    held = [r for r in result["rows"] if r.get("role") == "test"]
     out = []
     if held:
-        out += ["", "Held-out rows (never fitted):",
+        out += ["", "Pre-registered test rows (never fitted):",
                 f"  {'model':<20}{'quant':<11}{'hardware':<15}{'ctx':>7}{'c':>4} {'metric':<14}{'measured':>10}"
                 f"{'estimated':>10}{'error':>8}"]
         for r in held:
             out.append(f"  {r['model'][:19]:<20}{r['quant'][:10]:<11}{r['hardware'][:14]:<15}{r['context']:>7}"
                        f"{r['concurrency']:>4} {r['metric'][:13]:<14}{r['measured_tps']:>10.1f}"
                        f"{r['estimated_tps']:>10.1f}{r['error_pct']:>+7.1f}%")
-        for metric, g in s.get("holdout_by_metric", {}).items():
-            out.append(f"  held-out {metric}: n={g['n']} MAPE {g['mape_pct']:.1f}%  bias {g['bias_pct']:+.1f}%")
-    out += ["", "MAPE per engine x hardware (fit = in-sample; holdout = never fitted; check = fitted into another "
-            "row only; reference = seed/blog figures):"]
+        for metric, g in s.get("test_by_metric", {}).items():
+            out.append(f"  test {metric}: n={g['n']} MAPE {g['mape_pct']:.1f}%  bias {g['bias_pct']:+.1f}%")
+    out += ["", "MAPE per engine x hardware (fit = in-sample, not accuracy: see --holdout; test = pre-registered, "
+            "never fitted; reference = seed/blog figures):"]
     for key, roles in s.get("by_engine_hardware_role", {}).items():
         cells = "  ".join(f"{role} n={g['n']} {g['mape_pct']:.1f}%" for role, g in roles.items())
         out.append(f"  {key:<32}{cells}")

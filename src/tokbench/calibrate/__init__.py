@@ -1,0 +1,98 @@
+"""Fitting the speed model across machines, and measuring its accuracy out of sample.
+
+``fit_document(rows)`` turns measured and published rows (:mod:`tokbench.calibrate.rows`) into the
+parameter document the planner reads (``catalog/data/speed_params.json``):
+
+1. single-stream decode terms (:mod:`.decode_fit`), all backends jointly (memory technologies are
+   shared across them);
+2. bands from leave-one-machine-out and leave-one-model-out residuals (:mod:`.holdout`);
+3. prefill efficiencies (:mod:`.prefill_fit`);
+4. server and batched terms (:mod:`.serving_fit`).
+
+Uses numpy and scipy; the planner itself never imports this package.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+SMOOTH_P = 4.0  # the smooth maximum's exponent (chosen by leave-one-machine-out error; see scripts/fit_speed.py)
+
+
+def decode_rows(rows):
+    """Single-stream in-process decode rows that may enter a fit (``test`` rows never do)."""
+    return [r for r in rows if r.metric == "decode" and r.concurrency == 1 and not r.server and r.role != "test"]
+
+
+def prefill_rows(rows):
+    """Prefill rows that may enter a fit."""
+    return [r for r in rows if r.metric == "prefill" and r.role != "test" and r.hw.fp16_tflops]
+
+
+def server_single_rows(rows):
+    """Single-stream rows measured through llama-server (for its per-token CPU cost)."""
+    return [r for r in rows if r.server and r.concurrency == 1 and r.metric == "decode" and r.role != "test"]
+
+
+def decode_document(rows, p: float = SMOOTH_P) -> dict:
+    """The decode part of the parameter document, fitted on ``rows`` (already filtered)."""
+    from tokbench.calibrate import decode_fit as df
+    from tokbench.catalog.calibration import backend_key
+
+    d = df.design(rows, p)
+    theta = df.fit(d)
+    doc = df.to_params(d, theta)
+    doc["p"] = p
+    for b, params in doc["backends"].items():
+        mine = [r for r in rows if backend_key(r.hw, r.engine_id) == b]
+        params["fitted_hardware"] = sorted({r.hardware_id for r in mine})
+        params["fitted_archs"] = sorted({r.spec.arch for r in mine})
+        params["fitted_types"] = sorted({t for r in mine for t in r.work.types})
+        params["n_rows"] = len(mine)
+        params.setdefault("kappa", 0.35)
+        params.setdefault("prefill", {"float": 0.35, "quant": 0.2, "moe": 0.05, "attn": 0.2})
+        params.setdefault("prefill_gen", {})
+    doc["bands"] = {"chip": [0.85, 1.15], "generation": [0.75, 1.3], "extrapolated": [0.6, 1.5]}
+    doc["server"] = {}
+    return doc
+
+
+def fit_document(rows, p: float = SMOOTH_P, with_bands: bool = True) -> tuple[dict, dict]:
+    """(parameter document, leave-one-group-out accuracy) from ``rows`` (every kind; filtered here)."""
+    from tokbench.calibrate import holdout, prefill_fit, serving_fit
+    from tokbench.catalog.calibration import backend_key
+
+    dec = decode_rows(rows)
+    doc = decode_document(dec, p)
+    accuracy = {}
+    if with_bands:
+        by_machine = holdout.leave_one_out(dec, "machine", p)
+        by_model = holdout.leave_one_out(dec, "model", p)
+        by_arch = holdout.leave_one_out(dec, "arch", p)
+        preds = by_machine + [x for x in by_model if x.level == "chip"]
+        doc["bands"] = holdout.bands(preds)
+        # A model of an architecture family never measured on the backend: the spread of predictions
+        # for held-out architectures on chips the fit knows (widens the hardware level's band).
+        doc["bands"]["arch_new"] = holdout.bands([x for x in by_arch if x.level == "chip"])["chip"]
+        accuracy = {"machine": holdout.summary(by_machine, doc["bands"]),
+                    "model": holdout.summary(by_model, doc["bands"]),
+                    "arch": holdout.summary(by_arch, doc["bands"])}
+        accuracy["predictions"] = [dict(vars(x), error_pct=x.error_pct) for x in by_machine + by_model + by_arch]
+    for b, pre in prefill_fit.fit(prefill_rows(rows), doc).items():
+        if b in doc["backends"]:
+            doc["backends"][b].update(pre)
+    srv = serving_fit.server_terms(server_single_rows(rows), doc)
+    if srv:
+        doc["server"]["llama.cpp"] = srv
+    batched = [r for r in rows if r.extra.get("step_s") and r.role != "test"]
+    for b in doc["backends"]:
+        doc["backends"][b].update(serving_fit.batched_terms(batched, doc, b))
+    save = serving_fit.save_rate([r for r in rows if r.metric == "sweep" and r.role != "test"], doc)
+    if save and "llama.cpp" in doc["server"]:
+        doc["server"]["llama.cpp"]["save_bps"] = save
+    doc["borrow_widen"] = [0.85, 1.15]
+    doc["version"] = 4
+    doc["fitted_on"] = {"decode_rows": len(dec), "machines": sorted({r.hardware_id for r in dec}),
+                        "backends": sorted({backend_key(r.hw, r.engine_id) for r in dec})}
+    doc["date"] = _dt.date.today().isoformat()
+    return doc, accuracy

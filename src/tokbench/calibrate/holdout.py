@@ -1,0 +1,148 @@
+"""Leave-one-group-out accuracy of the decode model: the only accuracy tokbench states.
+
+For each group (a machine, a model, or an architecture family) the decode terms are refitted
+without that group's rows and its rows are predicted. Each prediction is labelled with what the
+refit still knew about the held-out machine:
+
+- ``chip``: the machine still has rows (holding out a model or an architecture);
+- ``generation``: other machines of its generation (same backend) have rows;
+- ``extrapolated``: no machine of its generation has rows.
+
+The bands the planner prints are quantiles of these residuals per level (:func:`bands`), so a band
+says how far off tokbench was on machines and models it had not seen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+GROUPS = ("machine", "model", "arch")
+# A machine's rows are its id's rows with one backend (llama.cpp on an M4 Max and MLX on it are
+# two machines for this purpose: the MLX fit does not see llama.cpp's Metal rows).
+
+
+@dataclass
+class Prediction:
+    """One held-out row's prediction."""
+
+    group: str  # what was held out: "machine h100-sxm", "model qwen2.5-32b", "arch qwen3next"
+    hardware_id: str
+    model_id: str
+    quant_id: str
+    engine_id: str
+    depth: int
+    measured_tps: float
+    predicted_tps: float
+    level: str  # chip | generation | extrapolated
+    arch_seen: bool  # the architecture had rows in the refit
+
+    @property
+    def log_error(self) -> float:
+        """ln(predicted / measured)."""
+        return math.log(self.predicted_tps / self.measured_tps)
+
+    @property
+    def error_pct(self) -> float:
+        """Signed error of the prediction, in percent of the measurement."""
+        return 100.0 * (self.predicted_tps / self.measured_tps - 1.0)
+
+
+def group_key(row, by: str) -> str:
+    """The group a row belongs to when holding out ``by`` (machine, model or arch)."""
+    from tokbench.catalog.calibration import backend_key
+
+    if by == "machine":
+        return f"{row.hardware_id} ({backend_key(row.hw, row.engine_id)})"
+    if by == "model":
+        return row.model_id
+    if by == "arch":
+        return row.spec.arch
+    raise ValueError(f"unknown holdout group {by!r}; choose from {', '.join(GROUPS)}")
+
+
+def _level(row, train) -> str:
+    from tokbench.catalog.calibration import backend_key
+
+    b = backend_key(row.hw, row.engine_id)
+    same = [r for r in train if backend_key(r.hw, r.engine_id) == b]
+    if any(r.hardware_id == row.hardware_id for r in same):
+        return "chip"
+    gen = row.hw.generation or row.hw.id
+    if any((r.hw.generation or r.hw.id) == gen for r in same):
+        return "generation"
+    return "extrapolated"
+
+
+def leave_one_out(rows, by: str, p: float, min_rows_other: int = 1) -> list[Prediction]:
+    """Predictions of every row by a decode fit without its ``by`` group."""
+    from tokbench.calibrate import decode_fit as df
+
+    groups: dict[str, list] = defaultdict(list)
+    for r in rows:
+        groups[group_key(r, by)].append(r)
+    d_full = df.design(rows, p)
+    full = dict(zip(d_full.names, df.fit(d_full)))  # warm start: each refit begins at the full fit
+    out = []
+    for key, held in sorted(groups.items()):
+        train = [r for r in rows if group_key(r, by) != key]
+        if len(train) < min_rows_other:
+            continue
+        d_train = df.design(train, p)
+        theta = df.fit(d_train, np.array([full.get(n, m) for n, m in zip(d_train.names, d_train.prior_mean)]))
+        d_all = df.design(train + held, p)  # same layout for the train rows; held rows may add terms
+        th = d_all.prior_mean.copy()
+        pos = {n: i for i, n in enumerate(d_all.names)}
+        for n, v in zip(d_train.names, theta):
+            th[pos[n]] = v
+        pred = df.predict(d_all, th)[len(train):]
+        archs = {r.spec.arch for r in train}
+        for r, t in zip(held, pred):
+            out.append(Prediction(group=f"{by} {key}", hardware_id=r.hardware_id, model_id=r.model_id,
+                                  quant_id=r.quant_id, engine_id=r.engine_id, depth=r.depth, measured_tps=r.tps,
+                                  predicted_tps=1.0 / t, level=_level(r, train), arch_seen=r.spec.arch in archs))
+    return out
+
+
+def summary(preds: list[Prediction], bands: dict | None = None) -> dict:
+    """MAPE, bias and (with ``bands``) coverage, overall and per level and per group."""
+    def stats(ps: list[Prediction]) -> dict:
+        if not ps:
+            return {"n": 0}
+        errs = [p.error_pct for p in ps]
+        out = {"n": len(ps), "mape_pct": sum(abs(e) for e in errs) / len(errs), "bias_pct": sum(errs) / len(errs),
+               "worst_pct": max(errs, key=abs)}
+        if bands:
+            inside = [bands[p.level][0] <= p.measured_tps / p.predicted_tps <= bands[p.level][1] for p in ps]
+            out["inside_band_pct"] = 100.0 * sum(inside) / len(inside)
+        return out
+
+    by_level: dict[str, list] = defaultdict(list)
+    by_group: dict[str, list] = defaultdict(list)
+    for p in preds:
+        by_level[p.level].append(p)
+        by_group[p.group].append(p)
+    return {"all": stats(preds), "by_level": {k: stats(v) for k, v in sorted(by_level.items())},
+            "by_group": {k: stats(v) for k, v in sorted(by_group.items())}}
+
+
+def bands(preds: list[Prediction], lo_q: float = 0.1, hi_q: float = 0.9, floor: float = 0.06) -> dict:
+    """Per level: [low, high] multipliers of the estimate that held ``hi_q - lo_q`` of the held-out
+    measurements (measured / predicted quantiles), never narrower than +-``floor``; a level with too
+    few residuals takes the next wider level's band."""
+    out = {}
+    prev = None
+    for level in ("extrapolated", "generation", "chip"):
+        ratios = np.array([p.measured_tps / p.predicted_tps for p in preds if p.level == level])
+        if len(ratios) >= 5:
+            lo, hi = float(np.quantile(ratios, lo_q)), float(np.quantile(ratios, hi_q))
+            out[level] = [min(lo, 1 - floor), max(hi, 1 + floor)]
+        elif prev is not None:
+            out[level] = list(prev)
+        else:
+            out[level] = [0.6, 1.5]
+        prev = out[level]
+    return out

@@ -1,0 +1,194 @@
+"""Every measured and published speed row the speed model is fitted on and checked against.
+
+Sources (each row keeps its own source text):
+
+- ``catalog/data/published_measurements.csv``: published scoreboards (llama.cpp Apple/CUDA, DGX
+  Spark, mlx-lm) and this workplace's H100 campaign;
+- ``data/published/decode_prefill.csv`` (same columns): further published rows across quant types;
+- ``data/cpu_host/measurements.csv``: this project's CPU host (llama.cpp in process), model shapes
+  given inline.
+
+Rows whose ``role`` is ``test`` (a pre-registered machine, e.g. the H200) never enter a fit.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]  # the repository (rows from data/ exist only in a checkout)
+EXTRA_FILES = ("data/published/decode_prefill.csv",)
+CPU_HOST_FILE = "data/cpu_host/measurements.csv"
+
+
+@dataclass
+class Row:
+    """One measurement with what the model needs to predict it."""
+
+    hardware_id: str
+    model_id: str
+    quant_id: str
+    engine_id: str  # tokbench engine name (catalog/engines.py)
+    metric: str  # decode | prefill | aggregate | sweep
+    depth: int  # decode: mean depth during the test; prefill: mean depth of the prompt's tokens
+    concurrency: int
+    tps: float
+    source: str
+    role: str = ""
+    server: bool = False  # measured through llama-server's HTTP loop
+    test: str = ""
+    extra: dict = field(default_factory=dict)  # sweep workload (prompt, gen, requests), ITL
+    hw: object = None
+    spec: object = None
+    work: object = None
+
+    @property
+    def key(self) -> tuple:
+        """Identity used to drop duplicate rows across files."""
+        return (self.hardware_id, self.model_id, self.quant_id, self.engine_id, self.metric, self.depth,
+                self.concurrency, self.server, round(self.tps, 2))
+
+
+def _resolve_same(rows: list[dict]) -> list[dict]:
+    """``same`` (or ``same; ...``) in a source column repeats the previous row's source."""
+    last = ""
+    out = []
+    for r in rows:
+        src = (r.get("source") or "").strip()
+        if src.startswith("same") and last:
+            src = last + src[4:]
+        else:
+            last = src
+        out.append({**r, "source": src})
+    return out
+
+
+def _csv_rows(text: str, origin: str) -> list[Row]:
+    out = []
+    for r in _resolve_same(list(csv.DictReader(text.splitlines()))):
+        engine_text = r.get("engine") or ""
+        metric = {"per_stream": "decode"}.get(r["metric"], r["metric"])
+        conc, tps, test = int(float(r["concurrency"] or 1)), float(r["tokens_per_s"]), r.get("test", "")
+        extra = {}
+        if metric == "aggregate" and conc > 1:
+            extra["step_s"] = conc / tps  # llama-batched-bench: every sequence gains a token per step
+        elif metric == "decode" and conc > 1:
+            if "(median)" in test:
+                extra["step_s"] = 1.0 / tps  # median per-stream rate: a pure batched step
+            else:
+                metric = "sweep_mean"  # a closed-loop sweep's mean: the sweep files carry it with its workload
+        out.append(Row(hardware_id=r["hardware_id"].split(":", 1)[0], model_id=r["model_id"], quant_id=r["quant_id"],
+                       engine_id=r["engine_id"], metric=metric, depth=int(float(r["depth"] or 0)), concurrency=conc,
+                       tps=tps, source=r["source"] or origin, role=(r.get("role") or "").strip(),
+                       server="llama-server" in engine_text, test=test, extra=extra))
+    return out
+
+
+SWEEP_FILE = "data/h100_campaign/server_sweeps.csv"
+SWEEP_GEN = 128  # the campaign's sweeps generated 128 tokens per request
+
+
+def _sweep_rows(path: Path, hardware_id: str = "h100-sxm") -> list[Row]:
+    """Closed-loop llama-server sweeps (tokbench bench): per-stream means with their workload; the median
+    inter-token gap at concurrency > 1 is a pure batched step."""
+    out = []
+    with path.open(newline="") as fh:
+        for r in csv.DictReader(fh):
+            conc, prompt = int(r["concurrency"]), int(r["context_depth"])
+            extra = {"prompt": prompt, "gen": SWEEP_GEN, "requests": int(r["requests"])}
+            if conc > 1:
+                extra["step_s"] = float(r["itl_ms_p50"]) / 1e3
+            out.append(Row(hardware_id=hardware_id, model_id=r["model_id"], quant_id=r["quant_id"], engine_id="llama.cpp",
+                           metric="sweep", depth=prompt + SWEEP_GEN // 2, concurrency=conc,
+                           tps=float(r["decode_tps_per_stream"]), source=f"{SWEEP_FILE} (run {r['run_id']})",
+                           role=(r.get("role") or "").strip(), server=True, test="sweep", extra=extra))
+    return out
+
+
+def _cpu_host_rows(path: Path) -> list[Row]:
+    """CPU host rows: the model shape is inline (synthetic llama models), the host's probe beside it."""
+    out = []
+    with path.open(newline="") as fh:
+        for r in csv.DictReader(fh):
+            metric = {"per_stream": "decode"}.get(r["metric"], r["metric"])
+            conc = int(r["concurrency"])
+            row = Row(hardware_id="host", model_id=r["model_id"], quant_id=r["quant_id"], engine_id=r["engine_id"],
+                      metric=metric, depth=int(r["depth"]), concurrency=int(r["concurrency"]),
+                      tps=float(r["tokens_per_s"]), source=f"{CPU_HOST_FILE} ({r['date']}: {r['command']})",
+                      role=(r.get("role") or "").strip(), test=r["metric"])
+            row.extra = {"config": {"model_type": r["arch"], "num_hidden_layers": int(r["n_layers"]),
+                                    "hidden_size": int(r["hidden"]), "num_attention_heads": int(r["n_heads"]),
+                                    "num_key_value_heads": int(r["n_kv_heads"]), "head_dim": int(r["head_dim"]),
+                                    "intermediate_size": int(r["intermediate"]), "vocab_size": int(r["vocab"])},
+                         "cpu": r["cpu"], "cores": int(r["cores"]), "bandwidth_gbs": float(r["bandwidth_gbs"]),
+                         "fp32_tflops": float(r["fp16_tflops"])}
+            if conc > 1:
+                row.extra["step_s"] = 1.0 / row.tps  # in-process batch: each stream gains a token per step
+            out.append(row)
+    return out
+
+
+def _host_hardware(row: Row):
+    from tokbench.catalog.hardware import Hardware
+
+    e = row.extra
+    return Hardware(id="host", name=e["cpu"], vendor="", kind="cpu", unified_memory=True,
+                    bandwidth_gbs=e["bandwidth_gbs"], memory_gb=24.0, memory_options_gb=(24.0,),
+                    fp16_tflops=e["fp32_tflops"], memory_type="DDR", generation="cpu-x86")
+
+
+def attach(rows: list[Row]) -> tuple[list[Row], list[str]]:
+    """Resolve hardware, model spec and work profile of each row; (usable rows, skip reasons)."""
+    from tokbench.catalog.hardware import get_hardware
+    from tokbench.modelspec.hf_config import spec_from_config
+    from tokbench.plan import frozen
+    from tokbench.plan.work import work_profile
+    from tokbench.report.reference import model_spec
+
+    cache: dict = {}
+    out, skipped = [], []
+    for r in rows:
+        try:
+            if r.hardware_id == "host":
+                r.hw = _host_hardware(r)
+                key = ("cfg", r.model_id, r.quant_id)
+                if key not in cache:
+                    spec = frozen(spec_from_config(r.extra["config"], name=r.model_id, source=CPU_HOST_FILE))
+                    cache[key] = (spec, work_profile(spec, r.quant_id))
+            else:
+                r.hw = get_hardware(r.hardware_id)
+                key = (r.model_id, r.quant_id)
+                if key not in cache:
+                    spec = frozen(model_spec(r.model_id))
+                    cache[key] = (spec, work_profile(spec, r.quant_id))
+            r.spec, r.work = cache[key]
+        except Exception as exc:  # noqa: BLE001 - a row the planner cannot model yet: report it, go on
+            skipped.append(f"{r.hardware_id} {r.model_id} {r.quant_id} {r.metric}: {exc}")
+            continue
+        out.append(r)
+    return out, skipped
+
+
+@lru_cache(maxsize=1)
+def load_rows(include_cpu_host: bool = True) -> tuple[tuple[Row, ...], tuple[str, ...]]:
+    """All rows with hardware, spec and work attached (duplicates across files dropped)."""
+    text = resources.files("tokbench.catalog").joinpath("data/published_measurements.csv").read_text()
+    rows = _csv_rows(text, "published_measurements.csv")
+    for rel in EXTRA_FILES:
+        p = ROOT / rel
+        if p.exists():
+            rows += _csv_rows(p.read_text(), rel)
+    if (ROOT / SWEEP_FILE).exists():
+        rows += _sweep_rows(ROOT / SWEEP_FILE)
+    if include_cpu_host and (ROOT / CPU_HOST_FILE).exists():
+        rows += _cpu_host_rows(ROOT / CPU_HOST_FILE)
+    seen, unique = set(), []
+    for r in rows:
+        if r.key not in seen:
+            seen.add(r.key)
+            unique.append(r)
+    ok, skipped = attach(unique)
+    return tuple(ok), tuple(skipped)

@@ -1,0 +1,114 @@
+"""Fit the server and batched-decode terms, after the single-stream kernel terms are fixed.
+
+Three steps, each with the data that pins one term (model: :mod:`tokbench.plan.speed`,
+:mod:`tokbench.plan.serving`):
+
+1. llama-server's per-token CPU work ``srv_seq + srv_vocab * vocab``: single-stream rows measured
+   through llama-server minus the in-process step time of the same machine, model and depth
+   (linear least squares, both >= 0; two vocabularies are needed to tell them apart).
+2. ``kappa`` and ``mmq[class]``, per backend: how the dot work grows with each column of a batched
+   step up to 8 columns, and the tensor-core kernels' work per weight beyond, from pure batched
+   steps: llama-server's median inter-token gap at concurrency > 1 and llama-batched-bench
+   aggregates.
+3. the prompt-cache save rate of a reused slot, from the per-stream rate of closed-loop sweeps that
+   reuse slots (simulated with plan.serving).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+
+def _search(f, lo: float, hi: float, steps: int = 60) -> float:
+    """Minimum of a unimodal f on [lo, hi] (golden section)."""
+    g = (math.sqrt(5) - 1) / 2
+    a, b = lo, hi
+    for _ in range(steps):
+        c, d = b - g * (b - a), a + g * (b - a)
+        if f(c) < f(d):
+            b = d
+        else:
+            a = c
+    return (a + b) / 2
+
+
+def server_terms(single, doc: dict) -> dict:
+    """{"seq_s", "vocab_s"} from single-stream llama-server rows (see the module docstring)."""
+    import numpy as np
+
+    from tokbench.catalog.calibration import get_calibration
+    from tokbench.plan.speed import step_time
+
+    if not single:
+        return {}
+    resid = []
+    for r in single:
+        k = get_calibration(r.hw, "llama.cpp", doc)
+        resid.append(1.0 / r.tps - step_time(r.spec, r.work, r.hw, k, r.depth)[0])
+    X = np.array([[1.0, r.spec.vocab] for r in single])
+    sol, *_ = np.linalg.lstsq(X, np.array(resid), rcond=None)
+    if (sol < 0).any() or len({r.spec.vocab for r in single}) < 2:  # one vocabulary: a per-token constant
+        sol = np.array([max(float(np.mean(resid)), 0.0), 0.0])
+    return {"seq_s": float(sol[0]), "vocab_s": float(sol[1])}
+
+
+def batched_terms(batched, doc: dict, backend: str) -> dict:
+    """``kappa`` and ``mmq[class]`` of ``backend`` from pure batched steps: rows with ``extra["step_s"]``
+    (the measured seconds of one step of ``concurrency`` sequences; ``server`` for llama-server rows).
+    Log-space least squares with priors (kappa ~ 0.35, mmq ~ 3.5 within a factor e)."""
+    import numpy as np
+    from scipy.optimize import least_squares
+
+    from tokbench.catalog.calibration import backend_key, get_calibration
+    from tokbench.plan.memory import kernel_class
+    from tokbench.plan.speed import BATCH_COLUMNS, step_time
+
+    mine = [r for r in batched if backend_key(r.hw, r.engine_id) == backend]
+    if not mine:
+        return {}
+    classes = sorted({kernel_class(t) for r in mine if r.concurrency > BATCH_COLUMNS for t in r.work.types
+                      if kernel_class(t) != "float" or len(r.work.types) == 1})
+    names = ["kappa"] + [f"mmq:{c}" for c in classes]
+    prior = np.array([math.log(0.35)] + [math.log(3.5)] * len(classes))
+
+    def params(th):
+        return {"kappa": math.exp(th[0]), "mmq": {c: math.exp(v) for c, v in zip(classes, th[1:])}}
+
+    def resid(th):
+        p = params(th)
+        out = []
+        for r in mine:
+            engine = "llama.cpp-server" if r.server else r.engine_id
+            k = replace(get_calibration(r.hw, engine, doc), **p)
+            t, _ = step_time(r.spec, r.work, r.hw, k, r.depth, "f16", r.concurrency, r.server)
+            out.append(math.log(t / r.extra["step_s"]) / 0.05)
+        return np.concatenate([out, th - prior])
+
+    th = least_squares(resid, prior.copy(), method="trf").x
+    return params(th) | {"batched_rows": len(mine), "batched_terms": names}
+
+
+def save_rate(sweeps, doc: dict) -> float | None:
+    """Bytes/s of saving a reused slot's KV to llama-server's prompt cache, from sweeps that reuse slots."""
+    from tokbench.catalog.calibration import get_calibration
+    from tokbench.plan.kv import kv_read_bytes
+    from tokbench.plan.serving import sweep_per_stream
+    from tokbench.plan.speed import prefill_seconds_per_token, step_time
+
+    reuse = [r for r in sweeps if r.extra["requests"] > r.concurrency > 1]
+    if not reuse:
+        return None
+
+    def simulate(r, bps: float) -> float:
+        k = get_calibration(r.hw, "llama.cpp-server", doc)
+        prompt, gen = r.extra["prompt"], r.extra["gen"]
+        pp = prefill_seconds_per_token(r.spec, r.work, r.hw, k, prompt / 2) or 0.0
+        stall = kv_read_bytes(r.spec, prompt + gen) / bps
+        return sweep_per_stream(lambda n: step_time(r.spec, r.work, r.hw, k, r.depth, "f16", max(n, 1), True)[0],
+                                pp, r.concurrency, prompt, gen, r.extra["requests"], stall)
+
+    def err(log_gbs: float) -> float:
+        return sum(math.log(r.tps / simulate(r, 10 ** log_gbs * 1e9)) ** 2 for r in reuse)
+
+    return 10 ** _search(err, -2.0, 2.0) * 1e9

@@ -1,0 +1,101 @@
+"""What one decode step asks of the machine: weights by storage type, and the kernels it runs.
+
+The speed model (:mod:`tokbench.plan.speed`) times each storage type's matrix kernels against two
+roofs, the memory stream and the kernel's own throughput, so it needs bytes *and* weights (elements)
+per ggml type, split into what every token reads (attention, router, shared experts, head) and the
+routed-expert stacks of which a token reads k of E slices. It charges a fixed cost per graph node,
+so it also needs how many nodes llama.cpp runs per token: counted per architecture and layer kind by
+``scripts/count_graph_nodes.py`` into ``catalog/data/graph_nodes.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from tokbench.modelspec.model import ModelSpec
+
+# Nodes per layer where an architecture has not been counted: the counted architectures' typical
+# figure for that (attention, ffn) kind (graph_nodes.csv), and a head of 6 nodes.
+GENERIC_NODES = {("full", "dense"): 21, ("sliding", "dense"): 28, ("full", "moe"): 37, ("sliding", "moe"): 35,
+                 ("linear", "moe"): 68, ("linear", "dense"): 55, ("mla", "dense"): 27, ("mla", "moe"): 48}
+GENERIC_HEAD = 6
+
+
+@dataclass(frozen=True)
+class TypeWork:
+    """Weights of one ggml storage type: bytes and elements, read by every token or routed."""
+
+    dense_bytes: int = 0
+    dense_elems: int = 0
+    expert_bytes: int = 0  # all experts' stacks; a step reads the touched share
+    expert_elems: int = 0
+    mats: int = 0  # weight matrices (and expert stacks) of this type: one matrix kernel each per step
+    row_sum: int = 0  # sum of their row lengths (input widths): a kernel's last partial wave lasts one row
+
+
+@dataclass(frozen=True)
+class WorkProfile:
+    """One model x quant as the speed model sees it."""
+
+    types: dict = field(default_factory=dict)  # ggml type name -> TypeWork
+    nodes: int = 0  # graph nodes of one decode step (llama.cpp, non-view ops)
+    matmul_nodes: int = 0
+    nodes_counted: bool = True  # False: estimated from GENERIC_NODES (architecture not counted)
+
+
+@lru_cache(maxsize=1)
+def _node_table() -> dict[str, dict[tuple[str, str], tuple[int, int]]]:
+    text = resources.files("tokbench.catalog").joinpath("data/graph_nodes.csv").read_text()
+    out: dict[str, dict] = {}
+    for r in csv.DictReader(text.splitlines()):
+        key = ("head", "") if r["part"] == "head" else (r["attention"], r["ffn"])
+        out.setdefault(r["arch"], {})[key] = (int(r["nodes"]), int(r["matmul_nodes"]))
+    return out
+
+
+def graph_nodes(spec: ModelSpec) -> tuple[int, int, bool]:
+    """(nodes, matmul nodes, counted) of one decode step of ``spec`` (see the module docstring)."""
+    table = _node_table().get(spec.arch)
+    counted = table is not None
+    head = table.get(("head", "")) if table else None
+    nodes, mm = head if head else (GENERIC_HEAD, 1)
+    for i, kind in enumerate(spec.kinds):
+        part = (kind, "moe" if spec.is_moe_layer(i) else "dense")
+        if table and part in table:
+            n, m = table[part]
+        else:
+            counted = False
+            n = GENERIC_NODES.get(part, GENERIC_NODES[("full", part[1])])
+            m = 8 if part[1] == "moe" else 7
+        nodes += n
+        mm += m
+    return nodes, mm, counted
+
+
+def work_profile(spec: ModelSpec, quant: str | None) -> WorkProfile:
+    """Bytes and elements per storage type, and graph nodes, of ``spec`` stored as ``quant``."""
+    from tokbench.plan.memory import _typed_bytes
+
+    sizes = _typed_bytes(spec, quant)
+    acc: dict[str, list[int]] = {}
+    for t in spec.tensors():
+        if t.role == "token_embd":
+            continue  # gathered: one row per token, not streamed
+        ty, b = sizes[t.name]
+        a = acc.setdefault(ty.upper(), [0, 0, 0, 0, 0, 0])
+        if len(t.shape) > 1 and t.shape[1] > 1:  # a matrix or expert stack (not a norm or bias vector)
+            a[4] += 1
+            a[5] += t.shape[0]
+        if t.is_expert:
+            a[2] += b
+            a[3] += t.n_elements
+        else:
+            a[0] += b
+            a[1] += t.n_elements
+    nodes, mm, counted = graph_nodes(spec)
+    return WorkProfile(types={ty: TypeWork(*v) for ty, v in sorted(acc.items())}, nodes=nodes, matmul_nodes=mm,
+                       nodes_counted=counted)
+
