@@ -50,12 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     for name, summ in acc.items():
         if name == "predictions":
             continue
-        a = summ["all"]
-        print(f"leave-one-{name}-out: n={a['n']} MAPE {a['mape_pct']:.1f}% bias {a['bias_pct']:+.1f}% "
-              f"inside band {a.get('inside_band_pct', 0):.0f}%")
-        for level, s in summ["by_level"].items():
-            print(f"  {level:13s} n={s['n']:3d} MAPE {s['mape_pct']:5.1f}% inside band {s.get('inside_band_pct', 0):.0f}%")
+        for part in ("all", "accelerators", "cpus"):
+            a = summ[part] if part == "all" else summ[part]["all"]
+            print(f"leave-one-{name}-out, {part}: n={a['n']} MAPE {a['mape_pct']:.1f}% bias {a['bias_pct']:+.1f}% "
+                  f"inside band {a.get('inside_band_pct', 0):.0f}%")
+            if part != "all":
+                for level, s in summ[part]["by_level"].items():
+                    print(f"  {level:13s} n={s['n']:3d} MAPE {s['mape_pct']:5.1f}% "
+                          f"inside band {s.get('inside_band_pct', 0):.0f}%")
     print("bands:", {k: [round(v, 3) for v in b] for k, b in doc["bands"].items()})
+    print("CPU bands:", {k: [round(v, 3) for v in b] for k, b in doc["bands_cpu"].items()})
     if args.check:
         return 0
     PARAMS.write_text(json.dumps(_round(doc), indent=1, sort_keys=True) + "\n")

@@ -132,9 +132,22 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+HARDWARE = "h100-sxm"  # set in main(): --hardware, else the catalog id nvidia-smi's GPU name maps to
+
+
+def detect_hardware() -> str:
+    """Catalog id of this machine's first GPU (tokbench.env's nvidia-smi probe)."""
+    from tokbench.env import probe_nvidia
+
+    gpus = probe_nvidia()
+    if not gpus or not gpus[0].get("catalog_id"):
+        raise SystemExit(f"cannot map this GPU to a catalog id ({gpus}); pass --hardware")
+    return gpus[0]["catalog_id"]
+
+
 def tokbench_bench(port: int, db: Path, model_id: str, args: list[str], timeout: float) -> dict:
     cmd = [sys.executable, "-m", "tokbench.cli.main", "bench", "--endpoint", f"http://127.0.0.1:{port}/v1",
-           "--model", model_id, "--hardware", "h100-sxm", "--db", str(db), "--json", *args]
+           "--model", model_id, "--hardware", HARDWARE, "--db", str(db), "--json", *args]
     r = sh(cmd, timeout=timeout)
     if r.returncode != 0:
         raise RuntimeError(f"tokbench bench exit {r.returncode}: {r.stderr[-800:]}")
@@ -195,12 +208,18 @@ def main() -> None:
     p.add_argument("--budget-s", type=float, default=540, help="stop starting new work after this")
     p.add_argument("--no-server", action="store_true")
     p.add_argument("--no-llama-bench", action="store_true")
+    p.add_argument("--hardware", help="catalog id of this machine (default: from nvidia-smi)")
+    p.add_argument("--gpu", help="CUDA_VISIBLE_DEVICES for llama-bench and llama-server (one GPU of several)")
     a = p.parse_args()
+    global HARDWARE
+    HARDWARE = a.hardware or detect_hardware()
+    if a.gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = a.gpu  # inherited by every llama.cpp process started below
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     deadline = time.time() + a.budget_s
     if not (out / "env.json").exists():
-        env = environment(Path(a.llama_bin))
+        env = {**environment(Path(a.llama_bin)), "hardware": HARDWARE, "gpu": a.gpu}
         (out / "env.json").write_text(json.dumps(env, indent=1))
         log(f"env: {env}")
     for item in a.models:

@@ -9,6 +9,7 @@ from tokbench.plan.agents import AgentModel, plan_agents
 from tokbench.plan.fit import memory_plan
 from tokbench.plan.speed import step_time
 from tokbench.plan.memory import weight_bytes
+from tokbench.plan.work import work_profile
 from tokbench.modelspec import load_spec
 
 MAIN = AgentModel("main", "qwen2.5-32b", "Q4_K_M", context=32768, depth=16384)
@@ -32,7 +33,7 @@ def test_alone_matches_estimate_and_load_is_one_round_of_both_steps():
     assert main["decode_tps_alone"] == pytest.approx(est.decode_tps)
     cal = get_calibration(hw, "llama.cpp")
     s7 = load_spec("qwen2.5-7b")
-    t_sub, _ = step_time(s7, weight_bytes(s7, "Q4_K_M"), hw, cal, 2048, "f16", 4)
+    t_sub, _ = step_time(s7, work_profile(s7, "Q4_K_M"), hw, cal, 2048, "f16", 4)
     assert sub["decode_tps_alone"] == pytest.approx(1 / t_sub)
     round_s = 1 / main["decode_tps_alone"] + t_sub
     assert main["decode_tps_load"] == pytest.approx(1 / round_s) == pytest.approx(sub["decode_tps_load"])

@@ -85,4 +85,5 @@ def test_server_terms_are_physical():
     srv = doc["server"]["llama.cpp"]
     assert 0 < srv["seq_s"] < 2e-3 and srv["vocab_s"] >= 0 and srv["save_bps"] > 1e8
     for backend, b in doc["backends"].items():
-        assert 0 <= b["kappa"] <= 1.5, backend
+        # CPUs: llama.cpp's batched CPU kernels (tiled GEMM) cost more per extra column than one column
+        assert 0 <= b["kappa"] <= (3.0 if backend.endswith("/cpu") else 1.5), backend

@@ -19,9 +19,38 @@ import datetime as _dt
 SMOOTH_P = 4.0  # the smooth maximum's exponent (chosen by leave-one-machine-out error; see scripts/fit_speed.py)
 
 
-def decode_rows(rows):
-    """Single-stream in-process decode rows that may enter a fit (``test`` rows never do)."""
-    return [r for r in rows if r.metric == "decode" and r.concurrency == 1 and not r.server and r.role != "test"]
+def implausible(r) -> str | None:
+    """Why a decode row cannot be a clean measurement of the engine, or None: faster than the memory
+    bandwidth allows (a transcription error), or a model that does not fit the machine's usable memory
+    (the run swapped or streamed from disk)."""
+    from tokbench.plan.fit import memory_plan
+    from tokbench.plan.memory import usable_memory
+    from tokbench.plan.speed import step_bytes
+
+    if r.hw.kind == "cpu":
+        return None
+    if r.tps > r.hw.bandwidth_bytes / step_bytes(r.spec, r.work, r.depth, "f16", 1).total:
+        return "faster than the bandwidth ceiling"
+    mp = memory_plan(r.spec, r.quant_id, "llama.cpp", max(r.depth, 512), 1, "f16", r.hw.kind)
+    if mp.weights > usable_memory(r.hw).usable_bytes:
+        return "weights exceed the machine's usable memory (swapping)"
+    return None
+
+
+def decode_rows(rows, skipped: list | None = None):
+    """Single-stream in-process decode rows that may enter a fit (``test`` rows never do; implausible
+    rows are left out and, with ``skipped``, listed there with the reason)."""
+    out = []
+    for r in rows:
+        if r.metric != "decode" or r.concurrency != 1 or r.server or r.role == "test":
+            continue
+        why = implausible(r)
+        if why:
+            if skipped is not None:
+                skipped.append(f"{r.hardware_id} {r.model_id} {r.quant_id} {r.test}: {why}")
+            continue
+        out.append(r)
+    return out
 
 
 def prefill_rows(rows):
@@ -70,13 +99,21 @@ def fit_document(rows, p: float = SMOOTH_P, with_bands: bool = True) -> tuple[di
         by_model = holdout.leave_one_out(dec, "model", p)
         by_arch = holdout.leave_one_out(dec, "arch", p)
         preds = by_machine + [x for x in by_model if x.level == "chip"]
-        doc["bands"] = holdout.bands(preds)
+        # CPUs and accelerators get bands of their own: the CPU rows (few machines, per-ISA kernels)
+        # miss by far more out of sample, and would otherwise widen every GPU's band.
+        on_cpu = {r.hardware_id for r in dec if r.hw.kind == "cpu"}
+        doc["bands"] = holdout.bands([x for x in preds if x.hardware_id not in on_cpu])
+        doc["bands_cpu"] = holdout.bands([x for x in preds if x.hardware_id in on_cpu])
         # A model of an architecture family never measured on the backend: the spread of predictions
         # for held-out architectures on chips the fit knows (widens the hardware level's band).
         doc["bands"]["arch_new"] = holdout.bands([x for x in by_arch if x.level == "chip"])["chip"]
-        accuracy = {"machine": holdout.summary(by_machine, doc["bands"]),
-                    "model": holdout.summary(by_model, doc["bands"]),
-                    "arch": holdout.summary(by_arch, doc["bands"])}
+        def split(ps):
+            gpu = [x for x in ps if x.hardware_id not in on_cpu]
+            cpu = [x for x in ps if x.hardware_id in on_cpu]
+            return {"all": holdout.summary(ps, doc["bands"], doc["bands_cpu"], on_cpu)["all"],
+                    "accelerators": holdout.summary(gpu, doc["bands"]), "cpus": holdout.summary(cpu, doc["bands_cpu"])}
+
+        accuracy = {"machine": split(by_machine), "model": split(by_model), "arch": split(by_arch)}
         accuracy["predictions"] = [dict(vars(x), error_pct=x.error_pct) for x in by_machine + by_model + by_arch]
     for b, pre in prefill_fit.fit(prefill_rows(rows), doc).items():
         if b in doc["backends"]:

@@ -8,7 +8,9 @@ instead of running off: a chip generation's factor defaults to 1, a storage type
 
 Unknowns (see :mod:`tokbench.catalog.calibration` for their meaning):
 ``mem[group]``, and per backend: ``rho_class[class]``, ``rho_type[type]``, ``rho_gen[generation]``,
-``node_s``, ``node_gen[generation]`` (also scales ``row_s``), ``row_s``, ``eta_kv``.
+``node_s``, ``node_gen[generation]`` (also scales ``row_s``), ``row_s[class]``, ``eta_kv``, ``rho_att``; for rows
+measured with older llama.cpp builds ``era_rho[era]`` and ``era_node[era]`` (the planner predicts
+current builds, whose factor is 1).
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ PRIOR_NODE = (math.log(2e-6), 2.5)
 PRIOR_NODE_GEN = (0.0, 0.5)
 PRIOR_ROW = (math.log(2e-9), 2.5)  # a matrix kernel's last wave: seconds per weight of one row
 PRIOR_ETA_KV = (math.log(0.7), 0.4)
+PRIOR_ERA = (0.0, 0.5)  # an older llama.cpp build's kernels relative to current ones
+PRIOR_ERA_MEM = (0.0, 0.2)
+PRIOR_RHO_ATT = (math.log(64.0), 2.5)  # attention FLOPs per unit per cycle
+PRIOR_BW_CORE = (math.log(20e9), 0.7)  # CPUs: bytes/s one core streams
 # A row's log error is weighed against a typical model error of 5%; a machine with n rows counts as
 # sqrt(n) rows, so the H100 campaign's dozens of rows do not drown one-row scoreboard machines.
 ROW_SD = 0.05
@@ -46,15 +52,22 @@ class Design:
     work: np.ndarray  # (rows, types) weights multiplied at one stream
     row_sum: np.ndarray  # (rows, types) sum of the matrices' row lengths
     kv_bytes: np.ndarray  # (rows,)
+    att_flops: np.ndarray  # (rows,)
     nodes: np.ndarray  # graph nodes that are not matrix kernels
     bw: np.ndarray
     rate: np.ndarray
     t_meas: np.ndarray
     weight: np.ndarray
     i_mem: np.ndarray  # (rows,) parameter index of each row's memory group
-    i_rho: np.ndarray  # (rows, types, 3) indices of class, type, generation terms (-1: none)
-    i_node: np.ndarray  # (rows, 3) node base, node generation and matmul-node indices
+    i_rho: np.ndarray  # (rows, types, 4) class, type, generation and build-era terms (-1: none)
+    i_node: np.ndarray  # (rows, 4) node base, node generation, (unused) and node build-era indices
+    i_row: np.ndarray  # (rows, types) row-tail index of each type's kernel class (-1: none)
     i_kv: np.ndarray  # (rows,)
+    i_att: np.ndarray  # (rows,)
+    i_gen: np.ndarray  # (rows,) the row's rho_gen index
+    i_bwc: np.ndarray  # (rows,) CPU rows: the bw_core index (-1: not a CPU)
+    cores: np.ndarray  # (rows,) CPU cores used (0: not a CPU)
+    i_era_mem: np.ndarray  # (rows,) -1: current build
     p: float
 
 
@@ -69,17 +82,22 @@ def design(rows, p: float) -> Design:
     """Arrays and parameter layout for single-stream decode ``rows`` (attached calibrate.rows.Row)."""
     from tokbench.catalog.calibration import backend_key
     from tokbench.plan.memory import expert_fraction
-    from tokbench.plan.speed import roof_rate, step_bytes
+    from tokbench.plan.speed import attention_flops, roof_rate, step_bytes
 
     types = sorted({t for r in rows for t in r.work.types})
     names: list[str] = []
     prior: dict[str, tuple[float, float]] = {}
     R, T = len(rows), len(types)
     mem_b, work, row_sum = np.zeros((R, T)), np.zeros((R, T)), np.zeros((R, T))
-    i_rho = -np.ones((R, T, 3), dtype=int)
-    i_mem, i_kv = np.zeros(R, dtype=int), np.zeros(R, dtype=int)
-    i_node = -np.ones((R, 3), dtype=int)
-    kv, nodes, bw, rate, t = (np.zeros(R) for _ in range(5))
+    i_rho = -np.ones((R, T, 4), dtype=int)
+    i_row = -np.ones((R, T), dtype=int)
+    i_mem, i_kv, i_att = np.zeros(R, dtype=int), np.zeros(R, dtype=int), np.zeros(R, dtype=int)
+    i_era_mem = -np.ones(R, dtype=int)
+    i_gen = np.zeros(R, dtype=int)
+    i_bwc = -np.ones(R, dtype=int)
+    cores = np.zeros(R)
+    i_node = -np.ones((R, 4), dtype=int)
+    kv, att, nodes, bw, rate, t = (np.zeros(R) for _ in range(6))
     per_machine: dict[str, int] = {}
     for r in rows:
         per_machine[r.hardware_id] = per_machine.get(r.hardware_id, 0) + 1
@@ -96,10 +114,25 @@ def design(rows, p: float) -> Design:
             work[i, j] = w.dense_elems + used * w.expert_elems
             row_sum[i, j] = w.row_sum
             i_rho[i, j, 0] = _index(names, prior, f"{b}:rho_class:{kernel_class(ty)}", PRIOR_RHO_CLASS)
-            i_rho[i, j, 1] = _index(names, prior, f"{b}:rho_type:{ty}", PRIOR_RHO_TYPE)
+            # CPU kernels are written per instruction set (AVX2, AVX-512, NEON): a type's factor is the ISA's
+            tkey = f"{gen}/{ty}" if r.hw.kind == "cpu" else ty
+            i_rho[i, j, 1] = _index(names, prior, f"{b}:rho_type:{tkey}", PRIOR_RHO_TYPE)
             i_rho[i, j, 2] = _index(names, prior, f"{b}:rho_gen:{gen}", PRIOR_RHO_GEN)
+            i_row[i, j] = _index(names, prior, f"{b}:row_s:{kernel_class(ty)}", PRIOR_ROW)
+            if r.era != "current":  # the planner predicts current builds: their era factor is 1
+                # per kernel class: old builds ran some classes through other code paths (2024 F16
+                # decode went through a generic kernel at ~half the bandwidth a current build reaches)
+                i_rho[i, j, 3] = _index(names, prior, f"{b}:era_rho:{r.era}/{kernel_class(ty)}", PRIOR_ERA)
         sb = step_bytes(r.spec, r.work, r.depth, "f16", 1)
         kv[i] = sb.kv + sb.state
+        att[i] = attention_flops(r.spec, r.depth)
+        i_att[i] = _index(names, prior, f"{b}:rho_att", PRIOR_RHO_ATT)
+        i_gen[i] = _index(names, prior, f"{b}:rho_gen:{gen}", PRIOR_RHO_GEN)
+        if r.hw.kind == "cpu" and r.hw.compute_units:
+            i_bwc[i] = _index(names, prior, f"{b}:bw_core", PRIOR_BW_CORE)
+            cores[i] = r.hw.compute_units
+        if r.era != "current":
+            i_era_mem[i] = _index(names, prior, f"{b}:era_mem:{r.era}", PRIOR_ERA_MEM)
         nodes[i] = r.work.nodes - r.work.matmul_nodes  # matrix kernels pay mm_s inside their roof
         bw[i] = r.hw.bandwidth_bytes
         rate[i] = roof_rate(r.hw)
@@ -107,26 +140,36 @@ def design(rows, p: float) -> Design:
         i_mem[i] = _index(names, prior, f"mem:{r.hw.memory_group}", PRIOR_MEM)
         i_node[i, 0] = _index(names, prior, f"{b}:node_s", PRIOR_NODE)
         i_node[i, 1] = _index(names, prior, f"{b}:node_gen:{gen}", PRIOR_NODE_GEN)
-        i_node[i, 2] = _index(names, prior, f"{b}:row_s", PRIOR_ROW)
+        if r.era != "current":
+            i_node[i, 3] = _index(names, prior, f"{b}:era_node:{r.era}", PRIOR_ERA)
         i_kv[i] = _index(names, prior, f"{b}:eta_kv", PRIOR_ETA_KV)
     weight = np.array([1.0 / (ROW_SD * math.sqrt(per_machine[r.hardware_id])) for r in rows])
     pm = np.array([prior[n][0] for n in names])
     ps = np.array([prior[n][1] for n in names])
-    return Design(names, pm, ps, mem_b, work, row_sum, kv, nodes, bw, rate, t, weight, i_mem, i_rho, i_node, i_kv, p)
+    return Design(names, pm, ps, mem_b, work, row_sum, kv, att, nodes, bw, rate, t, weight, i_mem, i_rho, i_node, i_row,
+                  i_kv, i_att, i_gen, i_bwc, cores, i_era_mem, p)
+
+
+def _smax(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
+    hi = np.maximum(a, b)
+    safe = np.where(hi > 0, hi, 1.0)
+    return np.where(hi > 0, hi * ((a / safe) ** p + (b / safe) ** p) ** (1.0 / p), 0.0)
 
 
 def predict(d: Design, theta: np.ndarray) -> np.ndarray:
     """Seconds per token of every row under log-parameters ``theta``."""
-    eta = np.exp(theta[d.i_mem])
-    bw_eff = eta * d.bw
+    era_mem = np.where(d.i_era_mem >= 0, theta[np.maximum(d.i_era_mem, 0)], 0.0)
+    eta = np.exp(theta[d.i_mem] + era_mem)
+    cap = np.where(d.i_bwc >= 0, d.cores * np.exp(theta[np.maximum(d.i_bwc, 0)]), np.inf)
+    bw_eff = eta * np.minimum(d.bw, cap)
     logrho = np.where(d.i_rho >= 0, theta[np.maximum(d.i_rho, 0)], 0.0).sum(axis=2)
-    gen = np.exp(theta[d.i_node[:, 1]])
+    gen = np.exp(theta[d.i_node[:, 1]] + np.where(d.i_node[:, 3] >= 0, theta[np.maximum(d.i_node[:, 3], 0)], 0.0))
     mem = d.mem_bytes / bw_eff[:, None]
-    cmp = d.work / (np.exp(logrho) * d.rate[:, None]) + d.row_sum * (np.exp(theta[d.i_node[:, 2]]) * gen)[:, None]
-    hi = np.maximum(mem, cmp)
-    safe = np.where(hi > 0, hi, 1.0)
-    weights = np.where(hi > 0, hi * ((mem / safe) ** d.p + (cmp / safe) ** d.p) ** (1.0 / d.p), 0.0).sum(axis=1)
-    kv = d.kv_bytes / (bw_eff * np.exp(theta[d.i_kv]))
+    row_s = np.where(d.i_row >= 0, np.exp(theta[np.maximum(d.i_row, 0)]), 0.0)
+    cmp = d.work / (np.exp(logrho) * d.rate[:, None]) + d.row_sum * row_s * gen[:, None]
+    weights = _smax(mem, cmp, d.p).sum(axis=1)
+    att = d.att_flops / (np.exp(theta[d.i_att] + theta[d.i_gen]) * d.rate)
+    kv = _smax(d.kv_bytes / (bw_eff * np.exp(theta[d.i_kv])), att, d.p)
     return weights + kv + d.nodes * np.exp(theta[d.i_node[:, 0]]) * gen
 
 
@@ -136,12 +179,35 @@ def residuals(theta: np.ndarray, d: Design) -> np.ndarray:
     return np.concatenate([fit, (theta - d.prior_mean) / d.prior_sd])
 
 
+def sparsity(d: Design):
+    """Which parameters each residual depends on (rows, then one prior per parameter): lets scipy
+    estimate the Jacobian with a few grouped evaluations instead of one per parameter."""
+    from scipy.sparse import lil_matrix
+
+    R, P = len(d.t_meas), len(d.names)
+    S = lil_matrix((R + P, P), dtype=int)
+    for i in range(R):
+        cols = {int(d.i_mem[i]), int(d.i_kv[i]), int(d.i_att[i]), int(d.i_gen[i]), *(int(c) for c in d.i_rho[i].ravel() if c >= 0),
+                *([int(d.i_era_mem[i])] if d.i_era_mem[i] >= 0 else []),
+                *([int(d.i_bwc[i])] if d.i_bwc[i] >= 0 else []),
+                *(int(c) for c in d.i_node[i] if c >= 0), *(int(c) for c in d.i_row[i] if c >= 0)}
+        for c in cols:
+            S[i, c] = 1
+    for j in range(P):
+        S[R + j, j] = 1
+    return S
+
+
 def fit(d: Design, theta0: np.ndarray | None = None) -> np.ndarray:
-    """Maximum a-posteriori log-parameters (scipy's trust-region least squares)."""
+    """Maximum a-posteriori log-parameters (scipy's trust-region least squares, sparse Jacobian)."""
     from scipy.optimize import least_squares
 
-    x0 = d.prior_mean.copy() if theta0 is None else theta0
-    res = least_squares(residuals, x0, args=(d,), method="trf", x_scale=1.0, max_nfev=400)
+    # A streaming kernel never beats the nominal bandwidth: mem <= 1 (log <= 0); the rest is free.
+    hi = np.array([0.0 if n.startswith("mem:") or ":era_mem:" in n else np.inf for n in d.names])
+    lo = np.full(len(d.names), -np.inf)
+    x0 = np.minimum(d.prior_mean.copy() if theta0 is None else theta0, hi - 1e-9)
+    res = least_squares(residuals, x0, args=(d,), method="trf", x_scale=1.0, max_nfev=400, bounds=(lo, hi),
+                        jac_sparsity=sparsity(d), tr_solver="lsmr")
     return res.x
 
 
@@ -154,7 +220,8 @@ def to_params(d: Design, theta: np.ndarray) -> dict:
             out["mem"][name[4:]] = val
             continue
         backend, term, *rest = name.split(":")
-        b = out["backends"].setdefault(backend, {"rho_class": {}, "rho_type": {}, "rho_gen": {}, "node_gen": {}})
+        b = out["backends"].setdefault(backend, {"rho_class": {}, "rho_type": {}, "rho_gen": {}, "node_gen": {},
+                                                 "era_rho": {}, "era_node": {}, "era_mem": {}, "row_s": {}})
         if rest:
             b[term][rest[0]] = val
         else:

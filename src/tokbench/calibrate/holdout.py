@@ -77,17 +77,25 @@ def _level(row, train) -> str:
     return "extrapolated"
 
 
-def leave_one_out(rows, by: str, p: float, min_rows_other: int = 1) -> list[Prediction]:
-    """Predictions of every row by a decode fit without its ``by`` group."""
+def leave_one_out(rows, by: str, p: float, min_rows_other: int = 1, only: str | None = None,
+                  progress=None) -> list[Prediction]:
+    """Predictions of every row by a decode fit without its ``by`` group (``only``: just the groups whose
+    key starts with it; ``progress(done, total, key)`` is called before each refit)."""
     from tokbench.calibrate import decode_fit as df
 
     groups: dict[str, list] = defaultdict(list)
     for r in rows:
         groups[group_key(r, by)].append(r)
-    d_full = df.design(rows, p)
-    full = dict(zip(d_full.names, df.fit(d_full)))  # warm start: each refit begins at the full fit
+    if only is not None:
+        groups = {k: v for k, v in groups.items() if k == only or k.startswith(only + " ")}
+    full: dict = {}
+    if len(groups) > 2:  # warm start: each refit begins at the full fit (one extra fit, many faster ones)
+        d_full = df.design(rows, p)
+        full = dict(zip(d_full.names, df.fit(d_full)))
     out = []
-    for key, held in sorted(groups.items()):
+    for n_done, (key, held) in enumerate(sorted(groups.items())):
+        if progress is not None:
+            progress(n_done, len(groups), key)
         train = [r for r in rows if group_key(r, by) != key]
         if len(train) < min_rows_other:
             continue
@@ -107,8 +115,10 @@ def leave_one_out(rows, by: str, p: float, min_rows_other: int = 1) -> list[Pred
     return out
 
 
-def summary(preds: list[Prediction], bands: dict | None = None) -> dict:
-    """MAPE, bias and (with ``bands``) coverage, overall and per level and per group."""
+def summary(preds: list[Prediction], bands: dict | None = None, bands_cpu: dict | None = None,
+            cpu_ids: set | None = None) -> dict:
+    """MAPE, bias and (with ``bands``) coverage, overall and per level and per group (rows of
+    ``cpu_ids`` machines are checked against ``bands_cpu``)."""
     def stats(ps: list[Prediction]) -> dict:
         if not ps:
             return {"n": 0}
@@ -116,7 +126,9 @@ def summary(preds: list[Prediction], bands: dict | None = None) -> dict:
         out = {"n": len(ps), "mape_pct": sum(abs(e) for e in errs) / len(errs), "bias_pct": sum(errs) / len(errs),
                "worst_pct": max(errs, key=abs)}
         if bands:
-            inside = [bands[p.level][0] <= p.measured_tps / p.predicted_tps <= bands[p.level][1] for p in ps]
+            def band(p):
+                return (bands_cpu if bands_cpu and cpu_ids and p.hardware_id in cpu_ids else bands)[p.level]
+            inside = [band(p)[0] <= p.measured_tps / p.predicted_tps <= band(p)[1] for p in ps]
             out["inside_band_pct"] = 100.0 * sum(inside) / len(inside)
         return out
 
@@ -145,4 +157,8 @@ def bands(preds: list[Prediction], lo_q: float = 0.1, hi_q: float = 0.9, floor: 
         else:
             out[level] = [0.6, 1.5]
         prev = out[level]
+    # Nested: knowing less never narrows the band (extrapolated contains generation contains chip).
+    out["generation"] = [min(out["generation"][0], out["chip"][0]), max(out["generation"][1], out["chip"][1])]
+    out["extrapolated"] = [min(out["extrapolated"][0], out["generation"][0]),
+                           max(out["extrapolated"][1], out["generation"][1])]
     return out

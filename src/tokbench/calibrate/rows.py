@@ -14,13 +14,13 @@ Rows whose ``role`` is ``test`` (a pre-registered machine, e.g. the H200) never 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]  # the repository (rows from data/ exist only in a checkout)
-EXTRA_FILES = ("data/published/decode_prefill.csv",)
+EXTRA_FILES = ("data/published/decode_prefill.csv", "data/published/cpu.csv")
 CPU_HOST_FILE = "data/cpu_host/measurements.csv"
 
 
@@ -44,6 +44,21 @@ class Row:
     hw: object = None
     spec: object = None
     work: object = None
+
+    @property
+    def era(self) -> str:
+        """llama.cpp build era of the measurement (kernels changed between them): ``current`` (build >= 6000,
+        or this project's own campaigns), ``2025`` (3500-5999), ``2024`` (< 3500), ``unknown`` (no build given)."""
+        import re
+
+        text = f"{self.extra.get('engine_text', '')} {self.source}"
+        if self.source.startswith("measured here") or self.hardware_id == "host":
+            return "current"  # llama-cpp-python 0.3.36's llama.cpp (2026), built by this project
+        m = re.search(r"\((\d{4,5})\)|\bb(\d{4,5})\b", text)
+        if not m:
+            return "unknown"
+        build = int(m.group(1) or m.group(2))
+        return "current" if build >= 6000 else "2025" if build >= 3500 else "2024"
 
     @property
     def key(self) -> tuple:
@@ -83,7 +98,7 @@ def _csv_rows(text: str, origin: str) -> list[Row]:
         out.append(Row(hardware_id=r["hardware_id"].split(":", 1)[0], model_id=r["model_id"], quant_id=r["quant_id"],
                        engine_id=r["engine_id"], metric=metric, depth=int(float(r["depth"] or 0)), concurrency=conc,
                        tps=tps, source=r["source"] or origin, role=(r.get("role") or "").strip(),
-                       server="llama-server" in engine_text, test=test, extra=extra))
+                       server="llama-server" in engine_text, test=test, extra={**extra, "engine_text": engine_text}))
     return out
 
 
@@ -124,11 +139,20 @@ def _cpu_host_rows(path: Path) -> list[Row]:
                                     "num_key_value_heads": int(r["n_kv_heads"]), "head_dim": int(r["head_dim"]),
                                     "intermediate_size": int(r["intermediate"]), "vocab_size": int(r["vocab"])},
                          "cpu": r["cpu"], "cores": int(r["cores"]), "bandwidth_gbs": float(r["bandwidth_gbs"]),
-                         "fp32_tflops": float(r["fp16_tflops"])}
+                         "fp32_tflops": float(r["fp16_tflops"]), "clock_mhz": float(r["clock_mhz"]),
+                         "generation": r["generation"]}
             if conc > 1:
                 row.extra["step_s"] = 1.0 / row.tps  # in-process batch: each stream gains a token per step
             out.append(row)
     return out
+
+
+def _threads(row: Row) -> int | None:
+    """Thread count a CPU row's engine text states (``..., 8 threads)``), else None."""
+    import re
+
+    m = re.search(r"(\d+) threads", row.extra.get("engine_text", ""))
+    return int(m.group(1)) if m else None
 
 
 def _host_hardware(row: Row):
@@ -137,7 +161,8 @@ def _host_hardware(row: Row):
     e = row.extra
     return Hardware(id="host", name=e["cpu"], vendor="", kind="cpu", unified_memory=True,
                     bandwidth_gbs=e["bandwidth_gbs"], memory_gb=24.0, memory_options_gb=(24.0,),
-                    fp16_tflops=e["fp32_tflops"], memory_type="DDR", generation="cpu-x86")
+                    fp16_tflops=e["fp32_tflops"], memory_type="DDR", generation=e["generation"],
+                    compute_units=e["cores"], clock_mhz=e["clock_mhz"])
 
 
 def attach(rows: list[Row]) -> tuple[list[Row], list[str]]:
@@ -160,6 +185,9 @@ def attach(rows: list[Row]) -> tuple[list[Row], list[str]]:
                     cache[key] = (spec, work_profile(spec, r.quant_id))
             else:
                 r.hw = get_hardware(r.hardware_id)
+                threads = _threads(r)
+                if r.hw.kind == "cpu" and threads:
+                    r.hw = replace(r.hw, compute_units=threads)  # the cores llama.cpp ran on, not the chip's
                 key = (r.model_id, r.quant_id)
                 if key not in cache:
                     spec = frozen(model_spec(r.model_id))

@@ -63,7 +63,9 @@ class KernelParams:
     p: float
     kappa: float
     node_s: float  # per graph node that is not a matrix kernel
-    row_s: float  # a matrix kernel's last wave: seconds per weight of one row
+    row_s: dict  # kernel class -> a matrix kernel's last wave: seconds per weight of one row
+    rho_att: float = 64.0  # attention kernels' throughput roof: FLOPs per unit per cycle (times rho_gen)
+    bw_core: float | None = None  # CPUs: bytes/s one core can stream (caps the memory roof at few threads)
     rho_class: dict = field(default_factory=dict, compare=False)  # kernel class -> weights / (unit * cycle)
     rho_type: dict = field(default_factory=dict, compare=False)  # ggml type -> factor on its class
     rho_gen: float = 1.0  # this generation's factor
@@ -82,7 +84,16 @@ class KernelParams:
 
         cls = kernel_class(ggml_type)
         base = self.rho_class.get(cls) or max(self.rho_class.values(), default=1.0)
-        return base * self.rho_type.get(ggml_type.upper(), 1.0) * self.rho_gen
+        ty = ggml_type.upper()
+        # CPU kernels are written per instruction set: their type factors are keyed "generation/type".
+        factor = self.rho_type.get(f"{self.generation}/{ty}") or self.rho_type.get(ty, 1.0)
+        return base * factor * self.rho_gen
+
+    def row_tail(self, ggml_type: str) -> float:
+        """Seconds per weight of one row of a matrix kernel's last wave, for this storage type's class."""
+        from tokbench.plan.memory import kernel_class
+
+        return self.row_s.get(kernel_class(ggml_type)) or max(self.row_s.values(), default=0.0)
 
     @property
     def level_text(self) -> str:
@@ -149,7 +160,7 @@ def get_calibration(hw, engine: str, doc: dict | None = None) -> KernelParams:
         level = "generation"
     else:
         level = "extrapolated"
-    lo, hi = doc["bands"][level]
+    lo, hi = doc.get("bands_cpu", doc["bands"])[level] if use.endswith("/cpu") else doc["bands"][level]
     basis = f"{use} fit on {len(b.get('fitted_hardware', ()))} machines ({b.get('n_rows', 0)} rows); {LEVEL_TEXT[level]}"
     if borrowed:
         basis = f"no {key} data: {use}'s parameters ({basis})"
@@ -159,7 +170,8 @@ def get_calibration(hw, engine: str, doc: dict | None = None) -> KernelParams:
     return KernelParams(
         backend=use, engine=engine, generation=gen, level=level, basis=basis,
         eta_mem=_mem_share(doc, hw.memory_group), eta_kv=b["eta_kv"], p=doc["p"],
-        kappa=b["kappa"], node_s=b["node_s"] * node_gen, row_s=b["row_s"] * node_gen,
+        kappa=b["kappa"], node_s=b["node_s"] * node_gen, row_s={c: v * node_gen for c, v in b["row_s"].items()}, rho_att=b["rho_att"],
+        bw_core=b.get("bw_core"),
         rho_class=b["rho_class"], rho_type=b.get("rho_type", {}), rho_gen=b.get("rho_gen", {}).get(gen, 1.0),
         prefill={k: v * b.get("prefill_gen", {}).get(gen, 1.0) for k, v in b["prefill"].items()},
         mmq=b.get("mmq", {}),

@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="out-of-sample accuracy: refit the decode model without each machine (model, architecture "
                         "family) and predict its rows; MAPE and band coverage per group and per level "
                         "(fitted on this chip / same generation / extrapolated)")
+    p.add_argument("--group", metavar="KEY", help="with --holdout: only this group (a hardware id, model id or "
+                                                  "architecture), one refit instead of one per group")
     p.add_argument("--run", action="append", metavar="ID", default=None, help="only these stored runs (repeatable)")
     add_db_arg(p)
     p.set_defaults(func=run)
@@ -49,7 +51,7 @@ def _print(result: dict) -> None:
         print(f"\n{len(s['skipped'])} row(s) not matched (see --json for reasons)")
 
 
-def _holdout(by: str, as_json: bool) -> int:
+def _holdout(by: str, as_json: bool, only: str | None = None) -> int:
     """Leave-one-group-out predictions of every single-stream decode row (tokbench.calibrate.holdout)."""
     from tokbench.calibrate import SMOOTH_P, decode_rows
     from tokbench.calibrate import holdout as ho
@@ -57,10 +59,17 @@ def _holdout(by: str, as_json: bool) -> int:
     from tokbench.catalog.calibration import speed_params
     from tokbench.cli.output import print_json
 
-    rows, _ = load_rows()
-    preds = ho.leave_one_out(decode_rows(rows), by, speed_params().get("p", SMOOTH_P))
+    from tokbench.errors import unknown
+
+    rows = decode_rows(load_rows()[0])
+    if only is not None:
+        keys = {ho.group_key(r, by).split(" ")[0] for r in rows}
+        if only not in keys:
+            raise unknown(f"{by} with measurements", only, keys)
+    preds = ho.leave_one_out(rows, by, speed_params().get("p", SMOOTH_P), only=only, progress=_progress(as_json))
     bands = speed_params()["bands"]
-    summary = ho.summary(preds, bands)
+    cpu_ids = {r.hardware_id for r in rows if r.hw.kind == "cpu"}
+    summary = ho.summary(preds, bands, speed_params().get("bands_cpu"), cpu_ids)
     if as_json:
         print_json({"holdout": by, "predictions": [dict(vars(p), error_pct=p.error_pct) for p in preds],
                     "summary": summary, "bands": bands})
@@ -75,19 +84,40 @@ def _holdout(by: str, as_json: bool) -> int:
     for g, st in summary["by_group"].items():
         print(f"  {g[:50]:<52} n={st['n']:<4} MAPE {st['mape_pct']:5.1f}%  bias {st['bias_pct']:+6.1f}%  "
               f"inside band {st['inside_band_pct']:.0f}%")
-    print("Per level (what the refit still knew of the machine):")
+    print("Per level (what the refit still knew of the machine; bands of accelerators):")
     for lv, st in summary["by_level"].items():
         print(f"  {lv:<14} n={st['n']:<4} MAPE {st['mape_pct']:5.1f}%  bias {st['bias_pct']:+6.1f}%  "
               f"inside band {st['inside_band_pct']:.0f}%  band x{bands[lv][0]:.2f}-x{bands[lv][1]:.2f}")
+    for name, ps in (("accelerators", [p for p in preds if p.hardware_id not in cpu_ids]),
+                     ("CPUs", [p for p in preds if p.hardware_id in cpu_ids])):
+        if ps:
+            st = ho.summary(ps)["all"]
+            print(f"{name}: n={st['n']} MAPE {st['mape_pct']:.1f}%  bias {st['bias_pct']:+.1f}%")
     a = summary["all"]
     print(f"All: n={a['n']} MAPE {a['mape_pct']:.1f}%  bias {a['bias_pct']:+.1f}%  inside band {a['inside_band_pct']:.0f}%")
     return 0
 
 
+def _progress(quiet: bool):
+    """A progress line on stderr per refit (a full leave-one-machine-out is ~80 refits, a few minutes)."""
+    import sys
+
+    def show(done: int, total: int, key: str) -> None:
+        if not quiet or sys.stderr.isatty():
+            print(f"\rrefit {done + 1}/{total} without {key[:50]:<50}", end="", file=sys.stderr, flush=True)
+            if done + 1 == total:
+                print(file=sys.stderr)
+    return show
+
+
 def run(args: argparse.Namespace) -> int:
     """Validate published rows and (when a database exists) stored runs; or hold groups out."""
+    if args.group and not args.holdout:
+        from tokbench.errors import UserError
+
+        raise UserError("--group needs --holdout machine|model|arch")
     if args.holdout:
-        return _holdout(args.holdout, args.json)
+        return _holdout(args.holdout, args.json, args.group)
     from tokbench.cli.output import print_json
     from tokbench.report.validate import validate
     from tokbench.store import open_store, resolve_db_path

@@ -70,7 +70,7 @@ _WB_CACHE: dict[tuple[int, str | None], tuple[ModelSpec, object]] = {}
 
 def _weights(spec: ModelSpec, quant: str | None):
     """(WeightBytes, WorkProfile) of ``spec`` x ``quant``, memoized per spec object."""
-    from tokbench.plan.memory import weight_bytes
+    from tokbench.plan.memory import _typed_bytes, weight_bytes
     from tokbench.plan.work import work_profile
 
     hit = _WB_CACHE.get((id(spec), quant))
@@ -78,7 +78,8 @@ def _weights(spec: ModelSpec, quant: str | None):
         return hit[1]
     if len(_WB_CACHE) > 256:
         _WB_CACHE.clear()
-    pair = (weight_bytes(spec, quant), work_profile(spec, quant))
+    sizes = _typed_bytes(spec, quant)  # llama.cpp's per-tensor type choice: the costly part, done once
+    pair = (weight_bytes(spec, quant, sizes), work_profile(spec, quant, sizes))
     _WB_CACHE[(id(spec), quant)] = (spec, pair)
     return pair
 

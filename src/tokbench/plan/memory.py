@@ -118,9 +118,10 @@ class WeightBytes:
         return self.dense + self.experts * frac
 
 
-def weight_bytes(spec: ModelSpec, quant: str | None) -> WeightBytes:
-    """Split ``spec``'s tensor bytes under ``quant`` into embedding / routed experts / the rest."""
-    sizes = _typed_bytes(spec, quant)
+def weight_bytes(spec: ModelSpec, quant: str | None, sizes: dict | None = None) -> WeightBytes:
+    """Split ``spec``'s tensor bytes under ``quant`` into embedding / routed experts / the rest
+    (``sizes``: the per-tensor (type, bytes) when the caller already has them)."""
+    sizes = sizes if sizes is not None else _typed_bytes(spec, quant)
     emb = exp = dense = n_mat = n_id = float_p = 0
     by_dense: dict[str, int] = {}
     by_exp: dict[str, int] = {}

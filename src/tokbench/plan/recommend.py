@@ -49,21 +49,28 @@ def _bounds(spec, hw, engine: str, context: int, concurrency: int, kv_type: str,
 
     cache = kv_cache(spec, context, concurrency, kv_type)
     fixed = cache.kv_bytes + cache.state_bytes + overhead_bytes(spec, engine, concurrency, hw.kind)
+    from tokbench.plan.speed import roof_rate, stream_bandwidth
+    from tokbench.plan.work import graph_nodes
+
     cal = get_calibration(hw, engine)
     sb = step_bytes(spec, WorkProfile(), context, kv_type, 1)
-    # Lower bound of a step: the weights at the memory roof alone (every kernel is at least that slow),
-    # the KV/state reads; no node or throughput terms (they only add time).
-    t_fixed = (sb.kv + sb.state) / (cal.eta_mem * cal.eta_kv * hw.bandwidth_bytes)
-    return fixed, usable_memory(hw, engine, **usable).usable_bytes, 1 / (cal.eta_mem * hw.bandwidth_bytes), t_fixed
+    # Lower bound of a step (each term is at most what the model charges): the KV/state reads at the
+    # memory roof, the graph's non-matrix nodes, and the weights at the slower of their memory roof
+    # (cannot_qualify) and the fastest kernel class's throughput roof (times the active weights).
+    nodes, mm, _ = graph_nodes(spec)
+    t_fixed = (sb.kv + sb.state) / (cal.eta_kv * stream_bandwidth(hw, cal)) + (nodes - mm) * cal.node_s
+    s_per_weight = 1 / (max(cal.rho(t) for t in ("F16", "Q8_0", "Q4_K", "IQ4_XS", "MLX")) * roof_rate(hw))
+    return (fixed, usable_memory(hw, engine, **usable).usable_bytes, 1 / stream_bandwidth(hw, cal), t_fixed,
+            s_per_weight)
 
 
 def cannot_qualify(n_params: int, n_active: int, quant: str, bounds, min_tps: float, other_bytes: int) -> bool:
     """True when even the fewest bits ``quant`` allows cannot fit or reach ``min_tps`` (a proof, not a guess)."""
-    fixed, usable, s_per_byte, t_fixed = bounds
+    fixed, usable, s_per_byte, t_fixed, s_per_weight = bounds
     bits = floor_bits(quant)
     if n_params * bits / 8 + fixed + other_bytes > usable:
         return True
-    return 1.0 / (n_active * bits / 8 * s_per_byte + t_fixed) < min_tps
+    return 1.0 / (max(n_active * bits / 8 * s_per_byte, n_active * s_per_weight) + t_fixed) < min_tps
 
 
 def recommend(hardware, min_tps: float, context: int, engine: str = "llama.cpp", concurrency: int = 1,

@@ -19,12 +19,14 @@ engine by :func:`tokbench.catalog.calibration.get_calibration`):
   (``MMVQ_MAX_BATCH_SIZE``), so dense work is ``1 + kappa * (N - 1)`` times one column's; beyond 8
   the tensor-core MMQ kernels dequantize each touched weight once into tiles (``mmq`` times one
   column's work, per kernel class) and run the columns' FLOPs on the tensor cores.
-- **KV cache and recurrent state**: read at the memory roof with the attention kernels' efficiency.
+- **KV cache and recurrent state**: the attention kernels stream the cache (memory roof, at their own
+  efficiency) and multiply it (their throughput roof, ``rho_att`` FLOPs per unit per cycle): with few
+  KV heads at long context the flash-attention decode kernel runs out of parallel work, not bytes.
 - **graph nodes**: a fixed cost per node of the decode graph (launch, tail, synchronisation) of the
   engine's backend on that generation, times the nodes llama.cpp runs for this architecture
   (:mod:`tokbench.plan.work`): this is what 60 Gated DeltaNet layers and 512-expert routing cost.
   A matrix kernel's throughput roof also holds its last, partial wave: one unit working through
-  one row, ``row_s`` per weight of the row length (a memory-bound kernel hides it under its stream).
+  one row, ``row_s`` per weight of the row length, per kernel class (a memory-bound kernel hides it).
   On the H100 this tail, not a fixed launch cost, is why a 3B model's small matrices run relatively
   faster and a 70B model's long rows relatively slower than weights alone would say.
 - **behind a server** (llama-server, Ollama, LM Studio): per sequence per step, the server's CPU
@@ -114,6 +116,15 @@ def smooth_max(a: float, b: float, p: float) -> float:
     return hi * ((a / hi) ** p + (b / hi) ** p) ** (1.0 / p)
 
 
+def stream_bandwidth(hw, k) -> float:
+    """Bytes/s a streaming kernel reaches: the memory's share ``eta_mem`` of the nominal bandwidth; on a
+    CPU also at most ``bw_core`` per core used (a few cores cannot keep many memory channels busy)."""
+    bw = hw.bandwidth_bytes
+    if hw.kind == "cpu" and k.bw_core and hw.compute_units:
+        bw = min(bw, hw.compute_units * k.bw_core)
+    return k.eta_mem * bw
+
+
 def roof_rate(hw) -> float:
     """Units x clock (Hz) of the kernel-throughput roof; a CPU host without them uses its probed matmul rate."""
     rate = hw.unit_clock_hz
@@ -147,21 +158,21 @@ def weight_seconds(spec: ModelSpec, work: WorkProfile, hw, k, n: int) -> tuple[f
     kernels dequantize each touched weight into tiles once, at ``mmq[class]`` times one column's work,
     and their FLOPs go to the tensor cores (:func:`batched_flops_seconds`).
     """
-    bw = k.eta_mem * hw.bandwidth_bytes
+    bw = stream_bandwidth(hw, k)
     rate = roof_rate(hw)
     frac = expert_fraction(spec, n)
     e = spec.n_experts or 1
     touched = frac * e
     total, mem_total, cmp_total = 0.0, 0.0, 0.0
     for ty, w in work.types.items():
-        if n <= BATCH_COLUMNS:
-            dense = w.dense_elems * (1 + k.kappa * (n - 1))
-            experts = w.expert_elems * (touched + k.kappa * max(n * (spec.n_experts_used or 1) - touched, 0)) / e
-        else:
-            omega = k.mmq.get(kernel_class(ty), k.mmq.get("default", 1 + k.kappa * (BATCH_COLUMNS - 1)))
-            dense, experts = w.dense_elems * omega, w.expert_elems * frac * omega
+        m = min(n, BATCH_COLUMNS)
+        dense = w.dense_elems * (1 + k.kappa * (m - 1))
+        experts = w.expert_elems * (touched + k.kappa * max(m * (spec.n_experts_used or 1) - touched, 0)) / e
+        if n > BATCH_COLUMNS:  # the switch to MMQ never makes a step cheaper than 8 columns were
+            omega = k.mmq.get(kernel_class(ty), 1 + k.kappa * (BATCH_COLUMNS - 1))
+            dense, experts = max(dense, w.dense_elems * omega), max(experts, w.expert_elems * frac * omega)
         mem = (w.dense_bytes + frac * w.expert_bytes) / bw
-        cmp = (dense + experts) / (k.rho(ty) * rate) + w.row_sum * k.row_s
+        cmp = (dense + experts) / (k.rho(ty) * rate) + w.row_sum * k.row_tail(ty)
         total += smooth_max(mem, cmp, k.p)
         mem_total += mem
         cmp_total += cmp
@@ -186,7 +197,8 @@ def step_parts(spec: ModelSpec, work: WorkProfile, hw, k, depth: int, kv_type: s
     n = max(1, concurrency)
     w, bound = weight_seconds(spec, work, hw, k, n)
     sb = step_bytes(spec, work, depth, kv_type, n)
-    kv = (sb.kv + sb.state) / (k.eta_mem * k.eta_kv * hw.bandwidth_bytes)
+    kv = smooth_max((sb.kv + sb.state) / (k.eta_kv * stream_bandwidth(hw, k)),
+                    n * attention_flops(spec, depth) / (k.rho_att * k.rho_gen * roof_rate(hw)), k.p)
     return StepTime(weights=w, kv=kv, nodes=(work.nodes - work.matmul_nodes) * k.node_s, batched_flops=batched_flops_seconds(spec, hw, k, n),
                     server=n * server_seconds(spec, k) if server else 0.0, compute_bound=bound)
 

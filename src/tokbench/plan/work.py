@@ -75,11 +75,12 @@ def graph_nodes(spec: ModelSpec) -> tuple[int, int, bool]:
     return nodes, mm, counted
 
 
-def work_profile(spec: ModelSpec, quant: str | None) -> WorkProfile:
-    """Bytes and elements per storage type, and graph nodes, of ``spec`` stored as ``quant``."""
+def work_profile(spec: ModelSpec, quant: str | None, sizes: dict | None = None) -> WorkProfile:
+    """Bytes and elements per storage type, and graph nodes, of ``spec`` stored as ``quant`` (``sizes``:
+    the per-tensor (type, bytes) when the caller already has them)."""
     from tokbench.plan.memory import _typed_bytes
 
-    sizes = _typed_bytes(spec, quant)
+    sizes = sizes if sizes is not None else _typed_bytes(spec, quant)
     acc: dict[str, list[int]] = {}
     for t in spec.tensors():
         if t.role == "token_embd":

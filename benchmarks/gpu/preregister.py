@@ -1,0 +1,103 @@
+"""Pre-register the planner's predictions for a GPU campaign before it is measured (issue 15).
+
+Writes one JSON file of every figure the campaign will measure, as the planner predicts it now:
+llama-bench's tg128 and pp512 at depth 0 and 4096 for each model x quant (engine llama.cpp, in
+process), and `tokbench bench` sweeps against llama-server (engine llama.cpp-server): one stream at
+depth 4096, and 1 / 8 / 16 concurrent requests with 512-token prompts, 128 generated tokens and 16
+requests per point (the per-stream rate such a closed-loop sweep measures, plan.serving). The file
+records the git commit and date, so the prediction provably predates the measurement.
+
+It uses only ``tokbench.plan.estimate`` with catalog ids, so the same script also records what an
+earlier planner predicted (run it from a checkout of that commit with ``--label``).
+
+Usage (repository root): python benchmarks/gpu/preregister.py --hardware h200 --out data/h200_campaign/
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+from pathlib import Path
+
+LLAMA_BENCH = ["llama-3.1-8b:Q4_K_M", "llama-3.1-8b:Q8_0", "llama-3.1-8b:F16", "qwen2.5-7b:Q4_K_M",
+               "qwen2.5-14b:Q4_K_M", "qwen2.5-32b:Q4_K_M", "llama-3.3-70b:Q4_K_M", "gemma-3-27b:Q4_K_M",
+               "qwen3-30b-a3b:Q4_K_M", "qwen3-30b-a3b:Q8_0", "gpt-oss-20b:MXFP4_MOE", "gpt-oss-120b:MXFP4_MOE",
+               "qwen3-next-80b-a3b:Q4_K_M", "qwen3.5-397b-a17b:IQ2_XXS"]
+SERVER = ["llama-3.1-8b:Q4_K_M", "qwen3-30b-a3b:Q4_K_M", "qwen3.5-397b-a17b:IQ2_XXS"]
+PROMPT, GEN, REQUESTS = 512, 128, 16  # the campaign's sweep workload (benchmarks/gpu/campaign.py)
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _row(est, **keys) -> dict:
+    cal = est.calibration or {}
+    return {**keys, "level": cal.get("level") or cal.get("family"), "basis": cal.get("basis")}
+
+
+def llama_bench_rows(hw: str) -> list[dict]:
+    """tg128 / pp512 at depth 0 and 4096, as llama-bench measures them (depth = start + half the test)."""
+    from tokbench.plan import estimate
+
+    out = []
+    for item in LLAMA_BENCH:
+        model, quant = item.split(":")
+        for start in (0, 4096):
+            e = estimate(model, quant, hw, "llama.cpp", context=start + 64)
+            out.append(_row(e, model=model, quant=quant, engine="llama.cpp", test=f"tg128 @ d{start}",
+                            depth=start + 64, concurrency=1, metric="decode_tps", predicted=e.decode_tps,
+                            low=e.decode_tps_low, high=e.decode_tps_high))
+            p = estimate(model, quant, hw, "llama.cpp", context=2 * (start + 256))  # mean depth start + 256
+            out.append(_row(p, model=model, quant=quant, engine="llama.cpp", test=f"pp512 @ d{start}",
+                            depth=start + 256, concurrency=1, metric="prefill_tps", predicted=p.prefill_tps,
+                            low=None, high=None))
+    return out
+
+
+def server_rows(hw: str) -> list[dict]:
+    """llama-server through tokbench bench: one stream at depth 4096, and the 1/8/16 sweep at prompt 512."""
+    from tokbench.plan import estimate
+
+    out = []
+    for item in SERVER:
+        model, quant = item.split(":")
+        e = estimate(model, quant, hw, "llama.cpp-server", context=4096 + GEN // 2)
+        out.append(_row(e, model=model, quant=quant, engine="llama.cpp-server", test="1 stream @ d4096",
+                        depth=4096 + GEN // 2, concurrency=1, metric="decode_tps", predicted=e.decode_tps,
+                        low=e.decode_tps_low, high=e.decode_tps_high))
+        for n in (1, 8, 16):
+            e = estimate(model, quant, hw, "llama.cpp-server", context=PROMPT + GEN // 2, concurrency=n,
+                         prompt_tokens=PROMPT, gen_tokens=GEN, requests=REQUESTS)
+            value = e.decode_tps if n == 1 else e.per_stream_decode_tps
+            out.append(_row(e, model=model, quant=quant, engine="llama.cpp-server",
+                            test=f"sweep c={n} prompt {PROMPT}", depth=PROMPT + GEN // 2, concurrency=n,
+                            metric="decode_tps_per_stream", predicted=value,
+                            low=e.decode_tps_low if n == 1 else None, high=e.decode_tps_high if n == 1 else None))
+    return out
+
+
+def main() -> None:
+    """Write the predictions file."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hardware", required=True, help="catalog id of the machine to be measured")
+    ap.add_argument("--out", required=True, help="folder for predictions-<label>.json")
+    ap.add_argument("--label", default="v4", help="planner label in the file name (v4: this checkout)")
+    a = ap.parse_args()
+    doc = {"hardware": a.hardware, "planner": a.label, "git_commit": _commit(),
+           "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+           "note": "predictions committed before the campaign measured this machine; the machine is in no fit",
+           "rows": llama_bench_rows(a.hardware) + server_rows(a.hardware)}
+    path = Path(a.out) / f"predictions-{a.label}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {path} ({len(doc['rows'])} predictions)")
+
+
+if __name__ == "__main__":
+    main()
