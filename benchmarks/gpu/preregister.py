@@ -82,17 +82,51 @@ def server_rows(hw: str) -> list[dict]:
     return out
 
 
+# Two GPUs of one host (issue 11): llama-bench with -sm layer / -sm row over both GPUs, and a local GPU
+# plus an rpc-server process on the other GPU (RPC over loopback TCP), for a model that fits one GPU
+# and one that needs both.
+CLUSTER = ["llama-3.3-70b:Q4_K_M", "qwen3.5-397b-a17b:IQ4_XS"]
+CLUSTER_RUNS = {"sm-layer": ("pipeline", "nvlink"), "sm-row": ("tensor", "nvlink"), "rpc": ("pipeline", "loopback")}
+
+
+def cluster_rows(hw: str, n: int = 2) -> list[dict]:
+    """tg128 at depth 0 and 4096 of each CLUSTER model on ``n`` x ``hw`` per llama.cpp split mode."""
+    from tokbench.plan.cluster import Topology, get_link, parse_nodes, plan_cluster
+    from tokbench.report.reference import model_spec
+
+    out = []
+    nodes = parse_nodes(f"{n}x {hw}")
+    for item in CLUSTER:
+        model, quant = item.split(":")
+        for run, (split, link) in CLUSTER_RUNS.items():
+            for start in (0, 4096):
+                p = plan_cluster(model_spec(model), quant, Topology(nodes, get_link(link), split), "llama.cpp",
+                                 context=start + 64)
+                out.append({"model": model, "quant": quant, "engine": "llama.cpp", "run": run, "split": split,
+                            "link": link, "test": f"tg128 @ d{start}", "depth": start + 64, "metric": "decode_tps",
+                            "predicted": p.decode_tps, "low": p.decode_tps_low, "high": p.decode_tps_high,
+                            "feasible": p.feasible, "problems": p.problems, "link_ms": p.link_ms_per_token,
+                            "single_gpu": p.single_node_decode_tps,
+                            "nodes": [{"layers": x.layers, "total_gib": x.total_bytes / 2**30, "fits": x.fits}
+                                      for x in p.nodes]})
+    return out
+
+
 def main() -> None:
     """Write the predictions file."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hardware", required=True, help="catalog id of the machine to be measured")
     ap.add_argument("--out", required=True, help="folder for predictions-<label>.json")
     ap.add_argument("--label", default="v4", help="planner label in the file name (v4: this checkout)")
+    ap.add_argument("--cluster", type=int, metavar="N", help="instead: N GPUs of one host (issue 11's split modes)")
     a = ap.parse_args()
+    rows = cluster_rows(a.hardware, a.cluster) if a.cluster else llama_bench_rows(a.hardware) + server_rows(a.hardware)
     doc = {"hardware": a.hardware, "planner": a.label, "git_commit": _commit(),
            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "note": "predictions committed before the campaign measured this machine; the machine is in no fit",
-           "rows": llama_bench_rows(a.hardware) + server_rows(a.hardware)}
+           "rows": rows}
+    if a.cluster:
+        a.label = f"{a.label}-{a.cluster}gpu"
     path = Path(a.out) / f"predictions-{a.label}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1) + "\n")

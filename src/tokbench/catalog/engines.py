@@ -29,6 +29,10 @@ class Engine:
     formats: tuple[str, ...]  # weight formats it loads: gguf | mlx | hf (safetensors)
     factory: str | None = None  # "module:callable" of the bench engine (None: not benchable itself)
     notes: str = ""
+    # How it spreads one model over several GPUs or machines (tokbench.plan.cluster): pipeline (layer
+    # ranges per node), tensor (every matrix split, two all-reduces per layer), expert (experts split).
+    splits: tuple[str, ...] = ()
+    pipelined: bool = False  # a pipeline split overlaps requests across stages (else stages run in turn)
 
     @property
     def llama_server_loop(self) -> bool:
@@ -39,23 +43,31 @@ class Engine:
 _ALL = ("apple", "nvidia", "amd", "cpu")
 ENGINES: dict[str, Engine] = {e.name: e for e in (
     Engine("llama.cpp", "llama.cpp", False, IN_PROCESS, _ALL, ("gguf",), "tokbench.engines.llamacpp:LlamaCppEngine",
-           notes="llama.cpp in process (llama-cpp-python; llama-bench's figures)"),
+           notes="llama.cpp in process (llama-cpp-python; llama-bench's figures)",
+           splits=("pipeline", "tensor")),  # -sm layer / RPC servers; -sm row (GPUs of one machine)
     Engine("llama.cpp-server", "llama.cpp", True, LAUNCHED, _ALL, ("gguf",),
            "tokbench.engines.servers:LlamaCppServerEngine",
-           notes="llama.cpp behind llama-server's HTTP loop (tokbench starts llama_cpp.server)"),
+           notes="llama.cpp behind llama-server's HTTP loop (tokbench starts llama_cpp.server)",
+           splits=("pipeline", "tensor")),
     Engine("ollama", "llama.cpp", True, ENDPOINT, _ALL, ("gguf",),
            notes="llama.cpp behind Ollama's server"),
     Engine("lm-studio", "llama.cpp", True, ENDPOINT, _ALL, ("gguf",),
            notes="llama.cpp behind LM Studio's server (its MLX runtime: use mlx)"),
     Engine("mlx", "mlx", False, IN_PROCESS, ("apple", "cpu"), ("mlx",), "tokbench.engines.mlx:MlxEngine",
-           notes="mlx-lm in process (Metal on Apple silicon; the CPU backend elsewhere)"),
+           notes="mlx-lm in process (Metal on Apple silicon; the CPU backend elsewhere); mlx.launch shards it",
+           splits=("tensor", "pipeline")),
     Engine("mlx-server", "mlx", True, LAUNCHED, ("apple", "cpu"), ("mlx",), "tokbench.engines.servers:MlxServerEngine",
            notes="mlx_lm.server (tokbench starts it)"),
     Engine("vllm-mlx", "mlx", True, ENDPOINT, ("apple",), ("mlx",),
            notes="vllm-mlx: continuous batching on MLX"),
     Engine("vllm", "vllm", True, ENDPOINT, ("nvidia", "amd"), ("hf", "gguf"),
-           notes="vLLM (CUDA/ROCm); GGUF support is experimental"),
-    Engine("sglang", "sglang", True, ENDPOINT, ("nvidia", "amd"), ("hf",), notes="SGLang (CUDA/ROCm)"),
+           notes="vLLM (CUDA/ROCm); GGUF support is experimental", splits=("pipeline", "tensor", "expert"),
+           pipelined=True),
+    Engine("sglang", "sglang", True, ENDPOINT, ("nvidia", "amd"), ("hf",), notes="SGLang (CUDA/ROCm)",
+           splits=("tensor", "expert"), pipelined=True),
+    Engine("exo", "mlx", True, ENDPOINT, ("apple",), ("mlx",),
+           notes="exo: MLX on several Macs (pipeline over TCP, tensor over RDMA since macOS 26.2)",
+           splits=("pipeline", "tensor")),
     Engine("openai", "unknown", True, ENDPOINT, _ALL, ("gguf", "mlx", "hf"),
            "tokbench.engines.openai_http:OpenAIEngine",
            notes="any OpenAI-compatible endpoint; the server it detects names the planner engine"),

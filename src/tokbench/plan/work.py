@@ -56,13 +56,16 @@ def _node_table() -> dict[str, dict[tuple[str, str], tuple[int, int]]]:
     return out
 
 
-def graph_nodes(spec: ModelSpec) -> tuple[int, int, bool]:
-    """(nodes, matmul nodes, counted) of one decode step of ``spec`` (see the module docstring)."""
+def graph_nodes(spec: ModelSpec, layers: range | None = None, head: bool = True) -> tuple[int, int, bool]:
+    """(nodes, matmul nodes, counted) of one decode step of ``spec`` (see the module docstring); with
+    ``layers`` only those layers' nodes (and the head's when ``head``): one node of a pipeline split."""
     table = _node_table().get(spec.arch)
     counted = table is not None
-    head = table.get(("head", "")) if table else None
-    nodes, mm = head if head else (GENERIC_HEAD, 1)
+    top = table.get(("head", "")) if table else None
+    nodes, mm = (top if top else (GENERIC_HEAD, 1)) if head else (0, 0)
     for i, kind in enumerate(spec.kinds):
+        if layers is not None and i not in layers:
+            continue
         part = (kind, "moe" if spec.is_moe_layer(i) else "dense")
         if table and part in table:
             n, m = table[part]
@@ -75,28 +78,39 @@ def graph_nodes(spec: ModelSpec) -> tuple[int, int, bool]:
     return nodes, mm, counted
 
 
-def work_profile(spec: ModelSpec, quant: str | None, sizes: dict | None = None) -> WorkProfile:
+def work_profile(spec: ModelSpec, quant: str | None, sizes: dict | None = None, layers: range | None = None,
+                 head: bool = True, matrix_share: float = 1.0, expert_share: float | None = None) -> WorkProfile:
     """Bytes and elements per storage type, and graph nodes, of ``spec`` stored as ``quant`` (``sizes``:
-    the per-tensor (type, bytes) when the caller already has them)."""
+    the per-tensor (type, bytes) when the caller already has them).
+
+    One node of a split model: ``layers`` (a pipeline stage: only those layers, plus the output head
+    when ``head``), ``matrix_share`` (tensor parallel: each node holds that share of every matrix;
+    norms and biases stay whole) and ``expert_share`` (expert parallel: that share of the experts).
+    """
     from tokbench.plan.memory import _typed_bytes
 
     sizes = sizes if sizes is not None else _typed_bytes(spec, quant)
-    acc: dict[str, list[int]] = {}
+    e_share = matrix_share if expert_share is None else expert_share
+    acc: dict[str, list[float]] = {}
     for t in spec.tensors():
         if t.role == "token_embd":
             continue  # gathered: one row per token, not streamed
+        if (t.layer is None and not head) or (t.layer is not None and layers is not None and t.layer not in layers):
+            continue
         ty, b = sizes[t.name]
         a = acc.setdefault(ty.upper(), [0, 0, 0, 0, 0, 0])
-        if len(t.shape) > 1 and t.shape[1] > 1:  # a matrix or expert stack (not a norm or bias vector)
+        matrix = len(t.shape) > 1 and t.shape[1] > 1  # a matrix or expert stack (not a norm or bias vector)
+        share = (e_share if t.is_expert else matrix_share) if matrix else 1.0
+        if matrix:
             a[4] += 1
-            a[5] += t.shape[0]
+            a[5] += t.shape[0] * share
         if t.is_expert:
-            a[2] += b
-            a[3] += t.n_elements
+            a[2] += b * share
+            a[3] += t.n_elements * share
         else:
-            a[0] += b
-            a[1] += t.n_elements
-    nodes, mm, counted = graph_nodes(spec)
-    return WorkProfile(types={ty: TypeWork(*v) for ty, v in sorted(acc.items())}, nodes=nodes, matmul_nodes=mm,
-                       nodes_counted=counted)
+            a[0] += b * share
+            a[1] += t.n_elements * share
+    nodes, mm, counted = graph_nodes(spec, layers, head)
+    return WorkProfile(types={ty: TypeWork(*(int(x) for x in v)) for ty, v in sorted(acc.items())}, nodes=nodes,
+                       matmul_nodes=mm, nodes_counted=counted)
 
