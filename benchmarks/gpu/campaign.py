@@ -25,9 +25,14 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def append(out: Path, row: dict) -> None:
-    with open(out / "campaign.jsonl", "a") as f:
+def append_to(out: Path, name: str, row: dict) -> None:
+    """Append one JSON line to OUT/name at once (a run cut short keeps every finished measurement)."""
+    with open(out / name, "a") as f:
         f.write(json.dumps(row) + "\n")
+
+
+def append(out: Path, row: dict) -> None:
+    append_to(out, "campaign.jsonl", row)
 
 
 def sh(cmd: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The background part of benchmarks/gpu/h200_session.sh: runs on the two-H200 machine, in a session of
+# its own so that it outlives the device call that started it. Usage: h200_runner.sh WORK LLAMA_BIN
+set -uo pipefail
+WORK=$1
+BIN=$2
+export PYTHONPATH=$PWD/src:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONUNBUFFERED=1
+# NVLink multicast stays off (the device tool's rule for multi-GPU machines).
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+log() { echo "[$(date +%H:%M:%S)] $*"; }
+# /dev/shm holds the largest models: enlarge it past the tmpfs default of half the RAM.
+mount -o remount,size=236G /dev/shm 2>/dev/null && log "/dev/shm: $(df -h /dev/shm | tail -1)"
+C="python3 benchmarks/gpu/campaign.py --llama-bin $BIN --hardware h200 --budget-s 1500"
+
+# Single GPU, both GPUs at once on disjoint model lists (llama-bench; llama-server sweeps for three models).
+(
+  $C --gpu 0 --out "$WORK/gpu0" --workdir /tmp/m0 --no-server llama-3.1-8b:Q8_0 llama-3.1-8b:F16 \
+     qwen2.5-7b:Q4_K_M qwen2.5-14b:Q4_K_M qwen2.5-32b:Q4_K_M gemma-3-27b:Q4_K_M qwen3-30b-a3b:Q8_0
+  $C --gpu 0 --out "$WORK/gpu0" --workdir /tmp/m0 llama-3.1-8b:Q4_K_M qwen3-30b-a3b:Q4_K_M
+  if [ -f benchmarks/gpu/spec_decode.py ]; then
+    CUDA_VISIBLE_DEVICES=0 python3 benchmarks/gpu/spec_decode.py --llama-bin "$BIN" --out "$WORK/spec" \
+      --hardware h200 --workdir /tmp/m0
+  fi
+) > "$WORK/gpu0.log" 2>&1 &
+p0=$!
+(
+  $C --gpu 1 --out "$WORK/gpu1" --workdir /tmp/m1 --no-server llama-3.3-70b:Q4_K_M gpt-oss-20b:MXFP4_MOE \
+     gpt-oss-120b:MXFP4_MOE qwen3-next-80b-a3b:Q4_K_M
+  $C --gpu 1 --out "$WORK/gpu1" --workdir /tmp/m1 qwen3.5-397b-a17b:IQ2_XXS
+) > "$WORK/gpu1.log" 2>&1 &
+p1=$!
+while kill -0 $p0 2>/dev/null || kill -0 $p1 2>/dev/null; do
+  sleep 30
+  log "gpu0: $(tail -1 "$WORK/gpu0.log" | cut -c1-150)"
+  log "gpu1: $(tail -1 "$WORK/gpu1.log" | cut -c1-150)"
+done
+log "single-GPU runs done"
+
+# Two GPUs: llama.cpp's layer split, row split and RPC (issue 11).
+python3 benchmarks/gpu/multi_gpu.py --llama-bin "$BIN" --out "$WORK/multi" --budget-s 900 \
+  llama-3.3-70b:Q4_K_M qwen3.5-397b-a17b:IQ4_XS
+log "all done"
+touch "$WORK/DONE"
