@@ -42,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns the process exit code."""
-    parser = build_parser()
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run one command; returns the process exit code (``parser``: one from :func:`build_parser`, reused)."""
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None) or not hasattr(args, "func"):
         parser.print_help()
