@@ -438,9 +438,12 @@ def spec_from_header(header: GGUFHeader, label: str, name: str | None = None) ->
     fields["shared_expert_ffn"] = shared
     _family_fields(m, arch, fields, kv_lora)
     try:
-        return ModelSpec(**fields)
+        spec = ModelSpec(**fields)
     except ValueError as exc:
         raise UserError(f"{label}: inconsistent GGUF header ({exc})") from None
+    from tokbench.modelspec.check import check_spec
+
+    return check_spec(spec, label, "gguf")
 
 
 def spec_from_gguf(path: str | Path) -> ModelSpec:

@@ -259,4 +259,6 @@ def spec_from_config(cfg: dict[str, Any], name: str, source: str = "config.json"
         **moe,
     }
     fields.update(_family_fields(c, model_type, n_layers, n_heads, head_dim))
-    return ModelSpec(**fields)
+    from tokbench.modelspec.check import check_spec
+
+    return check_spec(ModelSpec(**fields), name, "config")
