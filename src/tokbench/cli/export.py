@@ -12,7 +12,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export a run as JSON or CSV",
                               description="Export a stored run: raw request rows and per-point summaries.")
     p.add_argument("run", metavar="RUN_ID", help="run id, unique prefix, name, or 'last'")
-    p.add_argument("--format", choices=("json", "csv"), default="json", help="output format (default json)")
+    p.add_argument("--format", choices=("json", "csv"), default=None, help="output format (default json)")
+    p.add_argument("--json", action="store_true", help="same as --format json")
     p.add_argument("--table", choices=("records", "summary"), default=None,
                    help="CSV only: raw rows or per-point summaries (default: records when the run has any)")
     p.add_argument("--out", metavar="PATH", help="write to PATH instead of stdout (a new file)")
@@ -31,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from tokbench.store import open_store, resolve_db_path
     from tokbench.store.export import export_json, records_csv, summary_csv
 
+    if args.json and args.format == "csv":
+        raise UserError("--json and --format csv disagree; give one")
+    args.format = "json" if args.json else (args.format or "json")
     if args.out is not None:
         from tokbench.safewrite import check_file_dest
 
