@@ -32,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
         doc = {"path": str(path), "exists": path.exists()}
         print_json(doc) if args.json else print(path)
         return 0
+    if path.is_dir():  # check_db would open it as a file: IsADirectoryError (tests/fuzz found it)
+        from tokbench.errors import UserError
+
+        raise UserError(f"{path} is a directory, not a database file")
     if args.action == "check":
         doc = check_db(path)
         if args.json:
