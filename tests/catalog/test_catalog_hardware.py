@@ -26,6 +26,13 @@ def test_ambiguous_names_list_the_choices(name, choices):
         get_hardware(name)
 
 
+def test_data_without_a_core_count_may_ask_for_the_largest_variant():
+    assert get_hardware("m3-ultra", largest_variant=True).id == "m3-ultra-80c"
+    assert get_hardware("m4-max:64", largest_variant=True).id == "m4-max-40c"
+    with pytest.raises(UserError, match="ambiguous"):
+        get_hardware("h100", largest_variant=True)  # SXM and PCIe are different parts, not core counts
+
+
 def test_a_prefix_naming_one_part_resolves():
     assert get_hardware("dgx").id == "dgx-spark" and get_hardware("ryzen:64").memory_gb == 64
     assert get_hardware("m3").id == "m3"  # an exact id is never ambiguous

@@ -89,7 +89,7 @@ def _size(gb: str, text: str) -> float:
     return size
 
 
-def _by_id(hw_id: str) -> Hardware:
+def _by_id(hw_id: str, largest_variant: bool) -> Hardware:
     """A catalog id, or a prefix that names exactly one part (ambiguous prefixes list the choices)."""
     cat = catalog()
     if hw_id in cat:
@@ -97,16 +97,22 @@ def _by_id(hw_id: str) -> Hardware:
     variants = sorted(h for h in cat if h.startswith(hw_id + "-")) if hw_id else []
     if len(variants) == 1:
         return cat[variants[0]]
+    chips = [cat[h] for h in variants if h[len(hw_id) + 1:].endswith("c")]  # core-count variants of one chip
+    if largest_variant and chips:
+        return max(chips, key=lambda h: (h.bandwidth_gbs, h.memory_gb, h.id))
     if variants:
         raise UserError(f"hardware '{hw_id}' is ambiguous; choose one of: {', '.join(variants)}")
     raise unknown("hardware", hw_id, [*cat, HOST])
 
 
-def get_hardware(text: str) -> Hardware:
+def get_hardware(text: str, largest_variant: bool = False) -> Hardware:
     """Resolve ``ID``, ``ID:GB`` or ``host[:GB]`` (e.g. ``m3-ultra-80c:256``) to a :class:`Hardware`.
 
     ``GB`` must be a size the part is sold with; for ``host`` it may be any size (the memory to plan
     with on this machine). UserError (one line) for unknown or ambiguous names and bad sizes.
+    ``largest_variant``: a chip id without its GPU-core count (``m4-max``) is its fastest, then
+    largest, variant instead of ambiguous: for data whose source names no core count, never for what
+    a user types.
     """
     hw_id, _, gb = text.strip().partition(":")
     hw_id = hw_id.strip().lower()
@@ -116,7 +122,7 @@ def get_hardware(text: str) -> Hardware:
             size = _size(gb, text)
             hw = replace(hw, memory_gb=size, memory_options_gb=tuple(sorted({*hw.memory_options_gb, size})))
         return hw
-    hw = _by_id(hw_id)
+    hw = _by_id(hw_id, largest_variant)
     if gb:
         size = _size(gb, text)
         if size not in hw.memory_options_gb:

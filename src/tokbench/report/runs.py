@@ -49,8 +49,8 @@ def _argv_hardware(argv) -> str | None:
                 from tokbench.catalog.hardware import get_hardware
                 from tokbench.errors import UserError
 
-                try:
-                    return get_hardware(value).id
+                try:  # a bare chip id (m3-ultra) resolved to its largest variant when the run was made
+                    return get_hardware(value, largest_variant=True).id
                 except UserError:
                     return None
     return None
