@@ -18,10 +18,42 @@ def test_memory_option_and_default_largest():
     assert get_hardware("m3-ultra-80c").memory_gb == 512
 
 
-def test_id_without_core_count_picks_largest_variant():
-    assert get_hardware("m3-ultra").id == "m3-ultra-80c"
-    assert get_hardware("m4-max").id == "m4-max-40c"
-    assert get_hardware("m2-ultra").id == "m2-ultra-76c"
+@pytest.mark.parametrize("name,choices", [("m3-ultra", "m3-ultra-60c, m3-ultra-80c"),
+                                          ("m4-max", "m4-max-32c, m4-max-40c"), ("h100", "h100-pcie, h100-sxm"),
+                                          ("a100", "a100-40gb, a100-80gb-pcie, a100-80gb-sxm")])
+def test_ambiguous_names_list_the_choices(name, choices):
+    with pytest.raises(UserError, match=f"hardware '{name}' is ambiguous; choose one of: {choices}$"):
+        get_hardware(name)
+
+
+def test_data_without_a_core_count_may_ask_for_the_largest_variant():
+    assert get_hardware("m3-ultra", largest_variant=True).id == "m3-ultra-80c"
+    assert get_hardware("m4-max:64", largest_variant=True).id == "m4-max-40c"
+    with pytest.raises(UserError, match="ambiguous"):
+        get_hardware("h100", largest_variant=True)  # SXM and PCIe are different parts, not core counts
+
+
+def test_a_prefix_naming_one_part_resolves():
+    assert get_hardware("dgx").id == "dgx-spark" and get_hardware("ryzen:64").memory_gb == 64
+    assert get_hardware("m3").id == "m3"  # an exact id is never ambiguous
+
+
+def test_host_is_the_probed_machine(monkeypatch):
+    from tokbench.catalog import hardware as mod
+    from tokbench.env import host_hardware
+
+    probe = {"os": "Linux", "machine": "x86_64", "cpu": "Test CPU", "memory_bytes": 16 * 2**30, "apple": None,
+             "nvidia": [], "bandwidth": {"bandwidth_gbs": 20.0}, "compute": {"tflops": 0.5}}
+    mod._host.cache_clear()
+    monkeypatch.setattr("tokbench.env.host_hardware", lambda info=None: host_hardware(probe))
+    try:
+        hw = get_hardware("host")
+        assert (hw.id, hw.kind, hw.bandwidth_gbs, hw.label) == ("host", "cpu", 20.0, "host:16")
+        assert get_hardware("HOST:12").label == "host:12"  # any size: the memory to plan with
+        with pytest.raises(UserError, match="bad memory size"):
+            get_hardware("host:-1")
+    finally:
+        mod._host.cache_clear()
 
 
 def test_unsold_memory_size_is_a_user_error():

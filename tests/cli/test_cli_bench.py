@@ -123,7 +123,7 @@ def test_default_bench_under_a_minute(tmp_path):
 def test_run_records_hardware_and_the_files_quant_for_reports(tiny, tmp_path):
     db = tmp_path / "id.db"
     r = tb("--model", str(tiny), "--context-depth", "32", "--gen-tokens", "4", "--concurrency", "1",
-           "--requests", "1", "--threads", "1", "--hardware", "m3-ultra", "--json", db=db)
+           "--requests", "1", "--threads", "1", "--hardware", "m3-ultra-80c", "--json", db=db)
     assert r.returncode == 0, r.stderr
     with open_store(db) as store:
         info = store.get_run(json.loads(r.stdout)["run_id"])

@@ -25,3 +25,10 @@ def test_db_commands(db, tmp_path, capsys):
         assert len(s.list_runs()) == 1
     code, _, err = run_cli(capsys, "db", "backup", "--out", str(dest))
     assert code == 2 and "exists" in err
+
+
+def test_db_on_a_directory_is_one_line(tmp_path, capsys):
+    """Found by tests/fuzz/test_fuzz_cli_hypothesis.py: `db check --db DIR` was an IsADirectoryError."""
+    for action in ("check", "backup"):
+        code, _, err = run_cli(capsys, "db", action, "--db", str(tmp_path))
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "is a directory" in err

@@ -25,3 +25,17 @@ def test_hw_probe_json_without_measurement(capsys):
 
 def test_hw_without_subcommand_exits_2(capsys):
     assert main(["hw"]) == 2
+
+
+def test_hw_list_through_a_pipe_keeps_every_id_whole():
+    """Piped (80 columns by rich's default) the table cut 'ryzen-ai-max-395' to 'ryzen-ai-max-…'."""
+    import subprocess
+    import sys
+
+    from tokbench.catalog.hardware import catalog
+
+    env = {"PATH": "/usr/bin:/bin", "COLUMNS": "60"}
+    out = subprocess.run([sys.executable, "-m", "tokbench", "hw", "list"], capture_output=True, text=True,
+                         check=True, env=env).stdout
+    first_cells = {line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")}
+    assert set(catalog()) <= first_cells and "…" not in out

@@ -76,7 +76,9 @@ def test_raised_gpu_limit_changes_the_verdict(capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["qwen3.5-397b", "--hardware", "m3-ultra"], "qwen3.5-397b-a17b"),
+    (["qwen3.5-397b", "--hardware", "m3-ultra-80c"], "qwen3.5-397b-a17b"),
+    (["llama-3.1-8b", "--hardware", "m3-ultra"], "ambiguous; choose one of: m3-ultra-60c, m3-ultra-80c"),
+    (["llama-3.1-8b", "--hardware", "h100"], "ambiguous; choose one of: h100-pcie, h100-sxm"),
     (["llama-3.1-8b", "--hardware", "m3-ultre-80c"], "m3-ultra-80c"),
     (["llama-3.1-8b", "--quant", "Q4_K_X"], "Q4_K_M"),
     (["llama-3.1-8b", "--engine", "lama.cpp"], "llama.cpp"),
@@ -118,3 +120,94 @@ def test_plan_command_does_not_import_engines_or_numpy():
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("argv,needle", [
+    # The issue's plans for things that cannot run, or not what was asked.
+    (["llama-3.1-8b", "--engine", "mlx", "--hardware", "h100-sxm"], "mlx does not run on nvidia hardware"),
+    (["llama-3.1-8b", "--engine", "vllm", "--quant", "mlx-4bit"], "mlx-4bit: vllm does not load mlx weights"),
+    (["llama-3.1-8b", "--engine", "sglang", "--quant", "Q4_K_M"], "sglang does not load gguf weights"),
+    (["llama-3.1-8b", "--context", "10M"], "past llama-3.1-8b's maximum of 128K tokens; pass --extrapolate"),
+    (["qwen2.5-7b", "--context", "64k", "--hardware", "h100-sxm"], "maximum of 32K"),
+    (["llama-3.1-8b", "--depth", "64k", "--context", "4k"], "--depth 64K is past --context 4K"),
+    (["llama-3.1-8b", "--quant", "Q4_K_M,mlx-4bit"], "mixes MLX presets (mlx-4bit) with llama.cpp ones"),
+    (["llama-3.1-8b", "--with", "qwen2.5-7b:mlx-4bit", "--engine", "llama.cpp"], "mlx-4bit: llama.cpp does not load"),
+    (["--hardware", "m3-ultra-80c", "--min-tps", "10", "--depth", "8k"], "--depth applies to one MODEL"),
+])
+def test_refused_combinations_one_line(capsys, argv, needle):
+    assert main(["plan", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and needle in err, err
+
+
+def test_extrapolate_plans_past_the_maximum_and_says_so(capsys):
+    doc = _json(capsys, "llama-3.1-8b", "--context", "1M", "--extrapolate", "--quant", "Q4_K_M")
+    r = doc["rows"][0]
+    assert r["context"] == 1 << 20 and any("past llama-3.1-8b's maximum" in n for n in r["notes"])
+    assert main(["plan", "llama-3.1-8b", "--context", "1M", "--extrapolate", "--quant", "Q4_K_M"]) == 0
+    assert "Note: context 1024K is past llama-3.1-8b's maximum of 128K" in capsys.readouterr().out
+
+
+def test_depth_label_and_json_agree_with_what_was_computed(capsys):
+    deep = _json(capsys, "llama-3.1-8b", "--depth", "64k", "--hardware", "h100-sxm", "--quant", "Q4_K_M")["rows"][0]
+    assert (deep["context"], deep["depth"]) == (65536, 65536)  # --depth alone sets the context
+    at4k = _json(capsys, "llama-3.1-8b", "--context", "64k", "--depth", "4k", "--hardware", "h100-sxm",
+                 "--quant", "Q4_K_M")["rows"][0]
+    assert at4k["depth"] == 4096 and at4k["decode_tps"] > deep["decode_tps"]
+    assert main(["plan", "llama-3.1-8b", "--context", "64k", "--depth", "4k", "--hardware", "h100-sxm",
+                 "--quant", "Q4_K_M"]) == 0
+    out = capsys.readouterr().out
+    assert "Decode speed at 4K depth, single stream" in out and "at 4K;" in out and "at 64K;" not in out
+
+
+def test_default_context_is_capped_at_a_small_models_maximum(tmp_path, capsys):
+    from dataclasses import replace
+
+    from tokbench.synth import DEFAULT_SPEC, synthesize
+
+    small = synthesize(replace(DEFAULT_SPEC, context_length=2048), "Q8_0", tmp_path / "m.gguf", vocab=DEFAULT_SPEC.vocab)
+    assert _json(capsys, str(small))["rows"][0]["context"] == 2048
+
+
+def test_concurrency_columns_say_what_they_hold(capsys):
+    assert main(["plan", "llama-3.1-8b", "--hardware", "h100-sxm", "--quant", "Q4_K_M", "--concurrency", "8"]) == 0
+    out = capsys.readouterr().out
+    doc = _json(capsys, "llama-3.1-8b", "--hardware", "h100-sxm", "--quant", "Q4_K_M", "--concurrency", "8")["rows"][0]
+    assert "Est. tok/s (1 stream)" in out and "Per stream at 8" in out and "Aggregate at 8" in out
+    row = next(line for line in out.splitlines() if line.startswith("│ h100-sxm:80"))
+    cells = [c.strip() for c in row.strip("│").split("│")]
+    assert cells[3] == f"{doc['per_stream_decode_tps']:.0f}" and cells[4] == f"{doc['aggregate_decode_tps']:.0f}"
+
+
+def test_mlx_directory_carries_its_quant_and_engine(tmp_path, capsys):
+    from tokbench.modelspec import load_spec
+    from tokbench.synth import synthesize
+
+    spec = load_spec("llama-3.1-8b")
+    out = synthesize(spec, "mlx-4bit", tmp_path / "m", scale_layers=2, scale_width=0.125)
+    r = _json(capsys, str(out), "--hardware", "m4-max-40c")["rows"][0]
+    assert (r["quant"], r["engine"]) == ("mlx-4bit", "mlx")
+    assert main(["plan", str(out), "--hardware", "h100-sxm"]) == 2  # MLX does not run on NVIDIA GPUs
+    assert "mlx does not run on nvidia" in capsys.readouterr().err
+    # A llama.cpp preset of the same architecture (a conversion) plans on llama.cpp.
+    assert _json(capsys, str(out), "--quant", "Q4_K_M")["rows"][0]["engine"] == "llama.cpp"
+
+
+def test_mlx_quant_picks_the_mlx_engine(capsys):
+    r = _json(capsys, "llama-3.1-8b", "--quant", "mlx-4bit", "--hardware", "m4-max-40c")["rows"][0]
+    assert r["engine"] == "mlx"
+
+
+def test_min_tps_leaves_out_models_past_their_maximum(capsys):
+    doc = _json(capsys, "--hardware", "h200", "--min-tps", "5", "--context", "128k")
+    assert {"qwen2.5-7b", "qwen3-30b-a3b"} <= {x["model"] for x in doc["left_out"]}
+    assert not {"qwen2.5-7b", "qwen3-30b-a3b"} & {r["model"] for r in doc["rows"]}
+
+
+def test_hardware_host_is_the_probed_machine(capsys):
+    """The real probe (a bandwidth measurement of about a second): the label hw probe prints plans."""
+    from tokbench.catalog.hardware import get_hardware
+
+    host = get_hardware("host")
+    r = _json(capsys, "llama-3.1-8b", "--hardware", f"host,{host.label}", "--quant", "Q4_K_M")["rows"]
+    assert [x["hardware"] for x in r] == [host.label, host.label] and r[0]["decode_tps"] > 0

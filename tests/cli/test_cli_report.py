@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -75,4 +76,11 @@ def test_corrupt_and_newer_databases_one_line(tmp_path, capsys):
 def test_unwritable_out_is_one_line(tmp_path, capsys):
     db, _, _ = _db(tmp_path)
     assert main(["report", "--db", str(db), "--out", str(tmp_path / "no" / "dir" / "r.md")]) == 2
-    assert "cannot write" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "does not exist" in err and len(err.splitlines()) == 1
+    (tmp_path / "ro").mkdir(mode=0o500)
+    if os.access(tmp_path / "ro", os.W_OK):
+        return  # root ignores directory permissions
+    assert main(["report", "--db", str(db), "--out", str(tmp_path / "ro" / "r.md")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and len(err.splitlines()) == 1

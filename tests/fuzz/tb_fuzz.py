@@ -248,3 +248,145 @@ def config_target(data) -> None:
             return  # read_json turns these into a UserError; covered by the spec tests
     spec = spec_from_config(data, name="fuzz")
     spec.tensors()
+
+
+# ---- reader + planner + renderer, as `tokbench plan FILE` runs them ---------------------------
+
+# --extrapolate: the seeds are 512-token models, planned at 8K (past their maximum) on purpose.
+PLAN_ARGS = ("--hardware", "h100-sxm,m3-ultra-80c:512", "--context", "8k", "--extrapolate", "--concurrency", "4")
+
+
+def check_plan_rows(doc: dict) -> None:
+    """What every plan row must satisfy whatever the file said: finite, non-negative sizes and rates,
+    a KV cache for models with attention layers, a decode rate below its bandwidth ceiling's band."""
+    import math
+
+    assert doc["rows"], doc
+    for r in doc["rows"]:
+        for k, v in r.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                assert math.isfinite(v) and (v >= 0 or k == "free_bytes"), (k, v)
+        assert r["weights_bytes"] > 0 and r["total_bytes"] >= r["weights_bytes"]
+        assert r["decode_tps"] > 0 and r["aggregate_decode_tps"] > 0, r
+
+
+def plan_cli_target(tmp: Path, argv_tail: tuple[str, ...] = PLAN_ARGS, kind: str = "gguf"):
+    """A target running ``tokbench plan FILE ...`` in process on each input written to ``tmp``: the
+    reader, the spec's consistency check, the planner and, on every other input, the terminal
+    renderer (the rest print ``--json``, whose rows must pass :func:`check_plan_rows`). Exit 2
+    becomes the UserError fuzz_loop counts (its message must be one line); anything else escapes
+    as the failure it is. ``kind``: inputs are GGUF bytes, or config.json trees / text (``config``)."""
+    import contextlib
+    import io
+
+    from tokbench.cli.main import build_parser, main
+
+    parser = build_parser()  # built once: argparse set-up costs more than a small plan
+    count = [0]
+
+    def target(data) -> None:
+        if kind == "gguf":
+            model = tmp / "fuzz.gguf"
+            _write_with_data(model, bytes(data))
+        else:
+            model = tmp / "config.json"
+            model.write_bytes(data if isinstance(data, bytes) else json.dumps(data).encode())
+        count[0] += 1
+        as_json = count[0] % 2 == 0
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["plan", str(model), *argv_tail, *(["--json"] if as_json else [])], parser=parser)
+        if code == 2:
+            lines = err.getvalue().strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("tokbench: error: "), err.getvalue()
+            raise UserError(lines[0].removeprefix("tokbench: error: "))
+        assert code == 0, (code, err.getvalue()[-500:])
+        if as_json:
+            check_plan_rows(json.loads(out.getvalue()))
+        else:
+            assert "Decode speed" in out.getvalue()
+
+    return target
+
+
+def _write_with_data(path: Path, header: bytes) -> None:
+    """The header followed by a (sparse, zero) data section as long as its tensors need, when that
+    is a size a file can have: the seeds are headers with the tensor data cut off."""
+    import os
+
+    from tokbench.modelspec.gguf_header import parse_gguf_header
+
+    path.write_bytes(header)
+    try:
+        h = parse_gguf_header(header, require_data=False)
+    except UserError:
+        return
+    need = h.data_offset + max((t.offset + t.nbytes for t in h.tensors), default=0)
+    if len(header) < need < 1 << 40:
+        os.truncate(path, need)
+
+
+def parsing_gguf_inputs(seeds: list[bytes], n: int, seed: int = 0):
+    """``n`` mutated headers that the GGUF reader still parses (the inputs that reach the spec check
+    and the planner)."""
+    from tokbench.modelspec.gguf_header import parse_gguf_header
+
+    for data in gguf_inputs(seeds, 50 * n, seed):
+        try:
+            parse_gguf_header(data, require_data=False)
+        except UserError:
+            continue
+        yield data
+        n -= 1
+        if n == 0:
+            return
+
+
+# Values a lying header gives a count or a width: zero, tiny, larger than any model, past 32 bits.
+LYING_U32 = (0, 1, 2, 3, 5, 7, 64, 127, 4096, 65536, 1 << 31, 2**32 - 1)
+
+
+def _hparam_slots(raw: bytes) -> list[tuple[int, str, str]]:
+    """(offset, struct format, key) of every integer ``{arch}.*`` value in a header: where a header
+    that still parses can lie about the model's shape."""
+    from tokbench.modelspec.gguf_header import parse_gguf_header
+
+    h = parse_gguf_header(raw, require_data=False)
+    fmts = {4: "<I", 5: "<i", 10: "<Q", 11: "<q"}
+    slots = []
+    for key, value in h.metadata.items():
+        if not key.startswith(f"{h.arch}.") or isinstance(value, bool) or not isinstance(value, int):
+            continue
+        needle = struct.pack("<Q", len(key)) + key.encode()
+        at = raw.find(needle) + len(needle)
+        (type_id,) = struct.unpack_from("<I", raw, at)
+        if type_id in fmts:
+            slots.append((at + 4, fmts[type_id], key))
+    return slots
+
+
+def lying_gguf_inputs(seeds: list[bytes], n: int, seed: int = 0):
+    """``n`` (header, seed index, {key: value}) where the header parses but lies: one to three of
+    its ``{arch}.*`` integers replaced by a value from LYING_U32 (expert_count 0, 4096 KV heads,
+    key_length 0 ...)."""
+    rng = random.Random(seed)
+    slots = [_hparam_slots(s) for s in seeds]
+    for _ in range(n):
+        k = rng.randrange(len(seeds))
+        b = bytearray(seeds[k])
+        lies = {}
+        for at, fmt, key in rng.sample(slots[k], rng.choice((1, 1, 2, 3))):
+            v = rng.choice(LYING_U32)
+            v = min(v, 2**31 - 1) if fmt == "<i" else v
+            struct.pack_into(fmt, b, at, v)
+            lies[key] = v
+        yield bytes(b), k, lies
+
+
+def shape_facts(spec) -> tuple:
+    """What a GGUF's tensors fix about its model: an accepted header must agree with its seed here."""
+    q = spec.n_heads * spec.head_dim
+    if spec.kv_lora_rank:
+        return (spec.n_layers, spec.hidden, spec.n_experts, q, spec.n_heads, spec.kv_lora_rank + spec.qk_rope_dim,
+                spec.q_lora_rank, spec.v_head_dim, spec.qk_nope_dim)
+    return spec.n_layers, spec.hidden, spec.n_experts, q, spec.n_kv_heads * spec.head_dim

@@ -1,7 +1,9 @@
 """Hardware catalog: memory bandwidth and sizes of Apple, NVIDIA and AMD parts.
 
-Ids follow ``data/hardware.csv``. ``ID:GB`` picks a memory configuration; an id without a core
-count (``m3-ultra``) picks the largest variant of that chip.
+Ids follow ``data/hardware.csv``. ``ID:GB`` picks a memory configuration. ``host`` is this machine
+as ``tokbench hw probe`` sees it. A prefix names a part only when it names one: ``dgx`` is
+``dgx-spark``, while ``m3-ultra`` (60 or 80 GPU cores) and ``h100`` (SXM or PCIe) are refused with
+the choices listed.
 """
 
 from __future__ import annotations
@@ -95,23 +97,65 @@ def catalog() -> dict[str, Hardware]:
     return out
 
 
-def get_hardware(text: str) -> Hardware:
-    """Resolve ``ID`` or ``ID:GB`` (e.g. ``m3-ultra-80c:256``, ``m3-ultra``) to a :class:`Hardware`."""
-    hw_id, _, gb = text.strip().partition(":")
-    hw_id = hw_id.lower()
+HOST = "host"
+
+
+@lru_cache(maxsize=1)
+def _host() -> Hardware:
+    # Probed once per process: the bandwidth measurement takes a second or more.
+    from tokbench.env import host_hardware
+
+    return host_hardware()
+
+
+def _size(gb: str, text: str) -> float:
+    import math
+
+    try:
+        size = float(gb.strip().lower().removesuffix("gb"))
+    except ValueError:
+        size = math.nan
+    if not (math.isfinite(size) and size > 0):
+        raise UserError(f"bad memory size '{gb}' in '{text}'; use ID:GB, e.g. m3-ultra-80c:256")
+    return size
+
+
+def _by_id(hw_id: str, largest_variant: bool) -> Hardware:
+    """A catalog id, or a prefix that names exactly one part (ambiguous prefixes list the choices)."""
     cat = catalog()
-    hw = cat.get(hw_id)
-    if hw is None:
-        # A chip id without its core-count suffix picks the fastest (then largest) variant.
-        variants = [h for h in cat.values() if h.id.startswith(hw_id + "-") and h.id[len(hw_id) + 1:].endswith("c")]
-        if not variants:
-            raise unknown("hardware", hw_id, cat)
-        hw = max(variants, key=lambda h: (h.bandwidth_gbs, h.memory_gb, h.id))
+    if hw_id in cat:
+        return cat[hw_id]
+    variants = sorted(h for h in cat if h.startswith(hw_id + "-")) if hw_id else []
+    if len(variants) == 1:
+        return cat[variants[0]]
+    chips = [cat[h] for h in variants if h[len(hw_id) + 1:].endswith("c")]  # core-count variants of one chip
+    if largest_variant and chips:
+        return max(chips, key=lambda h: (h.bandwidth_gbs, h.memory_gb, h.id))
+    if variants:
+        raise UserError(f"hardware '{hw_id}' is ambiguous; choose one of: {', '.join(variants)}")
+    raise unknown("hardware", hw_id, [*cat, HOST])
+
+
+def get_hardware(text: str, largest_variant: bool = False) -> Hardware:
+    """Resolve ``ID``, ``ID:GB`` or ``host[:GB]`` (e.g. ``m3-ultra-80c:256``) to a :class:`Hardware`.
+
+    ``GB`` must be a size the part is sold with; for ``host`` it may be any size (the memory to plan
+    with on this machine). UserError (one line) for unknown or ambiguous names and bad sizes.
+    ``largest_variant``: a chip id without its GPU-core count (``m4-max``) is its fastest, then
+    largest, variant instead of ambiguous: for data whose source names no core count, never for what
+    a user types.
+    """
+    hw_id, _, gb = text.strip().partition(":")
+    hw_id = hw_id.strip().lower()
+    if hw_id == HOST:
+        hw = _host()
+        if gb:
+            size = _size(gb, text)
+            hw = replace(hw, memory_gb=size, memory_options_gb=tuple(sorted({*hw.memory_options_gb, size})))
+        return hw
+    hw = _by_id(hw_id, largest_variant)
     if gb:
-        try:
-            size = float(gb.lower().removesuffix("gb"))
-        except ValueError:
-            raise UserError(f"bad memory size '{gb}' in '{text}'; use ID:GB, e.g. m3-ultra-80c:256") from None
+        size = _size(gb, text)
         if size not in hw.memory_options_gb:
             opts = ", ".join(f"{o:g}" for o in hw.memory_options_gb)
             raise UserError(f"{hw.id} is not sold with {size:g} GB; options: {opts}")

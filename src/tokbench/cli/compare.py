@@ -44,11 +44,14 @@ def run(args: argparse.Namespace) -> int:
     from tokbench.cli.output import print_json
     from tokbench.errors import UserError
     from tokbench.report.compare import compare_records, regressions
-    from tokbench.store import open_store
+    from tokbench.store import open_store, resolve_db_path
 
     if args.fail_on_regression is not None and not args.fail_on_regression >= 0:
         raise UserError(f"--fail-on-regression must be a percentage >= 0, got {args.fail_on_regression}")
-    with open_store(args.db) as store:
+    path = resolve_db_path(args.db)
+    if not path.exists():  # reading must not create a database as a side effect
+        raise UserError(f"no database at {path}, so no run '{args.run_a}'")
+    with open_store(path) as store:
         a, b = store.resolve_run_id(args.run_a), store.resolve_run_id(args.run_b)
         rows = compare_records(store.records(a), store.records(b))
     bad = regressions(rows, args.fail_on_regression) if args.fail_on_regression is not None else []

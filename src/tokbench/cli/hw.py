@@ -38,7 +38,9 @@ def run_list(args: argparse.Namespace) -> int:
 
     t = Table(title="Hardware catalog (ID:GB picks a memory size)")
     for col in ("ID", "Name", "Bandwidth GB/s", "Memory GB", "FP16 TFLOPS"):
-        t.add_column(col, justify="right" if col not in ("ID", "Name") else "left")
+        # An id is what users copy into --hardware: never wrapped or cut, even in a narrow terminal.
+        t.add_column(col, justify="right" if col not in ("ID", "Name") else "left", no_wrap=col == "ID",
+                     overflow="fold" if col != "ID" else "ignore")
     for h in rows:
         t.add_row(h.id, h.name, f"{h.bandwidth_gbs:g}", ", ".join(f"{m:g}" for m in h.memory_options_gb),
                   f"{h.fp16_tflops:g}" if h.fp16_tflops else "")

@@ -26,7 +26,13 @@ def print_json(doc: Any) -> None:
 
 
 def console(stderr: bool = False):
-    """A rich Console (imported lazily: rich costs ~50 ms to import)."""
+    """A rich Console (imported lazily: rich costs ~50 ms to import).
+
+    Writing to a pipe or file, rich assumes 80 columns and cuts table cells to fit ("ryzen-ai-max-…");
+    there the width is 200, so ids and names come through whole for grep and copy-paste.
+    """
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    stream = sys.stderr if stderr else sys.stdout
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    return Console(stderr=stderr, highlight=False, width=None if tty else 200)

@@ -16,11 +16,20 @@ def register(sub) -> None:
                        description="Plan a model on hardware: exact weights/KV/state, fit verdict, calibrated tok/s. "
                                    "Without MODEL, --min-tps ranks the catalog's options for --hardware.")
     p.add_argument("model", nargs="?", help="catalog id, .gguf file, config.json, HF or MLX model dir")
-    p.add_argument("--hardware", "-H", default=None, help="ID[:GB][,ID[:GB]...], e.g. m3-ultra-80c:256,m3-ultra-80c:512")
-    p.add_argument("--context", "-c", default="4k", help="tokens per sequence: 32768, 8k, 128K (default 4k)")
-    p.add_argument("--depth", default=None, help="context depth for decode speed (default: --context)")
-    p.add_argument("--quant", "-q", default=None, help="comma-separated presets (default: IQ2_XXS,IQ4_XS,Q4_K_M,Q8_0)")
-    p.add_argument("--engine", "-e", default="llama.cpp", help="llama.cpp (in process, as llama-bench), llama.cpp-server (behind llama-server; also ollama, LM Studio), mlx, vllm, sglang, ollama")
+    p.add_argument("--hardware", "-H", default=None,
+                   help="ID[:GB][,ID[:GB]...], e.g. m3-ultra-80c:256,m3-ultra-80c:512; 'host' is this machine "
+                        "(tokbench hw probe; any GB)")
+    p.add_argument("--context", "-c", default=None,
+                   help="tokens per sequence: 32768, 8k, 128K (default 4k, or the model's maximum when smaller)")
+    p.add_argument("--depth", default=None, help="context depth for decode speed, at most --context (default: --context)")
+    p.add_argument("--extrapolate", action="store_true",
+                   help="plan a --context past the model's trained maximum (RoPE scaling) instead of refusing it")
+    p.add_argument("--quant", "-q", default=None,
+                   help="comma-separated presets (default: a GGUF's or MLX directory's own; else "
+                        "IQ2_XXS,IQ4_XS,Q4_K_M,Q8_0, or mlx-4bit,mlx-8bit... for MLX)")
+    p.add_argument("--engine", "-e", default=None,
+                   help="llama.cpp (in process, as llama-bench), llama.cpp-server (behind llama-server; also "
+                        "ollama, LM Studio), mlx, mlx-server, vllm, sglang (default: mlx for MLX weights, else llama.cpp)")
     p.add_argument("--concurrency", "-n", type=int, default=1, help="concurrent sequences (default 1)")
     p.add_argument("--kv-type", default="f16", help="KV cache type: f16, q8_0, q4_0 (default f16)")
     p.add_argument("--min-tps", type=float, default=None, help="rank catalog options reaching this decode tok/s")
@@ -49,23 +58,27 @@ def _usable_kwargs(args) -> dict:
 def _parse_common(args):
     from tokbench.catalog.hardware import get_hardware
     from tokbench.errors import UserError
-    from tokbench.plan.context import parse_context
     from tokbench.plan.kv import parse_kv_type
-    from tokbench.plan.memory import parse_engine
 
     if args.concurrency < 1:
         raise UserError(f"--concurrency must be at least 1, got {args.concurrency}")
     hws = [get_hardware(h) for h in args.hardware.split(",") if h.strip()] if args.hardware else []
-    return (hws, parse_context(args.context), parse_engine(args.engine), parse_kv_type(args.kv_type),
-            parse_context(args.depth) if args.depth else None)
+    quants = None
+    if args.quant:
+        from tokbench.quant.presets import parse_quant
+
+        quants = [parse_quant(q) for q in args.quant.split(",") if q.strip()] or None
+    return hws, quants, parse_kv_type(args.kv_type)
 
 
 def _companions(args, context, engine, kv_type, hws) -> tuple[list[dict], int]:
+    from tokbench.cli.plan_args import check_combination
     from tokbench.plan.fit import companion_bytes, parse_with
 
     items = [parse_with(w, context) for w in args.with_]
+    check_combination(engine, [], [], items)
     kind = hws[0].kind if hws else "apple"
-    comps = companion_bytes(items, engine, kv_type, kind) if items else []
+    comps = companion_bytes(items, engine.name, kv_type, kind) if items else []
     return comps, sum(c["total_bytes"] for c in comps)
 
 
@@ -73,36 +86,38 @@ def run(args: argparse.Namespace) -> int:
     """Plan one model (tables + derivation) or rank options for --min-tps."""
     from tokbench.errors import UserError
 
-    hws, context, engine, kv_type, depth = _parse_common(args)
+    hws, quants, kv_type = _parse_common(args)
     usable = _usable_kwargs(args)
-    comps, other = _companions(args, context, engine, kv_type, hws)
     if args.model is None:
         if args.min_tps is None or not hws:
             raise UserError("give a MODEL, or --hardware with --min-tps to rank the catalog's options")
-        return _run_recommend(args, hws, context, engine, kv_type, comps, other, usable)
-    return _run_model(args, hws, context, engine, kv_type, depth, comps, other, usable)
+        if args.depth is not None:
+            raise UserError("--depth applies to one MODEL's plan; --min-tps ranks options at --context")
+        return _run_recommend(args, hws, quants, kv_type, usable)
+    return _run_model(args, hws, quants, kv_type, usable)
 
 
-def _quants(args, spec, engine) -> list[str]:
-    from tokbench.plan.recommend import default_quants
-    from tokbench.quant.presets import parse_quant
-
-    if args.quant:
-        return [parse_quant(q) for q in args.quant.split(",") if q.strip()]
-    return list(default_quants(engine, is_gguf_file=spec.tensor_list is not None and spec.file_type is not None))
-
-
-def _run_model(args, hws, context, engine, kv_type, depth, comps, other, usable) -> int:
-    from tokbench.plan import estimate, frozen
+def _run_model(args, hws, quants, kv_type, usable) -> int:
+    from tokbench.cli.plan_args import check_combination, default_quants, file_quant, resolve_context, resolve_engine
     from tokbench.modelspec import load_spec
+    from tokbench.plan import estimate, frozen
 
-    spec = frozen(load_spec(args.model))
-    quants = _quants(args, spec, engine)
+    spec = load_spec(args.model)
+    own = file_quant(spec)  # before frozen(): that fills in the tensor list of specs without a file
+    spec = frozen(spec)
+    engine = resolve_engine(args.engine, quants or ([own] if own else None))
+    quants = quants or ([own] if own else default_quants(engine))
+    check_combination(engine, hws, quants)
+    context, depth, notes = resolve_context(args.context, args.depth, spec, args.extrapolate)
+    comps, other = _companions(args, context, engine, kv_type, hws)
     rows = []
     for q in quants:
         for hw in hws or [None]:
-            rows.append(estimate(spec, q, hw, engine, context, args.concurrency, kv_type, depth=depth,
-                                 other_bytes=other, **usable).to_dict())
+            row = estimate(spec, q, hw, engine.name, context, args.concurrency, kv_type, depth=depth,
+                           other_bytes=other, **usable).to_dict()
+            row.setdefault("depth", depth or context)
+            row["notes"] = notes + list(row.get("notes") or [])
+            rows.append(row)
     if args.json:
         from tokbench.cli.output import print_json
 
@@ -111,29 +126,47 @@ def _run_model(args, hws, context, engine, kv_type, depth, comps, other, usable)
     short = {}
     if hws and (depth or context) > 4096:
         for r in rows:
-            s = estimate(spec, r["quant"], next(h for h in hws if h.label == r["hardware"]), engine, context,
+            s = estimate(spec, r["quant"], next(h for h in hws if h.label == r["hardware"]), engine.name, context,
                          args.concurrency, kv_type, depth=4096, other_bytes=other, **usable)
             short[(r["hardware"], r["quant"])] = s.to_dict()
     from tokbench.cli import plan_render
 
-    plan_render.render_model(spec, rows, hws, comps, short)
+    plan_render.render_model(spec, rows, hws, comps, short, notes)
     return 0
 
 
-def _run_recommend(args, hws, context, engine, kv_type, comps, other, usable) -> int:
+def _run_recommend(args, hws, quants, kv_type, usable) -> int:
+    from tokbench.cli.plan_args import check_combination, default_quants, resolve_context, resolve_engine
     from tokbench.plan.recommend import recommend
-    from tokbench.quant.presets import parse_quant
 
-    quants = tuple(parse_quant(q) for q in args.quant.split(",")) if args.quant else None
-    rows = []
+    engine = resolve_engine(args.engine, quants)
+    quants = quants or default_quants(engine, ranking=True)
+    check_combination(engine, hws, quants)
+    context, _, _ = resolve_context(args.context, None, None, args.extrapolate)
+    comps, other = _companions(args, context, engine, kv_type, hws)
+    rows, left_out = [], set()
     for hw in hws:
-        rows += recommend(hw, args.min_tps, context, engine, args.concurrency, kv_type, quants, other, **usable)
+        for r in recommend(hw, args.min_tps, context, engine.name, args.concurrency, kv_type, tuple(quants), other,
+                           **usable):
+            limit = _max_context(r["model"])
+            if limit and context > limit and not args.extrapolate:
+                left_out.add((r["model"], limit))  # past its trained maximum: not an option at this context
+                continue
+            rows.append(r)
     if args.json:
         from tokbench.cli.output import print_json
 
-        print_json({"rows": rows, "with": comps})
+        print_json({"rows": rows, "with": comps,
+                    "left_out": [{"model": m, "max_context": c, "why": "context past the model's maximum"}
+                                 for m, c in sorted(left_out)]})
         return 0
     from tokbench.cli import plan_render
 
-    plan_render.render_recommend(rows, hws, args.min_tps, context, comps)
+    plan_render.render_recommend(rows, hws, args.min_tps, context, comps, sorted(left_out))
     return 0
+
+
+def _max_context(model: str) -> int:
+    from tokbench.modelspec import load_spec
+
+    return load_spec(model).context_length

@@ -65,27 +65,36 @@ def _memory_table(rows: list[dict], hws, context: int):
     return t
 
 
+def _band(r: dict) -> str:
+    return f"{r['decode_tps']:.0f} ({r['decode_tps_low']:.0f}-{r['decode_tps_high']:.0f})"
+
+
 def _speed_table(rows: list[dict], short: dict):
+    """Decode speed at the planned depth; with --concurrency N, per stream and aggregate at N in columns
+    of their own (the single-stream figure keeps its own column, labelled as such)."""
     from rich.table import Table
 
-    t = Table(title="Decode speed (single stream unless --concurrency)")
-    for col in ("Config", "Quant", "Est. tok/s", "Notes"):
-        t.add_column(col, justify="right" if col == "Est. tok/s" else "left")
+    n, depth = rows[0]["concurrency"], _ctx(rows[0].get("depth") or rows[0]["context"])
+    t = Table(title=f"Decode speed at {depth} depth" + (f", {n} concurrent streams" if n > 1 else ", single stream"))
+    cols = ["Config", "Quant", "Est. tok/s (1 stream)"] + ([f"Per stream at {n}", f"Aggregate at {n}"] if n > 1 else [])
+    for col in cols + ["Notes"]:
+        t.add_column(col, justify="right" if "tok/s" in col or " at " in col else "left")
     for r in rows:
-        est = f"{r['decode_tps']:.0f} ({r['decode_tps_low']:.0f}-{r['decode_tps_high']:.0f})"
         notes = [f"ceiling {r['decode_tps_ceiling']:.0f} = {r['bytes_per_token'] / 1e9:.2f} GB/token "
-                 f"({r['active_bytes_per_token'] / 1e9:.2f} weights) at {_ctx(r['context'])}"]
+                 f"({r['active_bytes_per_token'] / 1e9:.2f} weights) at {depth}"]
         s = short.get((r["hardware"], r["quant"]))
         if s:
-            notes.append(f"{s['decode_tps']:.0f} ({s['decode_tps_low']:.0f}-{s['decode_tps_high']:.0f}) at 4K")
-        if r["concurrency"] > 1:
-            notes.append(f"x{r['concurrency']}: {r['per_stream_decode_tps']:.0f}/stream, "
-                         f"{r['aggregate_decode_tps']:.0f} aggregate{' (compute-bound)' if r['compute_bound'] else ''}")
+            notes.append(f"{_band(s)} at 4K")
+        if n > 1 and r["compute_bound"]:
+            notes.append(f"compute-bound at {n}")
         if r["prefill_tps"]:
             notes.append(f"prefill ~{r['prefill_tps']:,.0f}")
         if not r["fits"]:
             notes.append("DOES NOT FIT")
-        t.add_row(r["hardware"], f"{r['quant']} ({_gib(r['weights_bytes'])})", est, "; ".join(notes))
+        cells = [r["hardware"], f"{r['quant']} ({_gib(r['weights_bytes'])})", _band(r)]
+        if n > 1:
+            cells += [f"{r['per_stream_decode_tps']:.0f}", f"{r['aggregate_decode_tps']:.0f}"]
+        t.add_row(*cells, "; ".join(notes))
     return t
 
 
@@ -128,12 +137,14 @@ def _derivation(spec, rows: list[dict], hws) -> list[str]:
     return lines
 
 
-def render_model(spec, rows: list[dict], hws, comps: list[dict], short: dict) -> None:
+def render_model(spec, rows: list[dict], hws, comps: list[dict], short: dict, notes=()) -> None:
     """Print the memory table, the speed table (with hardware), the derivation and seed disagreements."""
     from tokbench.plan.seed import disagreements
 
     con = _console()
     con.print(_describe(spec))
+    for line in notes:
+        con.print(f"Note: {line}")
     if comps:
         con.print("Sharing the machine: " + ", ".join(f"{c['model']} {c['quant']} @ {_ctx(c['context'])} "
                                                      f"({_gib(c['total_bytes'])})" for c in comps))
@@ -150,19 +161,28 @@ def render_model(spec, rows: list[dict], hws, comps: list[dict], short: dict) ->
             con.print(f"  - {line}")
 
 
-def render_recommend(rows: list[dict], hws, min_tps: float, context: int, comps: list[dict]) -> None:
-    """Print the ranked options that fit and reach ``min_tps``."""
+def render_recommend(rows: list[dict], hws, min_tps: float, context: int, comps: list[dict], left_out=()) -> None:
+    """Print the ranked options that fit and reach ``min_tps`` (one stream at ``context`` depth)."""
     from rich.table import Table
 
     con = _console()
-    t = Table(title=f"Options reaching {min_tps:g} tok/s at {_ctx(context)} depth on {', '.join(h.label for h in hws)}")
-    for col in ("Hardware", "Model", "Quant", "Size", "Total", "Free", "Est. tok/s", "Ceiling"):
+    n = rows[0]["concurrency"] if rows else 1
+    t = Table(title=f"Options reaching {min_tps:g} tok/s (one stream) at {_ctx(context)} depth on "
+                    f"{', '.join(h.label for h in hws)}" + (f", memory for {n} sequences" if n > 1 else ""))
+    cols = ["Hardware", "Model", "Quant", "Size", "Total", "Free", "Est. tok/s (1 stream)"]
+    cols += [f"Per stream at {n}", f"Aggregate at {n}"] if n > 1 else []
+    for col in cols + ["Ceiling"]:
         t.add_column(col, justify="left" if col in ("Hardware", "Model", "Quant") else "right")
     for r in rows:
-        t.add_row(r["hardware"], r["model"], r["quant"], _gib(r["weights_bytes"]), _gib(r["total_bytes"]),
-                  _gib(r["free_bytes"]), f"{r['decode_tps']:.0f} ({r['decode_tps_low']:.0f}-{r['decode_tps_high']:.0f})",
-                  f"{r['decode_tps_ceiling']:.0f}")
+        cells = [r["hardware"], r["model"], r["quant"], _gib(r["weights_bytes"]), _gib(r["total_bytes"]),
+                 _gib(r["free_bytes"]), _band(r)]
+        if n > 1:
+            cells += [f"{r['per_stream_decode_tps']:.0f}", f"{r['aggregate_decode_tps']:.0f}"]
+        t.add_row(*cells, f"{r['decode_tps_ceiling']:.0f}")
     if comps:
         con.print("Memory already taken by: " + ", ".join(f"{c['model']} {c['quant']} ({_gib(c['total_bytes'])})"
                                                           for c in comps))
     con.print(t if rows else f"No catalog option fits and reaches {min_tps:g} tok/s.")
+    if left_out:
+        con.print("Left out, as " + _ctx(context) + " is past their maximum context (--extrapolate keeps them): "
+                  + ", ".join(f"{m} ({_ctx(c)})" for m, c in left_out))

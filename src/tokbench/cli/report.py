@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run id, prefix, name or 'last' (repeatable; default: every stored run)")
     p.add_argument("--format", choices=("md", "html", "json"), default=None,
                    help="output format (default: from --out's suffix, else md)")
-    p.add_argument("--out", metavar="PATH", default=None, help="write to PATH instead of stdout")
+    p.add_argument("--out", metavar="PATH", default=None, help="write to PATH instead of stdout (a new file)")
+    p.add_argument("--force", action="store_true", help="let --out replace an existing file")
     p.add_argument("--no-reference", action="store_true", help="leave out the published rows and their estimates")
     p.add_argument("--json", action="store_true", help="same as --format json")
     add_db_arg(p)
@@ -36,23 +37,18 @@ def _format(args: argparse.Namespace) -> str:
     return "md"
 
 
-def _write(text: str, out: str | None) -> None:
+def _write(text: str, out: str | None, force: bool) -> None:
     import sys
-    from pathlib import Path
 
-    from tokbench.errors import UserError
+    from tokbench.safewrite import write_text
 
     if out is None:
         sys.stdout.write(text)
         return
-    path = Path(out).expanduser()
-    tmp = path.with_name(path.name + ".tmp")
-    try:  # write then rename: a reader never sees half a report
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-    print(f"wrote {path} ({len(text.encode()):,} bytes)", file=sys.stderr)
+    # A temporary name, then a rename: a reader never sees half a report, and an existing file is
+    # replaced only with --force.
+    path, replaced = write_text(out, text, force)
+    print(f"{'replaced' if replaced else 'wrote'} {path} ({len(text.encode()):,} bytes)", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,8 +59,16 @@ def run(args: argparse.Namespace) -> int:
     from tokbench.store import open_store, resolve_db_path
 
     fmt = _format(args)
+    if args.out is not None:
+        from tokbench.safewrite import check_file_dest
+
+        check_file_dest(args.out, args.force, parent_must_exist=True)
     path = resolve_db_path(args.db)
-    if path.exists() or args.run:
+    if args.run and not path.exists():  # reading must not create a database as a side effect
+        from tokbench.errors import UserError
+
+        raise UserError(f"no database at {path}, so no run '{args.run[0]}'")
+    if path.exists():
         with open_store(path) as store:
             ids = [store.resolve_run_id(r) for r in args.run] if args.run else None
             doc = build_document(store, ids, with_reference=not args.no_reference)
@@ -80,5 +84,5 @@ def run(args: argparse.Namespace) -> int:
         from tokbench.report.markdown import render_markdown
 
         text = render_markdown(doc)
-    _write(text, args.out)
+    _write(text, args.out, args.force)
     return 0

@@ -15,7 +15,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="catalog id, config.json, HF/MLX model dir or .gguf file")
     p.add_argument("--quant", required=True, help="quant preset: Q4_K_M, Q8_0, IQ4_XS, MXFP4_MOE, BF16, mlx-4bit ...")
-    p.add_argument("--out", required=True, help="output .gguf file (GGUF) or directory (MLX)")
+    p.add_argument("--out", required=True,
+                   help="GGUF: a new .gguf file, or an existing directory to write <model>-<quant>.gguf into; "
+                        "MLX: a new or empty directory")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing GGUF file, or a directory holding only tokbench synth's own output "
+                        "(nothing else is ever replaced)")
     p.add_argument("--scale-layers", type=int, metavar="N", help="keep the first N layers (layer-kind pattern kept)")
     p.add_argument("--scale-width", type=float, metavar="F", help="scale widths and heads by F in (0, 1]")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes; default 0)")
@@ -26,10 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _dir_bytes(path) -> int:
+def _files(path) -> list:
     if path.is_file():
-        return path.stat().st_size
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        return [path]
+    return sorted(f for f in path.rglob("*") if f.is_file())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,12 +47,16 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.model)
     target = prepare(spec, args.scale_layers, args.scale_width, args.vocab)
     t0 = time.perf_counter()
-    path = synthesize(target, args.quant, args.out, seed=args.seed, vocab=target.vocab, fmt=args.fmt)
+    path = synthesize(target, args.quant, args.out, seed=args.seed, vocab=target.vocab, fmt=args.fmt,
+                      force=args.force)
     seconds = time.perf_counter() - t0
-    size = _dir_bytes(path)
+    files = _files(path)
+    size = sum(f.stat().st_size for f in files)
     doc = {
         "path": str(path),
         "format": "mlx" if path.is_dir() else "gguf",
+        "files": [str(f.relative_to(path)) for f in files] if path.is_dir() else [path.name],
+        "forced": bool(args.force),
         "model": spec.name,
         "arch": target.arch,
         "quant": args.quant,
@@ -65,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
         print_json(doc)
     else:
-        print(f"wrote {doc['path']} ({doc['format']}, {target.arch}, {args.quant}, {target.n_layers} layers, "
+        what = f" ({', '.join(doc['files'])})" if path.is_dir() else ""
+        print(f"wrote {doc['path']}{what} ({doc['format']}, {target.arch}, {args.quant}, {target.n_layers} layers, "
               f"hidden {target.hidden}, vocab {target.vocab}, {target.n_params() / 1e6:.1f}M params): "
               f"{size / 1e6:.1f} MB in {seconds:.1f} s ({doc['write_mb_s']} MB/s)")
     return 0

@@ -123,7 +123,11 @@ def run(args: argparse.Namespace) -> int:
     from tokbench.store import open_store, resolve_db_path
 
     path = resolve_db_path(args.db)
-    if path.exists() or args.run:
+    if args.run and not path.exists():  # reading must not create a database as a side effect
+        from tokbench.errors import UserError
+
+        raise UserError(f"no database at {path}, so no run '{args.run[0]}'")
+    if path.exists():
         with open_store(path) as store:
             ids = [store.resolve_run_id(r) for r in args.run] if args.run else None
             result = validate(store, ids)

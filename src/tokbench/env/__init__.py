@@ -102,7 +102,7 @@ def _apple_hardware(apple: dict):
     cat = catalog()
     hw_id = f"{chip}-{cores}c" if cores and f"{chip}-{cores}c" in cat else chip
     try:
-        hw = get_hardware(hw_id)
+        hw = get_hardware(hw_id, largest_variant=True)  # GPU cores unknown: as before, the largest variant
     except Exception:  # noqa: BLE001 - a chip newer than the catalog: fall back to the CPU description
         return None
     return replace(hw, memory_gb=round(apple["memory_bytes"] / 2**30)) if apple.get("memory_bytes") else hw

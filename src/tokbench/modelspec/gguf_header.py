@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tokbench.errors import UserError
+from tokbench.modelspec.check import check_spec
 from tokbench.modelspec.model import ModelSpec, TensorSpec
 
 # ggml type id -> (name, block size, bytes per block); ggml/include/ggml.h and ggml/src/ggml.c.
@@ -438,7 +439,7 @@ def spec_from_header(header: GGUFHeader, label: str, name: str | None = None) ->
     fields["shared_expert_ffn"] = shared
     _family_fields(m, arch, fields, kv_lora)
     try:
-        return ModelSpec(**fields)
+        return check_spec(ModelSpec(**fields), label, "gguf")
     except ValueError as exc:
         raise UserError(f"{label}: inconsistent GGUF header ({exc})") from None
 

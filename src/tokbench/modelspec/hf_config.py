@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokbench.errors import UserError
+from tokbench.modelspec.check import check_spec
 from tokbench.modelspec.model import ModelSpec
 
 MAX_LAYERS = 512  # LLAMA_MAX_LAYERS (src/llama-hparams.h), as in spec/gguf_header.py
@@ -259,4 +260,4 @@ def spec_from_config(cfg: dict[str, Any], name: str, source: str = "config.json"
         **moe,
     }
     fields.update(_family_fields(c, model_type, n_layers, n_heads, head_dim))
-    return ModelSpec(**fields)
+    return check_spec(ModelSpec(**fields), name, "config")

@@ -43,12 +43,14 @@ def _argv_hardware(argv) -> str | None:
     for i, a in enumerate(argv):
         if isinstance(a, str) and a.startswith("--hardware"):
             value = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < len(argv) else None)
+            if isinstance(value, str) and value.partition(":")[0].strip().lower() == "host":
+                return "host"  # the machine that ran it: never probe the one reading the report
             if isinstance(value, str):
                 from tokbench.catalog.hardware import get_hardware
                 from tokbench.errors import UserError
 
-                try:
-                    return get_hardware(value).id
+                try:  # a bare chip id (m3-ultra) resolved to its largest variant when the run was made
+                    return get_hardware(value, largest_variant=True).id
                 except UserError:
                     return None
     return None
@@ -80,7 +82,8 @@ def hardware_of(ident: dict[str, Any]):
     from tokbench.errors import UserError
 
     hw = ident.get("hardware_id")
-    if not hw:
+    # "host" in a stored run is the machine that ran it; get_hardware("host") would probe this one.
+    if not hw or str(hw).partition(":")[0].strip().lower() == "host":
         return None
     try:
         return get_hardware(str(hw))

@@ -34,8 +34,28 @@ def _est_entry(plan: dict | None, concurrency: int = 1) -> dict | None:
     return _e(text, "estimated", "estimated (tokbench)", PLANNER_SOURCE)
 
 
+def host_text(host) -> str:
+    """The machine of a run in words for a footnote: its probe (a dict) as "name: CPU, N cores, RAM,
+    planner hardware", never the dict itself; plain text as is."""
+    if not isinstance(host, dict):
+        return str(host) if host else "this machine"
+    parts = [str(host["cpu"])] if host.get("cpu") else []
+    if host.get("cpu_count"):
+        parts.append(f"{host['cpu_count']} cores")
+    if isinstance(host.get("memory_bytes"), (int, float)) and host["memory_bytes"] > 0:
+        parts.append(f"{host['memory_bytes'] / 2**30:.0f} GiB RAM")
+    gpus = [g.get("name") for g in host.get("nvidia") or [] if isinstance(g, dict) and g.get("name")]
+    if gpus:
+        parts.append(" + ".join(gpus))
+    hw = host.get("hardware")
+    if isinstance(hw, dict) and hw.get("label"):
+        parts.append(f"planned as {hw['label']}")
+    name = host.get("host") or "this machine"
+    return f"{name}: {', '.join(map(str, parts))}" if parts else str(name)
+
+
 def _run_source(run: dict) -> str:
-    host = (run.get("environment") or {}).get("host") or "this machine"
+    host = host_text((run.get("environment") or {}).get("host"))
     return f"tokbench run {run['id']} ({run['created_at']}, {host})"
 
 

@@ -63,29 +63,59 @@ def synthesize(
     scale_width: float | None = None,
     vocab: int | str | None = None,
     fmt: str | None = None,
+    force: bool = False,
 ) -> Path:
-    """Write ``spec`` with random weights quantized as ``quant`` to ``out``; returns the path.
+    """Write ``spec`` with random weights quantized as ``quant`` to ``out``; returns the path written.
 
     ``fmt`` is ``gguf`` or ``mlx`` (default: ``mlx`` for MLX modes such as ``mlx-4bit``, else
     ``gguf``). ``vocab``: token count, ``"real"`` for the architecture's own size, or None for a
-    small default. UserError for combinations the target engine cannot load or too little disk.
+    small default. UserError for combinations the target engine cannot load, too little disk, or a
+    destination it would not overwrite (:mod:`tokbench.synth.dest`: an existing file or non-empty
+    directory without ``force``; with it, only synth's own kind of output). The result is written
+    under a temporary name beside ``out`` and renamed into place only when complete.
     """
     from tokbench.quant.presets import get_preset
+    from tokbench.synth.dest import resolve_dest
 
     if seed < 0:
         raise UserError(f"--seed must be a non-negative integer, got {seed}")
     preset = get_preset(quant)
     fmt = (fmt or ("mlx" if preset.is_mlx else "gguf")).lower()
+    if fmt not in ("gguf", "mlx"):
+        raise UserError(f"unknown format '{fmt}'; supported: gguf, mlx")
     target = prepare(spec, scale_layers, scale_width, vocab)
+    dest = resolve_dest(out, fmt, target.name, preset.name, force)
     if fmt == "gguf":
-        from tokbench.synth.writer import synth_gguf
+        from tokbench.synth.writer import check_gguf, synth_gguf
 
-        return synth_gguf(target, preset, Path(out), seed)
-    if fmt == "mlx":
-        from tokbench.synth.mlx import synth_mlx
+        check_gguf(target, preset)  # refuse before creating anything
+        return _write_then_rename(dest, force, lambda tmp: synth_gguf(target, preset, tmp, seed), is_dir=False)
+    from tokbench.synth.mlx import synth_mlx
 
-        return synth_mlx(target, preset, Path(out), seed)
-    raise UserError(f"unknown format '{fmt}'; supported: gguf, mlx")
+    return _write_then_rename(dest, force, lambda tmp: synth_mlx(target, preset, tmp, seed), is_dir=True)
+
+
+def _write_then_rename(dest: Path, force: bool, write, is_dir: bool) -> Path:
+    """Run ``write(tmp)`` on a fresh temporary sibling of ``dest``, then rename it to ``dest``.
+
+    On any failure (Ctrl-C included) the temporary output and any parent directory created for it
+    are removed, so a refused or interrupted synth leaves nothing behind.
+    """
+    from tokbench import safewrite
+
+    made = safewrite.missing_dirs(dest)
+    tmp = safewrite.temp_dir(dest) if is_dir else safewrite.temp_file(dest)
+    try:
+        write(tmp)
+        if is_dir:
+            safewrite.commit_dir(tmp, dest, force)
+        else:
+            safewrite.commit_file(tmp, dest, force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True) if is_dir else tmp.unlink(missing_ok=True)
+        safewrite.remove_empty(made)
+        raise
+    return dest
 
 
 def default_model_path() -> Path:
