@@ -55,7 +55,7 @@ def _hardware_ok(hw_id: str) -> bool:
     if hw_id in _needed_hardware():
         return True
     try:
-        get_hardware(hw_id)
+        get_hardware(hw_id, largest_variant=True)
     except UserError:
         return False
     return True
@@ -75,7 +75,7 @@ def _model_ok(model_id: str) -> bool:
 def _bandwidth(hw_id: str) -> float:
     if hw_id in _needed_hardware():
         return float(_needed_hardware()[hw_id]["bandwidth_gbs"])
-    return get_hardware(hw_id).bandwidth_gbs
+    return get_hardware(hw_id, largest_variant=True).bandwidth_gbs
 
 
 def _measurement_files() -> list[str]:

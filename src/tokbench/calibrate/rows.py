@@ -184,7 +184,7 @@ def attach(rows: list[Row]) -> tuple[list[Row], list[str]]:
                     spec = frozen(spec_from_config(r.extra["config"], name=r.model_id, source=CPU_HOST_FILE))
                     cache[key] = (spec, work_profile(spec, r.quant_id))
             else:
-                r.hw = get_hardware(r.hardware_id)
+                r.hw = get_hardware(r.hardware_id, largest_variant=True)  # published rows may omit the core count
                 threads = _threads(r)
                 if r.hw.kind == "cpu" and threads:
                     r.hw = replace(r.hw, compute_units=threads)  # the cores llama.cpp ran on, not the chip's
