@@ -127,6 +127,8 @@ def test_run_records_hardware_and_the_files_quant_for_reports(tiny, tmp_path):
     assert r.returncode == 0, r.stderr
     with open_store(db) as store:
         info = store.get_run(json.loads(r.stdout)["run_id"])
-    # reports and `tokbench validate` match runs on these (tokbench.report.runs.run_identity)
-    assert info.config["hardware_id"] == "m3-ultra-80c"
-    assert info.config["quant"] == "Q8_0"
+    # reports and `tokbench validate` read the stored identity (tokbench.report.runs.run_identity)
+    ident = info.config["identity"]
+    assert ident["hardware_id"] == "m3-ultra-80c" and ident["quant"] == "Q8_0"
+    assert ident["engine"] == ident["bench_engine"] == "llama.cpp" and ident["engine_version"].startswith("llama-cpp-python")
+    assert ident["topology"] == {"nodes": 1, "gpus": 0, "split": None, "link": None}

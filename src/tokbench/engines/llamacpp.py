@@ -92,7 +92,7 @@ class LlamaCppEngine:
         """Load the model and start the batching thread."""
         if not self.model_path.is_file():
             raise UserError(f"model file not found: {self.model_path}")
-        await asyncio.to_thread(self._load)
+        await in_daemon_thread(self._load)
         self._thread = threading.Thread(target=self._worker, name="tokbench-llama.cpp", daemon=True)
         self._thread.start()
 
@@ -191,6 +191,10 @@ class LlamaCppEngine:
         head = [self._bos] if self._add_bos and n_tokens > 0 else []
         body = rng.choice(self._normal, size=max(0, n_tokens - len(head))).tolist()
         return Prompt(n_tokens=n_tokens, token_ids=head + body)
+
+    async def make_prompts(self, n_tokens: int, seeds: list[int], progress=None, **_: object) -> list[Prompt]:
+        """:meth:`make_prompt` for each seed (token ids: exact by construction, no counting)."""
+        return [await self.make_prompt(n_tokens, s) for s in seeds]
 
     # ---- requests --------------------------------------------------------------------------
     async def generate(self, request: GenRequest, sink: TokenSink) -> GenResult:
@@ -350,6 +354,25 @@ class LlamaCppEngine:
         while self._pending:
             items, t = self._pending.popleft()
             _deliver(items, t)
+
+
+async def in_daemon_thread(fn):
+    """Run ``fn`` on a daemon thread and await its result. Unlike ``asyncio.to_thread`` (whose
+    executor threads are joined at exit), a Ctrl-C during a long model load can end the process
+    at once: the load is abandoned with the process."""
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+
+    def run() -> None:
+        try:
+            out = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
+            loop.call_soon_threadsafe(_settle, fut, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, fut, out)
+
+    threading.Thread(target=run, name="tokbench-load", daemon=True).start()
+    return await fut
 
 
 def _put(b, n: int, tok: int, pos: int, seq_id: int, logits: bool) -> int:

@@ -1,7 +1,8 @@
-"""What a stored run measured: model, quant, engine and hardware read from its config/environment.
+"""What a stored run measured: its identity (model, quant, hardware, engine and version, topology).
 
-The bench runner writes these under a few possible keys (issue 7: "engine and version, model file
-name, size and header hash, quant"); the first key present wins, config before environment.
+Runs stored by this version of tokbench (measured or imported) carry it under
+``config["identity"]`` (tokbench.bench.identity.RunIdentity); that is read as stored. Older runs
+wrote it under a few possible keys; for them the first key present wins, config before environment.
 """
 
 from __future__ import annotations
@@ -26,14 +27,31 @@ def _first(dicts: tuple[dict, ...], keys: tuple[str, ...]) -> Any:
 
 
 def run_identity(info) -> dict[str, Any]:
-    """{"model", "quant", "engine", "hardware_id"} of a RunInfo (None where unknown)."""
+    """The run identity of a RunInfo as a dict: ``model`` (= ``model_id``), ``quant``, ``engine``
+    (the planner's), ``hardware_id`` and, for runs that stored one, every RunIdentity field."""
     cfg, env = info.config or {}, info.environment or {}
+    stored = cfg.get("identity")
+    if isinstance(stored, dict):
+        return {**stored, "model": stored.get("model_id")}
     return {
         "model": _first((cfg, env), MODEL_KEYS),
         "quant": _first((cfg, env), QUANT_KEYS),
-        "engine": _first((cfg, env), ENGINE_KEYS),
+        "engine": _legacy_engine(_first((cfg, env), ENGINE_KEYS)),
         "hardware_id": _first((env, cfg), HARDWARE_KEYS) or _argv_hardware(cfg.get("argv")),
     }
+
+
+def _legacy_engine(name) -> str | None:
+    """An older run's engine as the one engine table names it (aliases resolved; None if unknown)."""
+    if not name:
+        return None
+    from tokbench.catalog.engines import get_engine
+    from tokbench.errors import UserError
+
+    try:
+        return get_engine(str(name)).name
+    except UserError:
+        return str(name)
 
 
 def _argv_hardware(argv) -> str | None:

@@ -42,14 +42,18 @@ def estimate(spec, quant: str, hardware: str, engine: str, context: int, concurr
 
 
 def server_engine(r) -> tuple[str, dict]:
-    """(planner engine, sweep workload) of a published row: rows measured through llama-server are
-    estimated as llama.cpp-server; the campaign's sweeps (tokbench bench: 128 generated tokens, 16
-    requests, depth column = prompt + 64) pass their prompt so other requests' prefill is counted."""
-    if r.engine_id != "llama.cpp" or "llama-server" not in (r.engine or ""):
-        return r.engine_id, {}
+    """(planner engine, sweep workload) of a published row. The engine comes from the one engine
+    table (rows measured through llama-server are llama.cpp-server); the campaign's sweeps (tokbench
+    bench: 128 generated tokens, 16 requests, depth column = prompt + 64) pass their prompt so other
+    requests' prefill is counted."""
+    from tokbench.catalog.engines import engine_of_row
+
+    engine = engine_of_row(r.engine_id, r.engine or "")
+    if engine != "llama.cpp-server" or r.engine_id == engine:
+        return engine, {}
     if r.metric == "decode_tps" and (r.concurrency or 1) > 1 and (r.context or 0) > 64:
-        return "llama.cpp-server", {"prompt_tokens": r.context - 64, "gen_tokens": 128, "requests": 16}
-    return "llama.cpp-server", {}
+        return engine, {"prompt_tokens": r.context - 64, "gen_tokens": 128, "requests": 16}
+    return engine, {}
 
 
 def _hw_text(hw_id: str, memory_gb: float | None) -> str:
