@@ -181,6 +181,11 @@ class Pipeline:
         except BaseException as exc:
             self.store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
             done.status = "failed"
+            from tokbench.engines.protocol import EngineError
+
+            if isinstance(exc, EngineError):  # e.g. the server stopped answering while prompts were made
+                raise UserError(f"run {run_id} failed: {spec.target.engine}: {exc} (what was measured is "
+                                f"kept; --resume {run_id} continues it)") from None
             raise
         self.store.finish_run(run_id, status)
         done.status = status

@@ -83,16 +83,21 @@ class OpenAIEngine:
         self._tok = None
         self._raw = self._raw_target(raw_http)
         self._tpw = 1.0  # tokens per word seen in the last prompt: a good first guess for the next
+        self._bodies: dict = {}
 
     def _raw_target(self, enabled: bool):
         """(host, port, base path) for the raw streaming client on plain-http endpoints, else None."""
         from urllib.parse import urlsplit
 
         u = urlsplit(self.root)
+        self._pool = None
         if not enabled or u.scheme != "http" or not u.hostname:
             return None
+        from tokbench.engines.rawhttp import Pool
+
         self._raw_base = self.root
         self._raw_headers = dict(self._headers())
+        self._pool = Pool(u.hostname, u.port or 80)
         return u.hostname, u.port or 80, u.path.rstrip("/")
 
     @property
@@ -208,10 +213,17 @@ class OpenAIEngine:
                               f"generations, a few per length (pass --tokenizer DIR to count locally)")
 
     async def stop(self) -> None:
-        """Close the HTTP session."""
+        """Close the HTTP session and the kept-alive stream connections."""
+        if self._pool is not None:
+            self._pool.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def warm_connections(self, n: int) -> None:
+        """Open ``n`` stream connections ahead (a point's first requests then start with one write)."""
+        if self._pool is not None:
+            await self._pool.warm(n)
 
     def info(self) -> EngineInfo:
         """Flavor and version as detected (never the API key)."""
@@ -274,10 +286,12 @@ class OpenAIEngine:
                     if r.status != 200:
                         raise EngineError(f"http_{r.status}", self._scrub((await r.text())[:200]))
                     return await r.json(content_type=None)
-            except aiohttp.ServerDisconnectedError as exc:
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
                 # A pooled keep-alive connection the server had already closed (seen with llama.cpp's
-                # llama-server on the H100 right after a streamed completion): these calls are
-                # idempotent (tokenize, count), so one retry on a fresh connection is safe.
+                # llama-server on the H100 right after a streamed completion, and with uvicorn's
+                # 5 s keep-alive timeout behind llama-cpp-python's server: "Can not write request
+                # body"): these calls are idempotent (tokenize, count), so one retry on a fresh
+                # connection is safe.
                 if attempt == 2:
                     raise EngineError("connect", self._scrub(str(exc))) from None
             except aiohttp.ClientError as exc:
@@ -339,17 +353,17 @@ class OpenAIEngine:
         import aiohttp
 
         native = self._native_api() if request.api == "completions" else None
-        url, body, parse = self._build(request, native)
+        url, body, parse = self._request_bytes(request, native)
         reader = sse.SSEReader(sink, parse)
         if self._raw is not None:
             from tokbench.engines.rawhttp import post_stream
 
             host, port, path = self._raw
             await post_stream(host, port, path + url[len(self._raw_base):], self._raw_headers,
-                              json.dumps(body).encode(), reader.feed, self.idle_timeout_s)
+                              body, reader.feed, self.idle_timeout_s, self._pool)
             return self._finish(request, reader)
         try:
-            async with self._session.post(url, data=json.dumps(body).encode(), headers=_JSON) as resp:
+            async with self._session.post(url, data=body, headers=_JSON) as resp:
                 if resp.status != 200:
                     wait = resp.headers.get("Retry-After")  # first: the body is cut to fit
                     prefix = f"Retry-After: {wait}; " if wait else ""
@@ -375,6 +389,26 @@ class OpenAIEngine:
             result.native["usage_inferred"] = "finish_reason=length"
         reader.resolve(self._tok.plain if self._tok is not None else None)
         return result
+
+    def _request_bytes(self, req: GenRequest, native: str | None) -> tuple[str, bytes, Any]:
+        """(url, JSON body, parser): the body around the prompt is serialized once per request shape
+        (json.dumps of the whole body is most of a request start's CPU, which delays the starts of a
+        wave of hundreds of requests)."""
+        key = (native, req.max_tokens, req.ignore_eos, req.cache_prompt, req.api)
+        parts = self._bodies.get(key)
+        if parts is None:
+            url, body, parse = self._build(req, native)
+            field = "messages" if req.api == "chat" else "prompt"
+            marker = "\u0000tokbench-prompt\u0000"
+            body[field] = marker
+            head, _, tail = json.dumps(body).partition(json.dumps(marker))
+            parts = self._bodies[key] = (url, head.encode(), tail.encode(), parse, field)
+        url, head, tail, parse, field = parts
+        p = req.prompt
+        value: Any = p.token_ids if p.token_ids is not None else (p.text or "")
+        if field == "messages":
+            value = [{"role": "user", "content": p.text or ""}]
+        return url, head + json.dumps(value).encode() + tail, parse
 
     def _build(self, req: GenRequest, native: str | None) -> tuple[str, dict, Any]:
         prompt: Any = req.prompt.token_ids if req.prompt.token_ids is not None else (req.prompt.text or "")

@@ -31,7 +31,11 @@ Parse = Callable[[dict, GenResult, "SSEReader"], "tuple[int, bool]"]
 
 
 class SSEReader:
-    """Incremental SSE ``data:`` events (or NDJSON lines) -> per-read token counts and times."""
+    """Incremental SSE ``data:`` events (or NDJSON lines) -> per-read token counts and times.
+
+    Per network read it keeps only (time, tokens) and the bytes: the text of each event is parsed
+    again only when counts must be settled by text (the server's total disagrees with the events).
+    """
 
     def __init__(self, sink: TokenSink, parse):
         self.sink, self.parse = sink, parse
@@ -40,45 +44,51 @@ class SSEReader:
         self.done = False
         self.times: list[float] = []  # one per network read that carried output
         self.counts: list[int] = []  # tokens (provisional unless exact) of each such read
-        self.lines: list[list[bytes]] = []  # the content events of each read (their text, on demand)
+        self.body: list[bytes] = []  # every read's bytes, for settling counts by text
+        self.reads: list[int] = []  # index into ``body`` of each read that carried output
         self.events = 0
         self.exact = True  # every event's count came from the server
         self.last_usage = 0  # running completion_tokens (continuous usage stats)
         self.continuous: bool | None = None  # usage in every chunk (decided at the first content chunk)
+        self._fast = parse is parse_openai
 
     def feed(self, data: bytes, t: float) -> bool:
         """Consume bytes that arrived at ``t``; True once the final event was seen."""
-        self.buf += data
+        self.body.append(data)
         if b"\n" not in data:
+            self.buf += data
             return False
-        *lines, self.buf = self.buf.split(b"\n")
-        k, kept = 0, []
-        for raw in lines:
-            line = raw.strip()
-            if not line or line.startswith(b":"):
+        *lines, self.buf = (self.buf + data).split(b"\n") if self.buf else data.split(b"\n")
+        k = events = 0
+        for line in lines:
+            if not line or line == b"\r":
                 continue
-            if line.startswith(b"data:"):
-                line = line[5:].lstrip()
+            if line[:5] == b"data:":
+                line = line[5:].strip()
+            else:
+                line = line.strip()
+                if not line or line[:1] == b":":
+                    continue
             if line == b"[DONE]":
                 self.done = True
                 break
-            if self.parse is parse_openai and _FAST_TEXT in line and _FAST_NULL in line and b'"usage"' not in line:
+            if self._fast and _FAST_TEXT in line and _FAST_NULL in line and b'"usage"' not in line:
                 k += 1  # a one-event text chunk, not finished: the shape almost every chunk has
+                events += 1
                 self.exact = False
-                kept.append(line)
                 continue
             n, end = self._event(line)
             if n:
                 k += n
-                kept.append(line)
+                events += 1
             if end:
                 self.done = True
                 break
         if k:
-            self.events += len(kept)
+            self.events += events
             self.times.append(t)
             self.counts.append(k)
-            self.lines.append(kept)
+            self.reads.append(len(self.body) - 1)
             self.sink(t, k)
         return self.done
 
@@ -97,8 +107,21 @@ class SSEReader:
             raise EngineError("malformed_json", f"{exc}: {line[:120].decode(errors='replace')}") from None
 
     def texts(self) -> list[str]:
-        """Output text of each read (for counting tokens by text)."""
-        return ["".join(_text_of(line) for line in lines) for lines in self.lines]
+        """Output text of each read that carried output (events re-read from the kept bytes; an
+        event belongs to the read its closing newline came in)."""
+        per_read: list[str] = []
+        pending = b""
+        for data in self.body:
+            text = []
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                line = line.strip()
+                if line[:5] == b"data:":
+                    line = line[5:].strip()
+                if line and line[:1] != b":" and line != b"[DONE]":
+                    text.append(_text_of(line))
+            per_read.append("".join(text))
+        return [per_read[i] for i in self.reads]
 
     def resolve(self, tokenizer=None) -> None:
         """Settle per-read token counts into ``result`` (token_times, token_source, chunks)."""

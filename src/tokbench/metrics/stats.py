@@ -88,7 +88,7 @@ def median_ci95(values: Sequence[float]) -> dict:
 
     Honest for few samples: below 6 values no pair of order statistics reaches 95%, so the interval
     is the whole range and ``coverage`` says how sure it is (e.g. 0.9375 for 5 values, 0.75 for 3).
-    Why by hand: the binomial sums are exact with ``math.comb`` and it needs no scipy.
+    Why by hand: the binomial tail is one pass of log-space terms (``math.lgamma``), no scipy.
     """
     xs = sorted(values)
     n = len(xs)
@@ -96,11 +96,11 @@ def median_ci95(values: Sequence[float]) -> dict:
         return {"n": 0, "p50": None, "low": None, "high": None, "coverage": None}
     if n == 1:
         return {"n": 1, "p50": xs[0], "low": xs[0], "high": xs[0], "coverage": 0.0}
-
-    def coverage(j: int) -> float:  # P(x_(j) <= median < x_(n-j+1)) for 1-based j
-        return math.fsum(math.comb(n, i) for i in range(j, n - j + 1)) / 2**n
-
-    j = 1
-    while j + 1 <= n // 2 and coverage(j + 1) >= 0.95:
+    log2n = n * math.log(2.0)
+    pmf = [math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - log2n) for i in range(n + 1)]
+    # coverage(j) = P(j <= B <= n - j) for B ~ binomial(n, 1/2); it shrinks as j grows.
+    j, tail = 1, pmf[0]  # tail = P(B < j) = P(B > n - j)
+    while j + 1 <= n // 2 and 1.0 - 2.0 * (tail + pmf[j]) >= 0.95:
+        tail += pmf[j]
         j += 1
-    return {"n": n, "p50": percentile(xs, 50), "low": xs[j - 1], "high": xs[n - j], "coverage": coverage(j)}
+    return {"n": n, "p50": percentile(xs, 50), "low": xs[j - 1], "high": xs[n - j], "coverage": 1.0 - 2.0 * tail}
