@@ -94,7 +94,7 @@ def test_ctrl_c_saves_then_resume_finishes(tiny, tmp_path):
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 1.0  # Ctrl-C ends the command within a second
     assert proc.returncode == 130, err
     run_id = json.loads(out)["run_id"]
     with open_store(db) as store:

@@ -151,7 +151,7 @@ class Pipeline:
             await self._measure(done, started, suite_id, resume_id)
         finally:
             for s in started:
-                await stop_engine(s.engine)
+                await stop_engine(s.engine, fast=self.stop.is_set())
 
     async def _measure(self, done: RunOutcome, started: list[Started], suite_id: str | None,
                        resume_id: str | None) -> None:
