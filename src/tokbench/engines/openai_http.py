@@ -84,6 +84,7 @@ class OpenAIEngine:
         self._raw = self._raw_target(raw_http)
         self._tpw = 1.0  # tokens per word seen in the last prompt: a good first guess for the next
         self._bodies: dict = {}
+        self._lead: list[int] | None = None
 
     def _raw_target(self, enabled: bool):
         """(host, port, base path) for the raw streaming client on plain-http endpoints, else None."""
@@ -312,7 +313,9 @@ class OpenAIEngine:
         if not self.counting or not seeds:
             return textprompts.approximate_prompts(n_tokens, seeds)
         if api == "completions" and self._send_ids():
-            out = await textprompts.id_prompts(self.tokenize, n_tokens, seeds, self._tpw)
+            if self._lead is None:
+                self._lead = await self.tokenize("")  # BOS or nothing: the same for every prompt
+            out = await textprompts.id_prompts(self.tokenize, n_tokens, seeds, self._tpw, self._lead)
             if out is not None:
                 return out
         done = [0]

@@ -173,6 +173,7 @@ class MlxServerEngine(_LaunchedServer):
     def _engine_options(self, options: dict) -> dict:
         out = super()._engine_options(options)
         out["tokenizer"] = str(self.model_path)
+        out["flavor"] = "mlx_lm.server"  # it answers no probe of its own: the launcher knows what it is
         return out
 
     def _model_name(self) -> str:

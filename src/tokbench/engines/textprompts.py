@@ -4,13 +4,14 @@ Counting is what costs: each count is a call to the server's tokenize endpoint, 
 generation (a prefill) when the server has no such endpoint. So lengths are counted once per
 length, not per request: one *base* prompt of the length is searched for (a few counts: the
 number of words is corrected by the measured error), and each request gets the base behind a
-*prefix* unique to its seed that always takes the same number of tokens (a fixed first word, then
-words that are one token each in common vocabularies, then a colon). A unique first few tokens
+*prefix* unique to its seed that always takes the same number of tokens: a fixed first word, then
+single letters, each one token after a space in byte-level BPE and SentencePiece vocabularies alike
+(whole words are not: a small vocabulary splits "which" but not "the"). A unique first few tokens
 means no request shares a cached prefix with another (prefill is measured in full).
 
 Exactness is checked, not assumed: with a local tokenizer (free) every prompt is counted; over
-HTTP two prompts of each length are (the first and last seed); if either is off, every prompt of
-that length is counted and any that still miss are searched one by one. When the server takes
+HTTP three prompts of each length are (the first, a middle and the last seed); if one is off, every
+prompt of that length is counted and any that still miss are searched one by one. When the server takes
 token ids, the prompt is sent as ids: the base's ids with a seed's ids put after BOS, exact by
 construction. ``Prompt.n_tokens`` is always the true length as counted, never the asked one.
 """
@@ -29,6 +30,7 @@ WORDS = ("the", "of", "and", "to", "in", "is", "it", "that", "on", "for", "with"
 # Appended one at a time to close a gap of a token or two that whole words could not close.
 FILLERS = (" a", ".", ",", " the", "1", " of")
 PREFIX_HEAD = "Note"  # first word of every prefix: the same start-of-text tokenization for all seeds
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 Counter = Callable[[str], Awaitable[int]]
 Ids = Callable[[str], Awaitable["list[int] | None"]]
@@ -40,15 +42,15 @@ def prefix_words(n_tokens: int) -> int:
 
 
 def unique_prefix(seed: int, words: int) -> str:
-    """``Note w1 w2 w3:`` with words picked by the digits of ``seed`` in base len(WORDS): distinct
-    for distinct seeds below len(WORDS) ** (words - 1)."""
+    """``Note q x b`` with letters picked by the digits of ``seed`` in base 26: distinct for distinct
+    seeds below 26 ** (words - 1)."""
     if words <= 0:
         return ""
     parts, s = [PREFIX_HEAD], seed
     for _ in range(words - 1):
-        s, d = divmod(s, len(WORDS))
-        parts.append(WORDS[d])
-    return " ".join(parts) + ":"
+        s, d = divmod(s, len(LETTERS))
+        parts.append(LETTERS[d])
+    return " ".join(parts)
 
 
 def _body(seed: int, n_words: int) -> list[str]:
@@ -132,7 +134,7 @@ async def text_prompts(count: Counter, n_tokens: int, seeds: Sequence[int], chec
     body = base.text[len(head0):]
     out = [Prompt(base.n_tokens, text=unique_prefix(s, words) + body) for s in seeds]
     out[0] = base
-    probe = range(1, len(out)) if check_all else ([len(out) - 1] if len(out) > 1 else [])
+    probe = range(1, len(out)) if check_all else sorted({len(out) // 2, len(out) - 1} - {0})
     bad = [i for i in probe if await counted(out[i].text) != base.n_tokens]
     if bad and not check_all:  # the sample is off: count every prompt of this length
         bad = [i for i in range(1, len(out)) if await counted(out[i].text) != base.n_tokens]
@@ -141,10 +143,12 @@ async def text_prompts(count: Counter, n_tokens: int, seeds: Sequence[int], chec
     return out
 
 
-async def id_prompts(ids: Ids, n_tokens: int, seeds: Sequence[int], tokens_per_word: float = 1.0) -> list[Prompt] | None:
+async def id_prompts(ids: Ids, n_tokens: int, seeds: Sequence[int], tokens_per_word: float = 1.0,
+                     lead: list[int] | None = None) -> list[Prompt] | None:
     """Token-id prompts of exactly ``n_tokens`` ids (None when ``ids`` cannot tokenize): the ids of
-    one base text, with ids unique to each seed put right after the leading special tokens."""
-    lead = await ids("")
+    one base text, with ids unique to each seed put right after the leading special tokens
+    (``lead``: the ids of an empty prompt, i.e. BOS or nothing; counted here when not given)."""
+    lead = lead if lead is not None else await ids("")
     if lead is None:
         return None
     words = _body(seeds[0] if seeds else 0, n_tokens + 8)

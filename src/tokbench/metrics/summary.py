@@ -3,10 +3,13 @@
 Definitions (all times from one monotonic clock, reported in milliseconds):
 
 - TTFT = ``t_first_token - t_start``; E2E = ``t_end - t_start``.
-- TPOT = ``(E2E - TTFT) / (tokens - 1)`` for requests with at least two output tokens.
-- ITL: one gap per token after the first, from ``token_times``; a chunk that carried k tokens has
-  k equal timestamps, so it counts k-1 zero gaps plus the one real gap (per token, not per chunk).
-- Per-stream decode tok/s = ``(n - 1) / (token_times[-1] - token_times[0])``.
+- TPOT = ``(E2E - TTFT) / (tokens - k0)`` for requests with at least two output tokens, k0 the
+  tokens of the first chunk (1 unless it carried several: speculative decoding, stream intervals).
+- ITL: one value per token after the first, from ``token_times`` (a chunk that carried k tokens has
+  k equal timestamps): a chunk's gap since the previous chunk is spread over its k tokens, so ITL is
+  per token, not per chunk, and its mean equals 1 / per-stream decode tok/s.
+- Per-stream decode tok/s = ``(n - k0) / (token_times[-1] - token_times[0])``: every rate counts
+  tokens, never chunks, and all three agree (mean ITL = TPOT = 1 / decode tok/s for a steady stream).
 - Headline per-stream decode tok/s is the median of the requests whose timing is possible, with a
   distribution-free 95% interval of the median (``decode_tps_median_ci95``; its ``coverage`` says
   how sure a few samples allow). A request's timing is flagged impossible, and left out of decode
@@ -58,21 +61,50 @@ def e2e_ms(r: RequestRecord) -> float | None:
 
 
 def tpot_ms(r: RequestRecord) -> float | None:
-    """Time per output token after the first, in ms; None below two tokens."""
+    """Time per output token after the first chunk, in ms (``(E2E - TTFT) / (tokens - k0)``, k0 the
+    tokens of the first chunk: 1 unless it carried several); None below two tokens."""
     n, ttft, e2e = tokens_of(r), ttft_ms(r), e2e_ms(r)
-    if n < 2 or ttft is None or e2e is None:
+    k0 = first_chunk(r)
+    if n <= k0 or n < 2 or ttft is None or e2e is None:
         return None
-    return (e2e - ttft) / (n - 1)
+    return (e2e - ttft) / (n - k0)
+
+
+def first_chunk(r: RequestRecord) -> int:
+    """Tokens that arrived together with the first token (1 unless the first chunk carried several)."""
+    t = r.token_times
+    if not t:
+        return 1
+    k = 1
+    while k < len(t) and t[k] == t[0]:
+        k += 1
+    return k
 
 
 def itl_ms(r: RequestRecord) -> list[float]:
-    """Inter-token gaps in ms, one per token after the first (zero gaps inside a multi-token chunk)."""
+    """Inter-token latency in ms, one value per token after the first chunk: a chunk of k tokens
+    that came g after the previous chunk gives each of its k tokens g / k (tokens, not chunks: a
+    speculative chunk of 3 tokens 60 ms after the last is 3 tokens at 20 ms). Tokens that came with
+    the first token have no latency of their own and no value."""
     t = r.token_times
-    return [(b - a) * 1000.0 for a, b in zip(t, t[1:])]
+    out: list[float] = []
+    i, n = first_chunk(r), len(t)
+    prev = t[0] if t else 0.0
+    while i < n:
+        j = i
+        while j + 1 < n and t[j + 1] == t[i]:
+            j += 1
+        k = j - i + 1
+        out.extend([(t[i] - prev) * 1000.0 / k] * k)
+        prev = t[i]
+        i = j + 1
+    return out
 
 
 def decode_tps(r: RequestRecord) -> float | None:
-    """Per-stream decode tok/s from token timestamps; None below two tokens or a zero span.
+    """Per-stream decode tok/s from token timestamps: the tokens after the first chunk over the time
+    from the first to the last token (``(n - k0) / span``; k0 = 1 for one token per chunk); None
+    below two tokens or a zero span.
 
     Without timestamps (an engine that only reports totals), falls back to the token count over
     ``t_end - t_first_token``.
@@ -80,7 +112,7 @@ def decode_tps(r: RequestRecord) -> float | None:
     t = r.token_times
     if len(t) >= 2:
         span = t[-1] - t[0]
-        return (len(t) - 1) / span if span > 0 else None
+        return (len(t) - first_chunk(r)) / span if span > 0 else None
     n = tokens_of(r)
     if n >= 2 and r.t_first_token is not None and r.t_end is not None and r.t_end > r.t_first_token:
         return (n - 1) / (r.t_end - r.t_first_token)
