@@ -21,8 +21,10 @@ def identity(target, info, model_path: Path | None, hardware_id: str | None, hos
     if ref is not None:
         model_id = ref.spec or (str(model_path) if model_path is not None else ref.label)
         quant = ref.quant or file_quant(model_path)
-    else:
-        model_id, quant = info.model or target.model_name, None
+    else:  # an endpoint: what it calls its model (llama-cpp-python and llama-server name the file)
+        model_id = info.model or target.model_name
+        local = Path(model_id) if model_id and Path(model_id).is_file() else None
+        quant = file_quant(local)
     if target.plan:  # what the user told the planner the endpoint serves
         model_id, _, q = target.plan.rpartition(":")
         quant = quant or q or None

@@ -27,7 +27,8 @@ def register(subparsers) -> None:
                                     "--endpoint, which then names the server for the planner; mlx for an MLX dir)")
     p.add_argument("--model", help="model file/dir (in-process and launched engines; default: the synthetic "
                                    "default model) or the model's name at --endpoint (default: the server's first)")
-    p.add_argument("--endpoint", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
+    p.add_argument("--endpoint", help="OpenAI-compatible base URL of a server you run, e.g. "
+                                      "http://127.0.0.1:8080/v1 (default: none; tokbench runs the engine itself)")
     p.add_argument("--api-key", help="API key (default: TOKBENCH_API_KEY or OPENAI_API_KEY); never stored")
     p.add_argument("--tokenizer", help="local tokenizer (HF dir) for exact prompt lengths over HTTP (default: "
                                        "the server's tokenize endpoint, else its usage counts)")
