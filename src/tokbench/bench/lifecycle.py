@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from tokbench.bench.job import BenchJob, RunSpec
 from tokbench.bench.start import Started, engine_environment, host_environment, start_run, stop_engine
 from tokbench.errors import UserError
-from tokbench.loadgen.scheduler import Point, Scheduler, Stopped
+from tokbench.loadgen.scheduler import Point, Scheduler, Stopped, until_stopped
 
 
 class Events:
@@ -149,6 +149,8 @@ class Pipeline:
             return
         try:
             await self._measure(done, started, suite_id, resume_id)
+        except Stopped:  # interrupted before the run was created (the host's measurement)
+            done.status = "interrupted" if resume_id else "not started"
         finally:
             for s in started:
                 await stop_engine(s.engine, fast=self.stop.is_set())
@@ -168,6 +170,15 @@ class Pipeline:
             self.store.reopen_run(run_id)
         else:
             env = {"host": host, **engine_environment(main)}
+            if hw_id is None and spec.target.endpoint is None and not self.job.hardware:
+                # An uncatalogued host: the planner uses it as measured (bandwidth, matmul rate:
+                # seconds, so off the loop and interruptible); kept with the run for reports.
+                from dataclasses import asdict
+
+                from tokbench.engines.threads import in_daemon_thread
+
+                hw = await until_stopped(self.stop, in_daemon_thread(lambda: planner_hardware(self.job, spec)))
+                env["planner_hardware"] = asdict(hw) if hw is not None else None
             if len(started) > 1:
                 env["sub"] = engine_environment(started[1])
             run_id = self.store.create_run("bench", self._config(done, started), env, suite_id=suite_id,

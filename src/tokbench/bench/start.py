@@ -97,7 +97,7 @@ async def start_target(target: Target, run: RunSpec, stop: asyncio.Event, role: 
                        api_key: str | None = None) -> Started:
     """Resolve the model (synthesizing it if asked) and start the engine; Stopped on Ctrl-C."""
     from tokbench.engines import registry
-    from tokbench.engines.llamacpp import in_daemon_thread
+    from tokbench.engines.threads import in_daemon_thread
 
     path = None
     if target.model is not None:

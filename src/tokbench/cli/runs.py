@@ -74,7 +74,7 @@ def _identity(r) -> dict:
 
     i = run_identity(r)
     model = i.get("model_label") or i.get("model")
-    if isinstance(model, str) and "/" in model:
+    if isinstance(model, str) and model.startswith("/"):  # a file path: its name (HF ids keep their org)
         model = model.rsplit("/", 1)[-1]
     engine = i.get("bench_engine") or i.get("engine")
     if i.get("server") and i.get("engine") and i.get("engine") != engine:

@@ -92,6 +92,8 @@ class LlamaCppEngine:
         """Load the model and start the batching thread."""
         if not self.model_path.is_file():
             raise UserError(f"model file not found: {self.model_path}")
+        from tokbench.engines.threads import in_daemon_thread
+
         await in_daemon_thread(self._load)
         self._thread = threading.Thread(target=self._worker, name="tokbench-llama.cpp", daemon=True)
         self._thread.start()
@@ -354,25 +356,6 @@ class LlamaCppEngine:
         while self._pending:
             items, t = self._pending.popleft()
             _deliver(items, t)
-
-
-async def in_daemon_thread(fn):
-    """Run ``fn`` on a daemon thread and await its result. Unlike ``asyncio.to_thread`` (whose
-    executor threads are joined at exit), a Ctrl-C during a long model load can end the process
-    at once: the load is abandoned with the process."""
-    loop = asyncio.get_running_loop()
-    fut = loop.create_future()
-
-    def run() -> None:
-        try:
-            out = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
-            loop.call_soon_threadsafe(_settle, fut, exc)
-        else:
-            loop.call_soon_threadsafe(_settle, fut, out)
-
-    threading.Thread(target=run, name="tokbench-load", daemon=True).start()
-    return await fut
 
 
 def _put(b, n: int, tok: int, pos: int, seq_id: int, logits: bool) -> int:

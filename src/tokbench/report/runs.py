@@ -41,6 +41,16 @@ def run_identity(info) -> dict[str, Any]:
     }
 
 
+def display(ident: dict[str, Any], hardware: dict | None = None) -> dict[str, str]:
+    """Model, quant, engine and hardware of an identity as tables show them ("-" when not known)."""
+    model = ident.get("model_label") or ident.get("model")
+    if isinstance(model, str) and model.startswith("/"):  # a file path: its name (HF ids keep their org)
+        model = model.rsplit("/", 1)[-1]
+    hw = (hardware or {}).get("label") or ident.get("hardware_id") or ident.get("hardware_label")
+    return {"model": str(model or "?"), "quant": str(ident.get("quant") or "-"),
+            "engine": str(ident.get("engine") or ident.get("bench_engine") or "?"), "hardware": str(hw or "?")}
+
+
 def _legacy_engine(name) -> str | None:
     """An older run's engine as the one engine table names it (aliases resolved; None if unknown)."""
     if not name:
@@ -92,15 +102,24 @@ def identity_spec(ident: dict[str, Any], info=None):
         return None
 
 
-def hardware_of(ident: dict[str, Any]):
-    """Catalog Hardware for a run's hardware id, or None when unknown."""
+def hardware_of(ident: dict[str, Any], info=None):
+    """Catalog Hardware for a run's hardware id; with ``info``, else the hardware the planner used
+    for the run (an uncatalogued host, measured, stored with the run); None when unknown."""
     from tokbench.catalog.hardware import get_hardware
     from tokbench.errors import UserError
 
     hw = ident.get("hardware_id")
-    if not hw:
-        return None
-    try:
-        return get_hardware(str(hw))
-    except UserError:
-        return None
+    if hw:
+        try:
+            return get_hardware(str(hw))
+        except UserError:
+            return None
+    stored = ((info.environment or {}).get("planner_hardware") if info is not None else None)
+    if isinstance(stored, dict):
+        from tokbench.catalog.hardware import Hardware
+
+        try:
+            return Hardware(**{**stored, "memory_options_gb": tuple(stored.get("memory_options_gb") or ())})
+        except TypeError:
+            return None
+    return None

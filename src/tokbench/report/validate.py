@@ -164,7 +164,7 @@ def run_rows_validation(store, skipped: list[dict], run_ids: list[str] | None = 
                             "metric": "decode_tps", "reason": "run does not name known hardware, model, quant and engine"})
             continue
         for point in run_summaries(store, info.id):  # imported runs may have summaries only
-            measured = (point.get("decode_tps_per_stream") or {}).get("mean")
+            measured = (point.get("decode_tps_per_stream") or {}).get("p50")  # the headline: median
             depth, conc = point.get("context_depth") or 0, point.get("concurrency") or 1
             try:
                 est = estimate(spec, str(ident["quant"]), hw.label, str(ident["engine"]), depth, conc)
