@@ -11,11 +11,12 @@ chunk (as vLLM's ``continuous_usage_stats``). A non-streamed POST answers at onc
 ``Connection: close`` gets a chunked response on a kept-alive connection (as uvicorn serves vLLM,
 SGLang and llama-cpp-python), one with it a close-delimited one.
 The usage chunk also carries the server's own timing of the request (``server_ttft_ms``: request
-read to first chunk written), so a client's TTFT can be compared with the server's.
+read to first chunk written), and ``GET /stats`` returns (and resets) the server's view of the
+streams since the last call: median TTFT and chunk gap as written, and how late its ticker ran, so
+a client's TTFT and ITL can be compared with what the server actually did.
 
 Raw asyncio protocol (no web framework) and one 1 ms ticker for all streams, so one core can serve
-100k+ chunks per second; responses are close-delimited HTTP/1.1. GET /v1/models answers the
-clients' preflight; every other path is 404.
+100k+ chunks per second. GET /v1/models answers the clients' preflight; every other path is 404.
 
 Run: python benchmarks/stream_server.py PORT [--ttft-ms 20] [--gap-ms 10] [--tokens 100]
      [--tokens-per-chunk 1] [--continuous-usage] [--tokenize]
@@ -39,6 +40,21 @@ class Schedule:
     def __init__(self, ttft: float, gap: float, n: int, per_chunk: int = 1, continuous: bool = False):
         self.ttft, self.gap, self.n, self.per_chunk, self.continuous = ttft, gap, n, per_chunk, continuous
         self.slots: dict[int, list] = defaultdict(list)
+        self.ttfts: list[float] = []  # as written: request read -> first chunk (server's view)
+        self.gaps: list[float] = []  # as written: between consecutive chunks of a stream
+        self.late: list[float] = []  # how late chunks were written against their schedule
+
+    def stats(self) -> dict:
+        """The server's view since the last call (medians in ms), then reset."""
+        def med(xs):
+            xs = sorted(xs)
+            return xs[len(xs) // 2] * 1000.0 if xs else None
+
+        late = sorted(self.late)
+        out = {"requests": len(self.ttfts), "ttft_ms_p50": med(self.ttfts), "gap_ms_p50": med(self.gaps),
+               "late_ms_p99": late[int(0.99 * (len(late) - 1))] * 1000.0 if late else None}
+        self.ttfts, self.gaps, self.late = [], [], []
+        return out
 
     def add(self, stream) -> None:
         self.slots[int((stream.t0 + self.ttft) * 1000)].append(stream)
@@ -57,8 +73,14 @@ class Schedule:
         if s.transport.is_closing():
             return
         k = min(self.per_chunk, s.n - s.sent)
+        now = time.perf_counter()
+        self.late.append(max(0.0, now - (s.t0 + self.ttft + s.sent * self.gap)))
         if s.sent == 0:
-            s.t_first = time.perf_counter()
+            s.t_first = now
+            self.ttfts.append(now - s.t0)
+        else:
+            self.gaps.append(now - s.t_last)
+        s.t_last = now
         s.sent += k
         s.write(s.chunk(k, s.sent if self.continuous else None))
         if s.sent < s.n:
@@ -151,6 +173,9 @@ class Http(asyncio.Protocol):
         t = self.transport
         if method == b"GET" and path.startswith(b"/v1/models"):
             self.reply({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+            return
+        if method == b"GET" and path == b"/stats":
+            self.reply(self.sched.stats())
             return
         if method == b"POST" and path == b"/tokenize" and self.tokenize:
             req = json.loads(body or b"{}")

@@ -146,8 +146,10 @@ def _notes(con, r: dict) -> None:
         con.print(f"[yellow]{point}: {r['token_mismatch']} request(s) where the server's token count differs from "
                   f"the chunks seen; per-chunk counts: {_sources(r)}[/yellow]")
     tpc = (r.get("tokens_per_chunk") or {}).get("mean")
-    if tpc and tpc > 1.05:
-        con.print(f"{point}: {tpc:.2f} tokens per streamed chunk (counted: {_sources(r)})")
+    tpa = (r.get("tokens_per_arrival") or {}).get("mean")
+    if (tpc and tpc > 1.05) or (tpa and tpa > 1.5):
+        con.print(f"{point}: {tpc or 1:.2f} tokens per streamed chunk, {tpa or 1:.2f} per arrival (every figure is "
+                  f"per token; counts from: {_sources(r)})")
     spec = r.get("speculative")
     if spec and spec.get("acceptance") is not None:
         con.print(f"{point}: speculative decoding accepted {spec['accepted_tokens']:,.0f} of {spec['draft_tokens']:,.0f} "

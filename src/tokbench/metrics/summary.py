@@ -23,7 +23,8 @@ Definitions (all times from one monotonic clock, reported in milliseconds):
 - Request throughput = ok requests / that same window; goodput = requests meeting every SLO.
 - Token counts use the server's ``usage_output_tokens`` when present, else the client's count;
   requests where the two disagree are counted in ``token_mismatch``. ``tokens_per_chunk`` is output
-  tokens per streamed event that carried output, ``token_sources`` where per-chunk counts came from
+  tokens per streamed event that carried output, ``tokens_per_arrival`` per distinct arrival time
+  (llama-server sends each accepted draft token as its own event, all at once), ``token_sources`` where per-chunk counts came from
   (see RequestRecord), ``speculative`` the drafted and accepted tokens where the server says.
 - Percentiles: linear interpolation between closest ranks (numpy's default; see ``stats.percentile``).
 
@@ -266,6 +267,8 @@ def summarize_point(records: Iterable[RequestRecord], slo: dict[str, float] | No
         out["native_decode_tps"] = {"mean": mean(native), "p50": percentile(native, 50)}
     per_chunk = [tokens_of(r) / r.chunks for r in ok if r.chunks]
     out["tokens_per_chunk"] = {"mean": mean(per_chunk), "p50": percentile(per_chunk, 50)} if per_chunk else None
+    per_arrival = [len(r.token_times) / len(set(r.token_times)) for r in ok if r.token_times]
+    out["tokens_per_arrival"] = {"mean": mean(per_arrival), "p50": percentile(per_arrival, 50)} if per_arrival else None
     out["token_sources"] = dict(Counter(r.token_source or "unknown" for r in ok))
     out["speculative"] = _speculative(ok, counters)
     return out
