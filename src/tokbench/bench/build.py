@@ -89,8 +89,10 @@ def _workload_overrides(a: BenchArgs, engine: str | None) -> tuple[dict, tuple[s
     one = _streams(engine) == 1
     mlx_cpu = one and platform.system() != "Darwin"
     depth = list(a.context_depth) if a.context_depth else None
-    if depth is None and (a.model or a.endpoint or engine not in (None, "llama.cpp")):
+    if depth is None and (a.model or a.endpoint):
         depth = [MLX_CPU_DEPTH if mlx_cpu else DEFAULT_DEPTH]
+    elif depth is None and mlx_cpu:
+        depth = [MLX_CPU_DEPTH]
     over = {"gen_tokens": a.gen_tokens or (MLX_CPU_GEN if mlx_cpu else None), "requests": a.requests,
             "duration": a.duration, "warmup": a.warmup, "api": a.api, "repetitions": a.repetitions,
             "context_depth": depth, "cache_prompt": True if a.cache_prompt else None,

@@ -14,7 +14,7 @@ def identity(target, info, model_path: Path | None, hardware_id: str | None, hos
     from tokbench.catalog.engines import planner_engine
 
     ref = target.model
-    flavor = info.name if target.endpoint or target.engine in ("openai",) else None
+    flavor = info.name if target.endpoint else None  # the server it detected
     if target.endpoint is None and "(" in info.name:  # a launched server: "llama.cpp-server (llama-cpp-python)"
         flavor = info.name.split("(", 1)[1].rstrip(")")
     engine = planner_engine(target.engine, flavor) or target.engine
