@@ -234,12 +234,17 @@ class Pipeline:
             self.events.record(rec)
 
         sched = Scheduler(started[0].engine, sink, self.stop, index_start, attempt, self.events.progress)
+        # The writer thread builds and commits rows while streams run: with the default 5 ms switch
+        # interval it could keep the event loop (which timestamps every chunk) waiting that long.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, 0.0005))
         try:
             if done.spec.agents is not None:
                 await self._agents(done, started, sched, run_id)
             else:
                 await self._points(done.spec, sched, run_id, existing)
         finally:
+            sys.setswitchinterval(switch)
             writer.close()
         return "interrupted" if self.stop.is_set() else "complete"
 

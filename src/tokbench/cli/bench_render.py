@@ -12,24 +12,33 @@ def _f(v: Any, digits: int = 1) -> str:
 
 
 class TerminalEvents:
-    """Pipeline events on stderr: a progress bar over measured requests, prompt counting progress,
-    warnings and the suite id. A context manager (the bar stops on exit, errors included)."""
+    """Pipeline events on stderr: a progress bar over measured requests (only on a terminal: its
+    refresh thread takes the interpreter lock ten times a second, which nobody needs when the output
+    goes to a file), prompt counting progress, warnings and the suite id. A context manager (the bar
+    stops on exit, errors included)."""
 
     def __init__(self, con, job):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        import sys
 
         self.con = con
-        total = sum(p.requests or 0 for r in job.runs for p in r.points) or None
-        self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=con if con.stderr else None, transient=True)
-        self.task = self.p.add_task("bench", total=total)
+        self.p = None
+        bar_con = con if con.stderr else None
+        if (sys.stderr if con.stderr else sys.stdout).isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            total = sum(p.requests or 0 for r in job.runs for p in r.points) or None
+            self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                              console=bar_con, transient=True)
+            self.task = self.p.add_task("bench", total=total)
 
     def __enter__(self):
-        self.p.start()
+        if self.p is not None:
+            self.p.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.p.stop()
+        if self.p is not None:
+            self.p.stop()
 
     def warn(self, message: str) -> None:
         """A warning line on stderr."""
@@ -37,15 +46,17 @@ class TerminalEvents:
 
     def phase(self, text: str) -> None:
         """What runs now, as the bar's label."""
-        self.p.update(self.task, description=text)
+        if self.p is not None:
+            self.p.update(self.task, description=text)
 
     def progress(self, what: str, done: int, total: int | None) -> None:
         """Prompt counting: calls made so far."""
-        self.p.update(self.task, description=f"{what}: {done} counted" + (f"/{total}" if total else ""))
+        if self.p is not None:
+            self.p.update(self.task, description=f"{what}: {done} counted" + (f"/{total}" if total else ""))
 
     def record(self, rec) -> None:
         """One request ended: the bar advances for measured ones."""
-        if not rec.warmup:
+        if self.p is not None and not rec.warmup:
             self.p.advance(self.task)
 
     def suite(self, suite_id: str, runs: int) -> None:

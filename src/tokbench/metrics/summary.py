@@ -65,10 +65,12 @@ def tpot_ms(r: RequestRecord) -> float | None:
     """Time per output token after the first chunk, in ms (``(E2E - TTFT) / (tokens - k0)``, k0 the
     tokens of the first chunk: 1 unless it carried several); None below two tokens."""
     n, ttft, e2e = tokens_of(r), ttft_ms(r), e2e_ms(r)
-    k0 = first_chunk(r)
-    if n <= k0 or n < 2 or ttft is None or e2e is None:
+    if n < 2 or ttft is None or e2e is None:
         return None
-    return (e2e - ttft) / (n - k0)
+    k0 = first_chunk(r)
+    # Every token in the first read (a fast stream read late): no time between tokens was seen,
+    # so the classic (E2E - TTFT) / (n - 1), the stream's tail per token, is what is left.
+    return (e2e - ttft) / (n - k0 if n > k0 else n - 1)
 
 
 def first_chunk(r: RequestRecord) -> int:
