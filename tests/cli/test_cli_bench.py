@@ -54,6 +54,16 @@ def test_sweep_json_and_store(tiny, tmp_path):
         assert len(info.environment["model"]["header_sha256"]) == 64
         assert len(store.records(doc["run_id"])) == 8
         assert len(store.records(doc["run_id"], include_warmup=True)) == 10
+    # The report names what was measured: model, quant and this host (not "?" or "None"), with the
+    # planner's estimate (the host's measured hardware is stored with the run) and goodput.
+    env = {**os.environ, "TOKBENCH_DB": str(db)}
+    rep = subprocess.run([sys.executable, "-m", "tokbench.cli.main", "report", "--run", doc["run_id"], "--format", "md"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    rows = [line for line in rep.stdout.splitlines() if "tiny.gguf" in line]
+    assert rows and not any("| None |" in line or "| ? |" in line for line in rows), rows
+    assert any("Q8\\_0" in line and "host:" in line and " E[^" in line for line in rows), rows  # estimate beside it
+    assert "Goodput" in rep.stdout and "100%" in rep.stdout
 
 
 def test_single_stream_table(tiny, tmp_path):

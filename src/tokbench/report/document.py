@@ -76,7 +76,7 @@ def run_entry(store, info) -> dict:
     estimates = []
     if hw is not None and spec is not None and ident["quant"] and ident["engine"]:
         for s in summaries:
-            est, err = _safe_estimate(spec, str(ident["quant"]), hw.label, str(ident["engine"]),
+            est, err = _safe_estimate(spec, str(ident["quant"]), hw, str(ident["engine"]),
                                       s.get("context_depth") or 0, s.get("concurrency") or 1)
             estimates.append({"context_depth": s.get("context_depth"), "concurrency": s.get("concurrency"),
                               "plan": est, "error": err})
