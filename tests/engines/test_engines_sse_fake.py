@@ -96,6 +96,14 @@ def make_app(flavor="llama-server", fail=None, per_chunk=1, seen=None):
               web.get("/metrics", metrics), web.post("/completion", stream), web.post("/v1/completions", stream)]
     if flavor in ("llama-server", "vllm"):
         routes.append(web.post("/tokenize", tokenize))
+
+    async def extras_tokenize(request):  # llama-cpp-python's: BOS + one token per word
+        body = await request.json()
+        seen["tokenize"] = seen.get("tokenize", 0) + 1
+        return web.json_response({"tokens": [1] + [100 + len(w) for w in str(body.get("input", "")).split()]})
+
+    if flavor == "llama-cpp-python":
+        routes.append(web.post("/extras/tokenize", extras_tokenize))
     app = web.Application()
     app.add_routes(routes)
     return app
@@ -151,7 +159,8 @@ def test_broken_streams_have_error_classes(fail, cls, raw_http):
     assert all(r.output_tokens == 3 for r in res.records)  # tokens seen before the fault are kept
 
 
-@pytest.mark.parametrize("flavor,source", [("openai", "usage_spread"), ("vllm", "server"), ("llama-server", "server")])
+@pytest.mark.parametrize("flavor,source", [("openai", "usage_spread"), ("vllm", "server"), ("llama-server", "server"),
+                                           ("llama-cpp-python", "tokenizer")])
 def test_multi_token_chunks_are_counted_in_tokens(flavor, source):
     # Speculative decoding's shape: 3 tokens per chunk, 3 x GAP apart (the case: usage 60,
     # 20 chunks). Every figure is per token: decode tok/s = 1 / GAP, ITL = GAP, TPOT = GAP.

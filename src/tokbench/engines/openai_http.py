@@ -364,7 +364,7 @@ class OpenAIEngine:
             host, port, path = self._raw
             await post_stream(host, port, path + url[len(self._raw_base):], self._raw_headers,
                               body, reader.feed, self.idle_timeout_s, self._pool)
-            return self._finish(request, reader)
+            return await self._finish(request, reader)
         try:
             async with self._session.post(url, data=body, headers=_JSON) as resp:
                 if resp.status != 200:
@@ -380,9 +380,9 @@ class OpenAIEngine:
             raise EngineError("connect", str(exc)) from None
         except TimeoutError as exc:
             raise EngineError("timeout_idle", str(exc)) from None
-        return self._finish(request, reader)
+        return await self._finish(request, reader)
 
-    def _finish(self, request: GenRequest, reader: sse.SSEReader) -> GenResult:
+    async def _finish(self, request: GenRequest, reader: sse.SSEReader) -> GenResult:
         result = reader.result
         if result.usage_output_tokens is None and result.finish_reason == "length" and req_exact(request):
             # No usage in the stream (llama-cpp-python): a "length" finish with min_tokens = max_tokens
@@ -390,8 +390,25 @@ class OpenAIEngine:
             # back tokens that end inside a UTF-8 sequence), so the count is the server's, flagged.
             result.usage_output_tokens = request.max_tokens
             result.native["usage_inferred"] = "finish_reason=length"
-        reader.resolve(self._tok.plain if self._tok is not None else None)
+        counts = None
+        if reader.needs_text_counts() and self._tok is None and self.offers.get("tokenize"):
+            # No local tokenizer: the server's own tokenize endpoint counts each read's text (after
+            # the stream ended: t_done keeps the request's end; a few ms before the next request).
+            counts = await self._text_counts(reader.texts())
+        reader.resolve(self._tok.plain if self._tok is not None else None, counts)
         return result
+
+    async def _text_counts(self, texts: list[str]) -> list[int] | None:
+        """Tokens of each text by the server's tokenize endpoint (its BOS not counted), None on failure."""
+        import asyncio
+
+        if self._lead is None:
+            self._lead = await self.tokenize("") or []
+        ids = await asyncio.gather(*(self.tokenize(t) if t else asyncio.sleep(0, []) for t in texts))
+        if any(i is None for i in ids):
+            return None
+        lead = len(self._lead)
+        return [max(0, len(i) - lead) if len(i) >= lead and i[:lead] == self._lead else len(i) for i in ids]
 
     def _request_bytes(self, req: GenRequest, native: str | None) -> tuple[str, bytes, Any]:
         """(url, JSON body, parser): the body around the prompt is serialized once per request shape

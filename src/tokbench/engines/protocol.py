@@ -53,6 +53,7 @@ class GenResult:
     token_times: list[float] | None = None
     token_source: str = ""
     chunks: int | None = None
+    t_done: float | None = None  # when the final event arrived (the request's end, before any settling)
 
 
 class EngineError(Exception):

@@ -55,6 +55,7 @@ class SSEReader:
     def feed(self, data: bytes, t: float) -> bool:
         """Consume bytes that arrived at ``t``; True once the final event was seen."""
         self.body.append(data)
+        self.result.t_done = t
         if b"\n" not in data:
             self.buf += data
             return False
@@ -123,8 +124,14 @@ class SSEReader:
             per_read.append("".join(text))
         return [per_read[i] for i in self.reads]
 
-    def resolve(self, tokenizer=None) -> None:
-        """Settle per-read token counts into ``result`` (token_times, token_source, chunks)."""
+    def needs_text_counts(self) -> bool:
+        """True when the events' counts disagree with the server's total and must be settled by text."""
+        usage = self.result.usage_output_tokens
+        return not (self.exact and self.counts) and usage is not None and usage != sum(self.counts)
+
+    def resolve(self, tokenizer=None, text_counts: list[int] | None = None) -> None:
+        """Settle per-read token counts into ``result`` (token_times, token_source, chunks).
+        ``text_counts``: tokens of each read's text, counted by the server's tokenize endpoint."""
         r = self.result
         r.chunks = self.events
         usage = r.usage_output_tokens
@@ -135,6 +142,8 @@ class SSEReader:
                 counts, source = spread(self.counts, usage), "usage_spread"
         elif usage is None or usage == total:
             counts, source = self.counts, "chunks"
+        elif text_counts is not None:
+            counts, source = spread(text_counts, usage), "tokenizer"
         elif tokenizer is not None:
             counts, source = spread([len(tokenizer(t)) for t in self.texts()], usage), "tokenizer"
         else:

@@ -159,6 +159,7 @@ class Scheduler:
             if res.token_times is not None:  # counts settled after the stream (tokens, not chunks)
                 rec.token_times = res.token_times
             rec.token_source, rec.chunks = res.token_source or "engine", res.chunks
+            rec.t_end = res.t_done  # the final event's arrival (the engine may settle counts after it)
             if not prompt.exact and res.usage_prompt_tokens:
                 rec.prompt_tokens = res.usage_prompt_tokens  # the server counted what we could not
         except EngineError as exc:
@@ -179,7 +180,7 @@ class Scheduler:
         return rec
 
     def _finish(self, rec: RequestRecord, into: list | None) -> None:
-        rec.t_end = clock()
+        rec.t_end = rec.t_end or clock()
         rec.output_tokens = len(rec.token_times)
         rec.t_first_token = rec.token_times[0] if rec.token_times else None
         if into is not None:
