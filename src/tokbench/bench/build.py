@@ -117,15 +117,19 @@ def _targets(a: BenchArgs, engine: str | None):
     """The command line's model / endpoint / engine over the suite's (None: the suite's own)."""
     if not (a.model or a.endpoint or engine or a.threads or a.tokenizer):
         return None
+    if a.plan:
+        model, _, quant = a.plan.rpartition(":")
+        if not model or not quant:
+            raise UserError(f"--plan takes MODEL:QUANT (e.g. llama-3.1-8b:Q4_K_M), got '{a.plan}'")
 
     def pick(pairs):
         if a.endpoint:
-            t = Target(engine or "openai", endpoint=a.endpoint, model_name=a.model, tokenizer=a.tokenizer)
+            t = Target(engine or "openai", endpoint=a.endpoint, model_name=a.model, tokenizer=a.tokenizer, plan=a.plan)
             return [(t, None)]
         out = []
         for t, names in pairs[:1] if a.model else pairs:
             model = ModelRef(Path(a.model).name, path=a.model) if a.model else t.model
-            out.append((Target(engine or t.engine, model=model, threads=a.threads, tokenizer=a.tokenizer),
+            out.append((Target(engine or t.engine, model=model, threads=a.threads, tokenizer=a.tokenizer, plan=a.plan),
                         None if a.model else names))
         return out
 

@@ -169,3 +169,4 @@ class BenchArgs:
     sub_tokenizer: str | None = None
     main_plan: str | None = None
     sub_plan: str | None = None
+    plan: str | None = None

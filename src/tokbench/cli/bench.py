@@ -52,6 +52,8 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for in-process / launched llama.cpp (default: cores - 1)")
     p.add_argument("--hardware", help="hardware id the planner assumes (see `tokbench hw list`; default: this host "
                                       "when it is in the catalog; none for --endpoint)")
+    p.add_argument("--plan", metavar="MODEL:QUANT", help="what the planner assumes the endpoint serves, e.g. "
+                                                         "llama-3.1-8b:Q4_K_M (default: the model file when it is here)")
     p.add_argument("--name", help="a name for the run (default: none)")
     p.add_argument("--resume", metavar="ID", help="finish an interrupted run, or every run of a suite id")
     p.add_argument("--json", action="store_true", help="print the results document as JSON")
@@ -133,7 +135,7 @@ def bench_args(args: argparse.Namespace):
         threads=args.threads, hardware=args.hardware, name=args.name, workload=args.workload,
         agents=agent_overrides(args), main_endpoint=args.main_endpoint, main_model=args.main_model,
         sub_endpoint=args.sub_endpoint, sub_model=args.sub_model, sub_engine=args.sub_engine,
-        sub_tokenizer=args.sub_tokenizer, main_plan=args.main_plan, sub_plan=args.sub_plan)
+        sub_tokenizer=args.sub_tokenizer, main_plan=args.main_plan or args.plan, sub_plan=args.sub_plan, plan=args.plan)
 
 
 def run(args: argparse.Namespace) -> int:
