@@ -53,6 +53,9 @@ def make_app(flavor="llama-server", fail=None, per_chunk=1, seen=None):
     async def stream(request):
         body = await request.json()
         if not body.get("stream"):  # the usage probe a plain OpenAI server gets for prompt lengths
+            seen["usage_probes"] = seen.get("usage_probes", 0) + 1
+            if fail == "nousage":
+                return web.json_response({"choices": [{"text": "x"}]})
             n_prompt = 1 + len(body["prompt"].split())
             return web.json_response({"choices": [{"text": "x"}], "usage": {"prompt_tokens": n_prompt}})
         calls["n"] += 1
@@ -189,3 +192,18 @@ def test_llama_server_draft_counters_give_acceptance():
     _, res = run_bench("llama-server", requests=2, concurrency=1)
     spec = summarize_point(res.records)["speculative"]
     assert spec["draft_tokens"] == 16 and spec["accepted_tokens"] == 12 and spec["acceptance"] == pytest.approx(0.75)
+
+
+def test_a_server_without_tokenize_counts_by_usage_once_per_length():
+    seen = {}
+    eng, res = run_bench("openai", requests=20, concurrency=2, seen=seen)
+    assert eng.counting == "usage of one-token generations" and "no tokenize endpoint" in eng.counting_note
+    assert all(r.prompt_tokens == 20 for r in res.records)  # exact, by the server's own count
+    assert seen["usage_probes"] <= 12  # a few per length (preflight included), not up to 24 per request
+
+
+def test_a_server_that_cannot_count_says_so_and_reports_true_lengths():
+    seen = {}
+    eng, res = run_bench("openai", fail="nousage", requests=3, concurrency=1, seen=seen)
+    assert eng.counting is None and "cannot count tokens" in eng.counting_note
+    assert all(r.status == "ok" and r.prompt_tokens == r.usage_prompt_tokens == 5 for r in res.records)
