@@ -27,6 +27,7 @@ import os
 from typing import Any
 
 from tokbench.engines import sse
+from tokbench.engines.localtok import load_tokenizer, parse_spec_counters
 from tokbench.engines.protocol import EngineError, EngineInfo, GenRequest, GenResult, Prompt, TokenSink, clock
 from tokbench.errors import UserError, unknown
 
@@ -42,11 +43,6 @@ FLAVORS: dict[str, dict[str, Any]] = {
     "mlx_lm.server": {},
     "openai": {},
 }
-SPEC_COUNTERS = {  # vLLM's Prometheus counters of speculative decoding -> our names
-    "vllm:spec_decode_num_drafts": "drafts", "vllm:spec_decode_num_draft_tokens": "draft_tokens",
-    "vllm:spec_decode_num_accepted_tokens": "accepted_tokens"}
-
-
 def api_key_from_env() -> str | None:
     """The key from TOKBENCH_API_KEY, else OPENAI_API_KEY."""
     return os.environ.get("TOKBENCH_API_KEY") or os.environ.get("OPENAI_API_KEY") or None
@@ -126,7 +122,7 @@ class OpenAIEngine:
             await self._check_models()
             await self._detect_flavor()
             if self.tokenizer_path:
-                self._tok = _load_tokenizer(self.tokenizer_path)
+                self._tok = load_tokenizer(self.tokenizer_path)
             await self._pick_counting()
             probe = (await self.make_prompts(8, [987654321]))[0]
             await self.generate(GenRequest(probe, 2), lambda t, n: None)
@@ -455,45 +451,6 @@ class OpenAIEngine:
         return f"{self.endpoint}/completions", body, sse.parse_openai
 
 
-def parse_spec_counters(text: str) -> dict[str, float]:
-    """Speculative-decoding counters from Prometheus text (summed over label sets)."""
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line[0] == "#":
-            continue
-        name = line.split("{", 1)[0].split(" ", 1)[0]
-        key = SPEC_COUNTERS.get(name[:-6] if name.endswith("_total") else name)
-        if key:
-            try:
-                out[key] = out.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
-            except (IndexError, ValueError):
-                continue
-    return out
-
-
 def req_exact(request: GenRequest) -> bool:
     """True when the request asked for exactly ``max_tokens`` (EOS ignored)."""
     return request.ignore_eos and request.api in ("completions", "chat")
-
-
-class _LocalTokenizer:
-    """A local tokenizer (HF dir): prompts get the specials a server adds, chunk text none."""
-
-    def __init__(self, path: str):
-        try:
-            from transformers import AutoTokenizer
-
-            self.tok = AutoTokenizer.from_pretrained(path)
-        except Exception as exc:  # noqa: BLE001 - any failure here is a bad --tokenizer value
-            raise UserError(f"cannot load tokenizer from {path}: {exc}") from None
-
-    def __call__(self, text: str) -> list[int]:
-        return self.tok.encode(text, add_special_tokens=True)
-
-    def plain(self, text: str) -> list[int]:
-        """Ids of a piece of output text (no BOS)."""
-        return self.tok.encode(text, add_special_tokens=False)
-
-
-def _load_tokenizer(path: str) -> _LocalTokenizer:
-    return _LocalTokenizer(path)

@@ -264,13 +264,21 @@ def summarize_point(records: Iterable[RequestRecord], slo: dict[str, float] | No
             "fraction": len(good) / len(recs) if recs else None,
             "request_rate": len(good) / window if window else None,
         }
+    out.update(_server_side(ok, counters))
+    return out
+
+
+def _server_side(ok: list[RequestRecord], counters: dict | None) -> dict:
+    """The server's own decode rate, chunking, where token counts came from, speculative drafts."""
+    def stats(vals: list[float]) -> dict | None:
+        return {"mean": mean(vals), "p50": percentile(vals, 50)} if vals else None
+
+    out: dict[str, Any] = {}
     native = _vals(ok, lambda r: (r.native or {}).get("predicted_per_second"))
     if native:
-        out["native_decode_tps"] = {"mean": mean(native), "p50": percentile(native, 50)}
-    per_chunk = [tokens_of(r) / r.chunks for r in ok if r.chunks]
-    out["tokens_per_chunk"] = {"mean": mean(per_chunk), "p50": percentile(per_chunk, 50)} if per_chunk else None
-    per_arrival = [len(r.token_times) / len(set(r.token_times)) for r in ok if r.token_times]
-    out["tokens_per_arrival"] = {"mean": mean(per_arrival), "p50": percentile(per_arrival, 50)} if per_arrival else None
+        out["native_decode_tps"] = stats(native)
+    out["tokens_per_chunk"] = stats([tokens_of(r) / r.chunks for r in ok if r.chunks])
+    out["tokens_per_arrival"] = stats([len(r.token_times) / len(set(r.token_times)) for r in ok if r.token_times])
     out["token_sources"] = dict(Counter(r.token_source or "unknown" for r in ok))
     out["speculative"] = _speculative(ok, counters)
     return out
