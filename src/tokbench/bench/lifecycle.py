@@ -83,6 +83,7 @@ class Pipeline:
         self.events = events or Events()
         self.api_key = api_key
         self.stop = asyncio.Event()
+        self._host_hw: asyncio.Future | None = None
 
     # ---- signals ---------------------------------------------------------------------------
     def install_signals(self) -> None:
@@ -112,6 +113,12 @@ class Pipeline:
         out = Outcome(job, suite_id)
         if suite_id:
             self.events.suite(suite_id, len(job.runs))
+        if not job.hardware and any(r.target.endpoint is None for r in job.runs):
+            # This host's bandwidth for the planner takes seconds to measure: beside the first engine's
+            # start (a model load), not after it; never while requests run.
+            from tokbench.engines.threads import in_daemon_thread
+
+            self._host_hw = asyncio.ensure_future(in_daemon_thread(_host_hardware))
         for i, spec in enumerate(job.runs):
             done = RunOutcome(i, spec)
             out.runs.append(done)
@@ -175,9 +182,7 @@ class Pipeline:
                 # seconds, so off the loop and interruptible); kept with the run for reports.
                 from dataclasses import asdict
 
-                from tokbench.engines.threads import in_daemon_thread
-
-                hw = await until_stopped(self.stop, in_daemon_thread(lambda: planner_hardware(self.job, spec)))
+                hw = await until_stopped(self.stop, asyncio.shield(self._host_hw))
                 env["planner_hardware"] = asdict(hw) if hw is not None else None
             if len(started) > 1:
                 env["sub"] = engine_environment(started[1])

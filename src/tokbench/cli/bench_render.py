@@ -135,7 +135,7 @@ def _ci(r: dict) -> str:
     if ci.get("low") is None or (ci.get("n") or 0) < 2:
         return "-"
     cover = ci.get("coverage") or 0
-    return f"{_f(ci['low'], 0)}-{_f(ci['high'], 0)}" + ("" if cover >= 0.95 else f" ({cover:.0%})")
+    return f"{_f(ci['low'])}-{_f(ci['high'])}" + ("" if cover >= 0.95 else f" ({cover:.0%})")
 
 
 def _good(r: dict, shown: bool, rate: bool = False) -> tuple[str, ...]:
