@@ -12,8 +12,9 @@ chunk (as vLLM's ``continuous_usage_stats``). A non-streamed POST answers at onc
 SGLang and llama-cpp-python), one with it a close-delimited one.
 The usage chunk also carries the server's own timing of the request (``server_ttft_ms``: request
 read to first chunk written), and ``GET /stats`` returns (and resets) the server's view of the
-streams since the last call: median TTFT and chunk gap as written, and how late its ticker ran, so
-a client's TTFT and ITL can be compared with what the server actually did.
+streams since the last call: median TTFT and per-token gap as written ((last - first write) /
+(tokens - 1) per stream), and how late its ticker ran, so a client's TTFT and ITL can be compared
+with what the server actually did.
 
 Raw asyncio protocol (no web framework) and one 1 ms ticker for all streams, so one core can serve
 100k+ chunks per second. GET /v1/models answers the clients' preflight; every other path is 404.
@@ -41,7 +42,7 @@ class Schedule:
         self.ttft, self.gap, self.n, self.per_chunk, self.continuous = ttft, gap, n, per_chunk, continuous
         self.slots: dict[int, list] = defaultdict(list)
         self.ttfts: list[float] = []  # as written: request read -> first chunk (server's view)
-        self.gaps: list[float] = []  # as written: between consecutive chunks of a stream
+        self.gaps: list[float] = []  # per stream: (last write - first write) / (tokens - 1), as written
         self.late: list[float] = []  # how late chunks were written against their schedule
 
     def stats(self) -> dict:
@@ -78,14 +79,15 @@ class Schedule:
         if s.sent == 0:
             s.t_first = now
             self.ttfts.append(now - s.t0)
-        else:
-            self.gaps.append(now - s.t_last)
-        s.t_last = now
         s.sent += k
         s.write(s.chunk(k, s.sent if self.continuous else None))
         if s.sent < s.n:
             self.slots[int((s.t0 + self.ttft + s.sent * self.gap) * 1000)].append(s)
             return
+        if s.n > 1:
+            # The stream's per-token rate as written (what a client's ITL and decode tok/s measure):
+            # a late ticker writes chunks in bursts, so gaps between single writes would say less.
+            self.gaps.append((now - s.t_first) / (s.n - 1))
         usage = {"choices": [], "usage": {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.n,
                                           "total_tokens": s.prompt_tokens + s.n},
                  "server_ttft_ms": (s.t_first - s.t0) * 1000.0}
