@@ -20,6 +20,14 @@ class RequestRecord:
 
     ``token_times`` holds one timestamp per output token: a streamed chunk that carries k tokens
     contributes k equal timestamps, so inter-token latency is counted per token, not per chunk.
+    ``token_source`` says where the per-chunk token counts came from: ``server`` (the server said,
+    per chunk), ``engine`` (an in-process engine stamps each token), ``tokenizer`` (a local tokenizer
+    or the server's tokenize endpoint on each chunk's text, scaled to the server's total),
+    ``usage_spread`` (the server's usage total spread over the chunks), ``chunks`` (one token per
+    chunk, confirmed by the usage total when ``usage_output_tokens`` equals it; unconfirmed when the
+    server reports no usage). ``chunks`` is the number of streamed events that carried output.
+    ``attempt`` numbers the process that measured the request (0, then 1, 2 ... for each
+    ``--resume``): a point's measuring time is summed per attempt, never across the pause between.
     ``status`` is ``ok`` (finished normally), ``incomplete`` (cut short: timeout, interrupt,
     truncated stream) or ``error`` (failed; ``error_class`` says how, e.g. ``http_503``,
     ``connect``, ``timeout_idle``, ``malformed_sse``).
@@ -44,6 +52,9 @@ class RequestRecord:
     warmup: bool = False
     role: str = ""  # workload role, e.g. "main" / "sub" in agent workloads
     native: dict[str, Any] = field(default_factory=dict)  # engine-native timings (llama.cpp timings, Ollama durations)
+    chunks: int | None = None  # streamed events that carried output (None: not streamed in chunks)
+    token_source: str = ""
+    attempt: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""

@@ -119,7 +119,7 @@ path = "{main}"
     assert run.name == "shared engine" and "sub" not in run.environment
     assert sum(r.role == "sub" for r in recs) == 4 and {r.prompt_tokens for r in recs if r.role == "sub"} == {24}
     r = tb("--resume", run.id, db=tmp_path / "a.db")
-    assert r.returncode == 2 and "cannot be resumed" in r.stderr
+    assert r.returncode == 2 and "is complete; nothing to resume" in r.stderr
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -20,9 +20,9 @@ def _feed_split(wire: bytes, cuts: list[int]):
         done = loop.create_future()
         got = []
 
-        def feed(data, t):
+        def feed(data, t):  # as the SSE reader: done once the [DONE] line is complete
             got.append(data)
-            return b"[DONE]" in b"".join(got)
+            return b"[DONE]\n" in b"".join(got)
 
         conn = _Conn(feed, done)
         conn.transport = None
@@ -41,7 +41,8 @@ HEAD_CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: 
 @given(cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
 def test_chunked_body_survives_any_split(cuts):
     body, done = _feed_split(HEAD_CHUNKED + _chunked(EVENTS), cuts)
-    assert body == b"".join(EVENTS)
+    whole = b"".join(EVENTS)
+    assert body == whole[:len(body)] and b"data: [DONE]\n" in body  # every byte up to the final event, in order
     assert done.done() and done.exception() is None
 
 
@@ -57,3 +58,55 @@ def test_content_length_and_error_status(cuts):
 def test_chunked_end_without_final_event_is_truncated():
     body, done = _feed_split(HEAD_CHUNKED + _chunked(EVENTS[:2]), [])
     assert done.exception().error_class == "truncated_stream"
+
+
+def test_connections_are_kept_alive_warmed_and_never_reused_after_close():
+    """Against a real keep-alive HTTP server (aiohttp): requests reuse a connection, warm() opens
+    them ahead, and a response that says Connection: close is not reused."""
+    from aiohttp import web
+
+    from tokbench.engines.rawhttp import Pool, post_stream
+
+    peers = []
+
+    async def stream(request):
+        peers.append(request.transport.get_extra_info("peername")[1])
+        close = request.query.get("close") == "1"
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", **({"Connection": "close"} if close else {})})
+        await resp.prepare(request)
+        for e in EVENTS:
+            await resp.write(e)
+        await resp.write_eof()
+        return resp
+
+    async def main():
+        app = web.Application()
+        app.router.add_post("/s", stream)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        pool = Pool("127.0.0.1", port)
+        try:
+            def feed(data, t, got=[]):  # noqa: B006 - one stream's bytes
+                got.append(data)
+                return b"[DONE]\n" in b"".join(got[-3:])
+
+            await pool.warm(3)
+            warmed = len(pool.idle)
+            for _ in range(3):
+                await post_stream("127.0.0.1", port, "/s", {}, b"{}", lambda d, t, g=[]: feed(d, t, g), 10, pool)
+                await asyncio.sleep(0.05)  # the chunked terminator reaches the pool
+            await post_stream("127.0.0.1", port, "/s?close=1", {}, b"{}", lambda d, t, g=[]: feed(d, t, g), 10, pool)
+            await asyncio.sleep(0.05)
+            await post_stream("127.0.0.1", port, "/s", {}, b"{}", lambda d, t, g=[]: feed(d, t, g), 10, pool)
+            return warmed
+        finally:
+            pool.close()
+            await runner.cleanup()
+
+    warmed = asyncio.run(main())
+    assert warmed == 3
+    assert len(set(peers[:3])) == 1 and peers[3] == peers[0]  # one kept-alive connection served them
+    assert peers[4] != peers[3]  # the one the server closed was not reused

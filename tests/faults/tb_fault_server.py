@@ -1,8 +1,9 @@
 """A fault-injecting OpenAI-compatible streaming server for the fault tests (real sockets, loopback).
 
-It looks like ``python -m llama_cpp.server`` to tokbench's HTTP engine (``GET /v1/models`` and
-``POST /extras/tokenize/count``, which counts whitespace-separated words, so exact prompts are
-cheap), and answers ``POST /v1/completions`` and ``/v1/chat/completions`` with SSE streams in the
+It looks like ``python -m llama_cpp.server`` to tokbench's HTTP engine (``GET /v1/models``,
+``POST /extras/tokenize`` and ``/extras/tokenize/count``, which count whitespace-separated words
+plus one, so exact prompts are cheap; ``tokenize_delay`` makes each count slow, ``models_delay`` the
+preflight), and answers ``POST /v1/completions`` and ``/v1/chat/completions`` with SSE streams in the
 OpenAI shape (one content chunk per token, a usage chunk, then ``data: [DONE]``).
 
 Each generation request takes the next entry of ``script`` (then ``default``); an entry is
@@ -60,8 +61,11 @@ class FaultApp:
     """The aiohttp application and its per-request fault script (shared by thread and subprocess use)."""
 
     def __init__(self, script: list[str] | None = None, default: str = "ok", token_delay: float = 0.0,
-                 retry_after: int = 2, stall_s: float = 3600.0):
+                 retry_after: int = 2, stall_s: float = 3600.0, tokenize_delay: float = 0.0,
+                 models_delay: float = 0.0):
         self.script = list(script or [])
+        self.tokenize_delay, self.models_delay = tokenize_delay, models_delay
+        self.tokenize_calls = self.models_calls = 0
         self.default = default
         self.token_delay = token_delay
         self.retry_after = retry_after
@@ -84,16 +88,25 @@ class FaultApp:
         a = web.Application()
         a.router.add_get("/v1/models", self.models)
         a.router.add_post("/extras/tokenize/count", self.count_tokens)
+        a.router.add_post("/extras/tokenize", self.tokenize)
         a.router.add_post("/v1/completions", self.generate)
         a.router.add_post("/v1/chat/completions", self.generate)
         return a
 
     async def models(self, request: web.Request) -> web.Response:
+        self.models_calls += 1
+        await asyncio.sleep(self.models_delay)
         return web.json_response({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
 
     async def count_tokens(self, request: web.Request) -> web.Response:
         body = await request.json()
         return web.json_response({"count": len(str(body.get("input", "")).split())})
+
+    async def tokenize(self, request: web.Request) -> web.Response:
+        self.tokenize_calls += 1
+        await asyncio.sleep(self.tokenize_delay)
+        body = await request.json()
+        return web.json_response({"tokens": list(range(len(str(body.get("input", "")).split())))})
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

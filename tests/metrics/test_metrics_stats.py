@@ -43,3 +43,19 @@ def test_ci95_known_example():
     assert out["low"] == pytest.approx(11 - half) and out["high"] == pytest.approx(11 + half)
     assert ci95([5.0])["low"] is None and ci95([])["mean"] is None
     assert stdev([1.0]) is None
+
+
+@pytest.mark.parametrize("n,j,cover", [(5, 1, 0.9375), (6, 1, 0.96875), (10, 2, 0.978515625), (20, 6, 0.958611)])
+def test_median_interval_is_the_binomial_order_statistics(n, j, cover):
+    from tokbench.metrics.stats import median_ci95
+
+    ci = median_ci95([float(i) for i in range(n)])
+    assert (ci["low"], ci["high"]) == (j - 1, n - j) and ci["coverage"] == pytest.approx(cover, abs=1e-6)
+
+
+@given(st.lists(st.floats(0, 1e4), min_size=1, max_size=300))
+def test_median_interval_holds_the_median(xs):
+    from tokbench.metrics.stats import median_ci95
+
+    ci = median_ci95(xs)
+    assert ci["low"] <= ci["p50"] <= ci["high"] and 0 <= ci["coverage"] <= 1

@@ -25,13 +25,17 @@ def rec(i=0, t0=0.0, times=(0.1, 0.2, 0.3, 0.4), end=None, **kw) -> RequestRecor
 
 def test_single_request_definitions():
     r = rec(times=(0.2, 0.3, 0.3, 0.3, 0.6), end=0.6)  # a 3-token chunk at 0.3
-    assert itl_ms(r) == pytest.approx([100, 0, 0, 300])  # per token: k-1 zero gaps + one gap
+    assert itl_ms(r) == pytest.approx([100 / 3] * 3 + [300])  # per token: the chunk's gap spread over its 3 tokens
     assert tpot_ms(r) == pytest.approx((600 - 200) / 4)
     assert decode_tps(r) == pytest.approx(4 / 0.4)
+    # a first chunk of 2 tokens: they arrived with the first token, so they are not "after" it
+    r2 = rec(times=(0.2, 0.2, 0.3, 0.4), end=0.4)
+    assert itl_ms(r2) == pytest.approx([100, 100]) and decode_tps(r2) == pytest.approx(2 / 0.2)
+    assert tpot_ms(r2) == pytest.approx(100)
     s = summarize_point([r])
     assert RESULT_KEYS <= set(s)
     assert s["ttft_ms"]["p50"] == pytest.approx(200) and s["e2e_ms"]["mean"] == pytest.approx(600)
-    assert s["itl_ms"]["mean"] == pytest.approx(100) and s["itl_ms"]["p50"] == pytest.approx(50)
+    assert s["itl_ms"]["mean"] == pytest.approx(100) and s["itl_ms"]["p50"] == pytest.approx(100 / 3)
     assert s["decode_tps_per_stream"] == {"mean": pytest.approx(10), "p50": pytest.approx(10)}
     assert s["prefill_tps"]["mean"] == pytest.approx(100 / 0.2)
     assert s["output_tokens"] == 5 and s["aggregate_output_tps"] == pytest.approx(5 / 0.6)
@@ -109,3 +113,36 @@ def test_outcomes_always_add_up(rows):
     out = summarize_point(recs)
     assert out["ok"] + out["errors"] + out["incomplete"] == out["requests"] == sum(not w for _, w, _ in rows)
     assert out["output_tokens"] == sum(n for s, w, n in rows if s == "ok" and not w)
+
+
+def test_resumed_point_counts_only_measuring_time():
+    # attempt 0 measured 0..1 s, the run was interrupted, attempt 1 (the resume) measured 100..101 s
+    recs = [rec(0, t0=0.0, times=(0.1, 0.5, 1.0), end=1.0), rec(1, t0=100.0, times=(0.1, 0.5, 1.0), end=1.0, attempt=1)]
+    s = summarize_point(recs)
+    assert s["duration_s"] == pytest.approx(2.0)  # not 101 s: the pause between runs is not measured
+    assert s["aggregate_output_tps"] == pytest.approx(6 / 2.0)
+
+
+def test_impossible_timings_are_flagged_not_averaged():
+    steady = [rec(i, t0=10.0 * i, times=tuple(0.1 + 0.02 * k for k in range(33))) for i in range(4)]  # 50 tok/s
+    burst = rec(9, t0=50.0, times=(0.7,) + tuple(0.7 + 0.0003 * k for k in range(1, 33)))  # 32 tokens in 10 ms
+    s = summarize_point(steady + [burst])
+    assert s["timing_flags"] == {"outlier": 1}
+    assert s["decode_tps_per_stream"]["p50"] == pytest.approx(50.0) and s["decode_tps_per_stream"]["mean"] == pytest.approx(50.0)
+    ci = s["decode_tps_median_ci95"]
+    assert ci["n"] == 4 and ci["low"] == pytest.approx(50.0) and ci["high"] == pytest.approx(50.0)
+    assert s["ttft_ms"]["p50"] is not None and s["ok"] == 5  # still counted, its TTFT and E2E kept
+    fast = rec(0, times=tuple(0.01 * k for k in range(10)), native={"predicted_per_second": 50.0})  # 100 tok/s seen
+    assert summarize_point([fast])["timing_flags"] == {"faster_than_server": 1}
+
+
+def test_tokens_per_chunk_sources_and_speculative_acceptance():
+    r = rec(times=(0.1, 0.1, 0.1, 0.2, 0.2, 0.2), chunks=2, token_source="server",
+            native={"draft_n": 8, "draft_n_accepted": 6, "predicted_per_second": 30.0})
+    s = summarize_point([r, rec(1, chunks=4, token_source="chunks", usage_output_tokens=4)])
+    assert s["tokens_per_chunk"]["mean"] == pytest.approx((3 + 1) / 2)
+    assert s["token_sources"] == {"server": 1, "chunks": 1}
+    assert s["speculative"]["draft_tokens"] == 8 and s["speculative"]["acceptance"] == pytest.approx(0.75)
+    counters = {"drafts": 10.0, "draft_tokens": 30.0, "accepted_tokens": 24.0}
+    spec = summarize_point([rec(2)], counters=counters)["speculative"]
+    assert spec["acceptance"] == pytest.approx(0.8) and spec["mean_accepted_per_draft"] == pytest.approx(2.4)

@@ -33,6 +33,12 @@ class Engine:
     # ranges per node), tensor (every matrix split, two all-reduces per layer), expert (experts split).
     splits: tuple[str, ...] = ()
     pipelined: bool = False  # a pipeline split overlaps requests across stages (else stages run in turn)
+    streams: int | None = None  # requests it serves at once in tokbench bench (None: as many as asked)
+
+    @property
+    def endpoint_only(self) -> bool:
+        """Benchmarked only through ``--endpoint`` (a server the user runs)."""
+        return self.bench == ENDPOINT
 
     @property
     def llama_server_loop(self) -> bool:
@@ -41,6 +47,7 @@ class Engine:
 
 
 _ALL = ("apple", "nvidia", "amd", "cpu")
+_HTTP = "tokbench.engines.openai_http:OpenAIEngine"  # every endpoint engine is driven over OpenAI-compatible HTTP
 ENGINES: dict[str, Engine] = {e.name: e for e in (
     Engine("llama.cpp", "llama.cpp", False, IN_PROCESS, _ALL, ("gguf",), "tokbench.engines.llamacpp:LlamaCppEngine",
            notes="llama.cpp in process (llama-cpp-python; llama-bench's figures)",
@@ -49,27 +56,26 @@ ENGINES: dict[str, Engine] = {e.name: e for e in (
            "tokbench.engines.servers:LlamaCppServerEngine",
            notes="llama.cpp behind llama-server's HTTP loop (tokbench starts llama_cpp.server)",
            splits=("pipeline", "tensor")),
-    Engine("ollama", "llama.cpp", True, ENDPOINT, _ALL, ("gguf",),
+    Engine("ollama", "llama.cpp", True, ENDPOINT, _ALL, ("gguf",), _HTTP,
            notes="llama.cpp behind Ollama's server"),
-    Engine("lm-studio", "llama.cpp", True, ENDPOINT, _ALL, ("gguf",),
+    Engine("lm-studio", "llama.cpp", True, ENDPOINT, _ALL, ("gguf",), _HTTP,
            notes="llama.cpp behind LM Studio's server (its MLX runtime: use mlx)"),
     Engine("mlx", "mlx", False, IN_PROCESS, ("apple", "cpu"), ("mlx",), "tokbench.engines.mlx:MlxEngine",
            notes="mlx-lm in process (Metal on Apple silicon; the CPU backend elsewhere); mlx.launch shards it",
-           splits=("tensor", "pipeline")),
+           splits=("tensor", "pipeline"), streams=1),
     Engine("mlx-server", "mlx", True, LAUNCHED, ("apple", "cpu"), ("mlx",), "tokbench.engines.servers:MlxServerEngine",
            notes="mlx_lm.server (tokbench starts it)"),
-    Engine("vllm-mlx", "mlx", True, ENDPOINT, ("apple",), ("mlx",),
+    Engine("vllm-mlx", "mlx", True, ENDPOINT, ("apple",), ("mlx",), _HTTP,
            notes="vllm-mlx: continuous batching on MLX"),
-    Engine("vllm", "vllm", True, ENDPOINT, ("nvidia", "amd"), ("hf", "gguf"),
+    Engine("vllm", "vllm", True, ENDPOINT, ("nvidia", "amd"), ("hf", "gguf"), _HTTP,
            notes="vLLM (CUDA/ROCm); GGUF support is experimental", splits=("pipeline", "tensor", "expert"),
            pipelined=True),
-    Engine("sglang", "sglang", True, ENDPOINT, ("nvidia", "amd"), ("hf",), notes="SGLang (CUDA/ROCm)",
+    Engine("sglang", "sglang", True, ENDPOINT, ("nvidia", "amd"), ("hf",), _HTTP, notes="SGLang (CUDA/ROCm)",
            splits=("tensor", "expert"), pipelined=True),
-    Engine("exo", "mlx", True, ENDPOINT, ("apple",), ("mlx",),
+    Engine("exo", "mlx", True, ENDPOINT, ("apple",), ("mlx",), _HTTP,
            notes="exo: MLX on several Macs (pipeline over TCP, tensor over RDMA since macOS 26.2)",
            splits=("pipeline", "tensor")),
-    Engine("openai", "unknown", True, ENDPOINT, _ALL, ("gguf", "mlx", "hf"),
-           "tokbench.engines.openai_http:OpenAIEngine",
+    Engine("openai", "unknown", True, ENDPOINT, _ALL, ("gguf", "mlx", "hf"), _HTTP,
            notes="any OpenAI-compatible endpoint; the server it detects names the planner engine"),
 )}
 
@@ -81,7 +87,7 @@ ALIASES = {"llamacpp": "llama.cpp", "llama-cpp": "llama.cpp", "llama_cpp": "llam
 
 # What a detected server flavour (tokbench.engines.openai_http) means for the planner.
 FLAVOR_ENGINE = {"llama-server": "llama.cpp-server", "llama-cpp-python": "llama.cpp-server", "ollama": "ollama",
-                 "mlx_lm.server": "mlx-server", "vllm": "vllm", "sglang": "sglang"}
+                 "mlx_lm.server": "mlx-server", "vllm": "vllm", "sglang": "sglang", "lm-studio": "lm-studio"}
 
 
 def get_engine(name: str) -> Engine:
@@ -101,6 +107,43 @@ def plan_engines() -> list[str]:
 def bench_engines() -> list[str]:
     """Engine names ``tokbench bench --engine`` drives itself (in process or launched) or as an endpoint."""
     return [n for n, e in ENGINES.items() if e.factory]
+
+
+def get_bench_engine(name: str) -> Engine:
+    """The engine ``tokbench bench --engine`` was given (aliases accepted; UserError with close matches)."""
+    key = ALIASES.get(name.strip().lower(), name.strip().lower())
+    if key not in ENGINES or not ENGINES[key].factory:
+        raise unknown("engine", name, bench_engines())
+    return ENGINES[key]
+
+
+def planner_engine(name: str, flavor: str | None = None) -> str | None:
+    """The planner's engine for a bench engine; for the generic endpoint, the server it detected
+    (``flavor`` as tokbench.engines.openai_http names it), None when that says nothing."""
+    e = ENGINES.get(name)
+    if e is None:
+        return None
+    if e.backend != "unknown":
+        return e.name
+    return FLAVOR_ENGINE.get(flavor or "")
+
+
+def engine_of_row(engine_id: str, text: str = "") -> str:
+    """The engine a published row was measured with: its ``engine_id``, made precise when its
+    description names a server of the same backend (``llama.cpp CUDA (llama-server -np 8)`` ->
+    llama.cpp-server)."""
+    base = ENGINES.get(engine_id)
+    low = (text or "").lower()
+    for alias, name in ALIASES.items():
+        e = ENGINES[name]
+        if e.server and base is not None and e.backend == base.backend and alias in low:
+            return name
+    return engine_id
+
+
+def register(engine: Engine) -> None:
+    """Add an engine (a third-party bench engine with its ``factory``) to the one table."""
+    ENGINES[engine.name] = engine
 
 
 def check_runs(engine: Engine, hw_kind: str | None, weight_format: str | None) -> None:

@@ -1,61 +1,76 @@
 """``tokbench bench``: measure real engines (in-process llama.cpp / MLX, launched servers, or any
 OpenAI-compatible endpoint), store every request, print the seed's tables next to the planner.
 
-With no arguments: synthesizes (once, cached) a small model and runs the shipped default suite on
-the embedded llama.cpp engine. Workload flags override every workload of the suite; giving
-``--concurrency`` or ``--rate`` runs just that sweep (no single-stream point).
+This module only parses and renders: the command line becomes a frozen job
+(tokbench.bench.build), the job runs through the one pipeline (tokbench.bench.lifecycle), and the
+stored runs come back as one results document (tokbench.report.results) printed as tables or JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 
-ENGINES = ("llama.cpp", "mlx", "llama.cpp-server", "mlx-server", "openai")
+DESCRIPTION = """Measure an engine. With no arguments: a small synthetic model (synthesized once, cached) on the
+embedded llama.cpp engine: single stream at depth 1024, then 1 and 8 concurrent requests at depth 256.
+--concurrency or --rate run just that sweep; --suite FILE|NAME runs a matrix as one job (its id is printed;
+--resume ID finishes it whole)."""
 
 
 def register(subparsers) -> None:
     """Add the ``bench`` command (argparse only: nothing heavy is imported here)."""
+    from tokbench.catalog.engines import bench_engines
     from tokbench.cli.db import add_db_arg
 
     p = subparsers.add_parser("bench", help="measure an engine (default: the built-in suite on llama.cpp)",
-                              description=__doc__.split("\n\n")[0])
-    p.add_argument("--engine", help=f"one of {', '.join(ENGINES)} (default: llama.cpp; openai with --endpoint)")
-    p.add_argument("--model", help="model file/dir (in-process and launched servers) or model name (--endpoint)")
-    p.add_argument("--endpoint", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
-    p.add_argument("--api-key", help="API key (or TOKBENCH_API_KEY / OPENAI_API_KEY); never stored")
-    p.add_argument("--tokenizer", help="local tokenizer (HF dir) for exact prompt lengths over HTTP")
-    p.add_argument("--api", choices=("completions", "chat"), help="HTTP API to call (default completions)")
-    p.add_argument("--suite", help="suite TOML file or shipped suite name (default, seed)")
-    p.add_argument("--concurrency", help="concurrency levels, e.g. 1,2,4,8,16")
-    p.add_argument("--rate", type=float, help="open loop: requests per second")
-    p.add_argument("--arrival", choices=("constant", "poisson"), help="arrival process for --rate")
-    p.add_argument("--requests", type=int, help="measured requests per point")
-    p.add_argument("--duration", type=float, help="seconds per point instead of --requests")
-    p.add_argument("--gen-tokens", type=int, help="output tokens per request")
-    p.add_argument("--context-depth", help="prompt tokens before generation (list allowed: 512,4096)")
-    p.add_argument("--repetitions", type=int, help="single-stream repetitions")
-    p.add_argument("--warmup", type=int, help="warm-up requests per point (excluded from results)")
-    p.add_argument("--slo", help="SLOs for goodput, e.g. ttft_ms=500,tpot_ms=50")
-    p.add_argument("--cache-prompt", action="store_true", help="allow servers to reuse cached prompt prefixes")
-    p.add_argument("--threads", type=int, help="CPU threads for in-process / launched llama.cpp")
-    p.add_argument("--hardware", help="hardware id for the planner's estimates (see `tokbench hw list`)")
-    p.add_argument("--name", help="a name for the run")
-    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run's remaining points")
-    p.add_argument("--json", action="store_true", help="print JSON: {run_id, results: [...]}")
+                              description=DESCRIPTION)
+    p.add_argument("--engine", help=f"one of {', '.join(bench_engines())} (default: llama.cpp; openai with "
+                                    "--endpoint, which then names the server for the planner; mlx for an MLX dir)")
+    p.add_argument("--model", help="model file/dir (in-process and launched engines; default: the synthetic "
+                                   "default model) or the model's name at --endpoint (default: the server's first)")
+    p.add_argument("--endpoint", help="OpenAI-compatible base URL of a server you run, e.g. "
+                                      "http://127.0.0.1:8080/v1 (default: none; tokbench runs the engine itself)")
+    p.add_argument("--api-key", help="API key (default: TOKBENCH_API_KEY or OPENAI_API_KEY); never stored")
+    p.add_argument("--tokenizer", help="local tokenizer (HF dir) for exact prompt lengths over HTTP (default: "
+                                       "the server's tokenize endpoint, else its usage counts)")
+    p.add_argument("--api", choices=("completions", "chat"), help="HTTP API to call (default: completions)")
+    p.add_argument("--suite", help="suite TOML file or shipped suite name: default, seed, agents (default: default)")
+    p.add_argument("--concurrency", help="concurrency levels, e.g. 1,2,4,8,16 (default: the suite's: 1,8; "
+                                         "1 for one-stream engines such as mlx)")
+    p.add_argument("--rate", type=float, help="open loop: requests per second (default: closed loop)")
+    p.add_argument("--arrival", choices=("constant", "poisson"), help="arrival process for --rate (default: constant)")
+    p.add_argument("--requests", type=int, help="measured requests per point (default: 2 per stream; 3 single-stream)")
+    p.add_argument("--duration", type=float, help="seconds per point instead of --requests (default: off)")
+    p.add_argument("--gen-tokens", type=int, help="output tokens per request (default: 64; 32 for mlx on a CPU)")
+    p.add_argument("--context-depth", help="prompt tokens before generation, list allowed: 512,4096 (default: the "
+                                           "suite's 1024 single / 256 sweep; 512 with --model or --endpoint, "
+                                           "256 for mlx on a CPU)")
+    p.add_argument("--repetitions", type=int, help="single-stream repetitions (default: 3)")
+    p.add_argument("--warmup", type=int, help="warm-up requests per point, not measured (default: 1)")
+    p.add_argument("--timeout", type=float, help="seconds one request may take (default: 600)")
+    p.add_argument("--slo", help="SLOs for goodput, e.g. ttft_ms=500,tpot_ms=50 (default: none)")
+    p.add_argument("--cache-prompt", action="store_true", help="let servers reuse cached prompt prefixes (default: off)")
+    p.add_argument("--threads", type=int, help="CPU threads for in-process / launched llama.cpp (default: cores - 1)")
+    p.add_argument("--hardware", help="hardware id the planner assumes (see `tokbench hw list`; default: this host "
+                                      "when it is in the catalog; none for --endpoint)")
+    p.add_argument("--plan", metavar="MODEL:QUANT", help="what the planner assumes the endpoint serves, e.g. "
+                                                         "llama-3.1-8b:Q4_K_M (default: the model file when it is here)")
+    p.add_argument("--name", help="a name for the run (default: none)")
+    p.add_argument("--resume", metavar="ID", help="finish an interrupted run, or every run of a suite id")
+    p.add_argument("--json", action="store_true", help="print the results document as JSON")
     from tokbench.cli.bench_agents import add_agent_args
 
-    add_agent_args(p)  # --workload agents and its flags (tokbench.cli.bench_agents)
+    add_agent_args(p)  # --workload agents and its flags
     add_db_arg(p)
     p.set_defaults(func=run)
 
 
-def _int_list(text: str | None, flag: str) -> list[int] | None:
+def _int_list(text: str | None, flag: str) -> tuple[int, ...] | None:
     from tokbench.errors import UserError
 
     if text is None:
         return None
     try:
-        vals = [int(x) for x in str(text).split(",") if x.strip()]
+        vals = tuple(int(x) for x in str(text).split(",") if x.strip())
     except ValueError:
         raise UserError(f"{flag} takes integers separated by commas, got '{text}'") from None
     if not vals or any(v < 0 for v in vals) or (flag == "--concurrency" and any(v < 1 for v in vals)):
@@ -63,104 +78,105 @@ def _int_list(text: str | None, flag: str) -> list[int] | None:
     return vals
 
 
-def parse_slo(text: str | None) -> dict[str, float] | None:
-    """``ttft_ms=500,tpot_ms=50`` -> dict (UserError on bad syntax or unknown metric)."""
+def parse_slo(text: str | None) -> tuple[tuple[str, float], ...]:
+    """``ttft_ms=500,tpot_ms=50`` -> pairs (UserError on bad syntax or unknown metric)."""
+    import math
+
     from tokbench.errors import UserError, unknown
+    from tokbench.metrics.summary import SLO_KEYS
 
     if not text:
-        return None
-    out = {}
+        return ()
+    out = []
     for part in text.split(","):
         key, sep, val = part.partition("=")
         key = key.strip()
         if not sep:
             raise UserError(f"--slo takes NAME=VALUE pairs, got '{part}'")
-        if key not in ("ttft_ms", "tpot_ms", "e2e_ms"):
-            raise unknown("SLO metric", key, ("ttft_ms", "tpot_ms", "e2e_ms"))
+        if key not in SLO_KEYS:
+            raise unknown("SLO metric", key, SLO_KEYS)
         try:
-            out[key] = float(val)
+            v = float(val)
         except ValueError:
             raise UserError(f"--slo {key}: not a number: '{val}'") from None
-    return out
+        if not math.isfinite(v) or v <= 0:
+            raise UserError(f"--slo {key} must be a positive number, got '{val}'")
+        out.append((key, v))
+    return tuple(out)
 
 
-def _validate(args) -> None:
-    from tokbench.errors import UserError, unknown
+def bench_args(args: argparse.Namespace):
+    """The command line as plain values (every value a user can get wrong checked here: one line)."""
+    import math
 
-    if args.endpoint and not args.engine:
-        args.engine = "openai"
-    if args.engine and args.engine not in ENGINES:
-        raise unknown("engine", args.engine, ENGINES)
-    if args.engine == "openai" and not args.endpoint and not args.resume:
-        raise UserError("--engine openai needs --endpoint http://host:port/v1")
+    from tokbench.bench.job import BenchArgs
+    from tokbench.cli.bench_agents import agent_overrides, check_agent_args
+    from tokbench.errors import UserError
+
     for flag in ("requests", "gen_tokens", "repetitions", "threads"):
         v = getattr(args, flag)
         if v is not None and v < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be at least 1")
     if args.warmup is not None and args.warmup < 0:
         raise UserError("--warmup must not be negative")
-    import math
-
-    for flag in ("duration", "rate"):  # nan passes "<= 0" and inf never ends: both refused
+    for flag in ("duration", "rate", "timeout"):  # nan passes "<= 0" and inf never ends: both refused
         v = getattr(args, flag)
         if v is not None and (not math.isfinite(v) or v <= 0):
             raise UserError(f"--{flag} must be a positive number, got {v:g}")
-    args.slo_dict = parse_slo(args.slo)
-    args.concurrency_list = _int_list(args.concurrency, "--concurrency")
-    args.depth_list = _int_list(args.context_depth, "--context-depth")
-    if args.api_key is None:
-        from tokbench.engines.openai_http import api_key_from_env
-
-        args.api_key = api_key_from_env()
-    args.model_name = args.model if args.engine == "openai" else None
-    if not args.engine and args.model:
-        from pathlib import Path
-
-        args.engine = "mlx" if Path(args.model).is_dir() else None  # an MLX model is a directory
-
-
-def _jobs(args):
-    from tokbench.cli.bench_suite import ModelRef, build_jobs, load_suite_file
-
-    doc, source = load_suite_file(args.suite or "default")
-    overrides = {"gen_tokens": args.gen_tokens, "requests": args.requests, "duration": args.duration,
-                 "warmup": args.warmup, "api": args.api, "repetitions": args.repetitions,
-                 "context_depth": args.depth_list, "cache_prompt": True if args.cache_prompt else None}
-    if args.depth_list is None and not args.suite and (args.model or args.endpoint):
-        overrides["context_depth"] = [4096]  # the seed's "~4K context", unless the default model runs
-    keep = ("single", "sweep", "rate")
-    if args.concurrency_list and not args.rate:
-        overrides["concurrency"] = args.concurrency_list
-        keep = ("sweep",)
-        if not any(w.get("kind", "sweep") == "sweep" for w in doc.get("workloads", [])):
-            overrides["_extra_workloads"] = [{"kind": "sweep", "context_depth": 4096}]
-    if args.rate:
-        keep = ()
-        overrides["_extra_workloads"] = [{"kind": "rate", "rate": args.rate, "arrival": args.arrival or "constant",
-                                          "concurrency": args.concurrency_list or [0], "context_depth": 4096}]
-    cli_model = args.model if args.engine != "openai" else None
-    jobs = build_jobs(doc, overrides, cli_model=cli_model, cli_engine=args.engine, keep_kinds=keep)
-    if args.engine == "openai":
-        for j in jobs:
-            j.model = ModelRef(args.model or "(server default)")
-    return jobs, doc.get("suite", {}).get("name", source)
+    if args.endpoint and not args.endpoint.startswith(("http://", "https://")):
+        raise UserError(f"--endpoint must be an http(s) URL like http://127.0.0.1:8080/v1, got '{args.endpoint}'")
+    check_agent_args(args)
+    return BenchArgs(
+        engine=args.engine, model=args.model, endpoint=args.endpoint, tokenizer=args.tokenizer, api=args.api,
+        suite=args.suite, concurrency=_int_list(args.concurrency, "--concurrency"), rate=args.rate,
+        arrival=args.arrival, requests=args.requests, duration=args.duration, gen_tokens=args.gen_tokens,
+        context_depth=_int_list(args.context_depth, "--context-depth"), repetitions=args.repetitions,
+        warmup=args.warmup, timeout=args.timeout, slo=parse_slo(args.slo), cache_prompt=args.cache_prompt,
+        threads=args.threads, hardware=args.hardware, name=args.name, workload=args.workload,
+        agents=agent_overrides(args), main_endpoint=args.main_endpoint, main_model=args.main_model,
+        sub_endpoint=args.sub_endpoint, sub_model=args.sub_model, sub_engine=args.sub_engine,
+        sub_tokenizer=args.sub_tokenizer, main_plan=args.main_plan or args.plan, sub_plan=args.sub_plan, plan=args.plan)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tokbench bench``."""
-    from tokbench.cli import bench_agents
     from tokbench.store import open_store
 
-    if bench_agents.wanted(args):  # --workload agents, or a suite of [[agents]] mixes
-        return bench_agents.run(args)
-    _validate(args)
-    store = open_store(args.db, secrets=[args.api_key] if args.api_key else None)
+    api_key = args.api_key
+    if api_key is None:
+        from tokbench.engines.openai_http import api_key_from_env
+
+        api_key = api_key_from_env()
+    if not args.resume:
+        from tokbench.bench.build import build_job
+
+        job, resume = build_job(bench_args(args)), None
+    store = open_store(args.db, secrets=[api_key] if api_key else None)
     with store:
         if args.resume:
-            jobs, suite_name, resume_id = _resume(args, store)
-        else:
-            (jobs, suite_name), resume_id = _jobs(args), None
-        return _run_loop(_main(args, store, jobs, suite_name, resume_id))
+            from tokbench.bench.lifecycle import load_resume
+
+            resume = load_resume(store, args.resume)
+            job = resume.job
+        from tokbench.bench.start import preload
+
+        preload(job)
+        rc = _run_loop(_main(args, store, job, resume, api_key))
+    if rc == 130:
+        _exit_now(rc)
+    return rc
+
+
+def _exit_now(code: int) -> None:
+    """End the process at once after Ctrl-C (everything is stored and printed by now): the
+    interpreter's own shutdown collects every object first, 0.5-1 s on a busy 2-core machine, and
+    the user asked to stop within a second."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _run_loop(coro):
@@ -175,122 +191,23 @@ def _run_loop(coro):
     return uvloop.run(coro)
 
 
-def _resume(args, store):
-    from tokbench.cli.bench_run import job_from_config
-    from tokbench.errors import UserError
-
-    run_id = store.resolve_run_id(args.resume)
-    info = store.get_run(run_id)
-    if info.status == "complete":
-        raise UserError(f"run {run_id} is complete; nothing to resume")
-    if info.status == "running" and not info.stale:  # a live process still writes it: two writers would mix
-        raise UserError(f"run {run_id} is still running in another tokbench process; stop it before --resume")
-    job = job_from_config(info.config)
-    opts = info.config.get("engine_options", {})
-    if job.engine == "openai":
-        args.endpoint = args.endpoint or opts.get("endpoint")
-        args.model_name = args.model_name or opts.get("model")
-        args.tokenizer = args.tokenizer or opts.get("tokenizer")
-    args.slo_dict = args.slo_dict or info.config.get("slo")
-    return [job], info.suite_id or "resume", run_id
-
-
-async def _main(args, store, jobs, suite_name: str, resume_id: str | None) -> int:
-    import time
-
-    from tokbench.cli.bench_run import Runner
-    from tokbench.cli.output import console
+async def _main(args, store, job, resume, api_key) -> int:
+    from tokbench.bench.lifecycle import Pipeline, planner_hardware
+    from tokbench.cli.bench_render import TerminalEvents, render_document
+    from tokbench.cli.output import console, print_json
+    from tokbench.report.results import bench_document
 
     con = console(stderr=args.json)
-    suite_id = None
-    if len(jobs) > 1 and not resume_id:
-        suite_id = f"{suite_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    total = sum(p.requests or 0 for j in jobs for p in j.points)
-    done: list[tuple] = []
-    with _progress(con, total) as advance:
-        runner = Runner(store, args, on_record=lambda rec: advance(rec))
-        runner.install_signals()
-        for job in jobs:
-            if runner.stop.is_set():
-                break
-            run_id, status = await runner.run_job(job, suite_id=suite_id, resume=resume_id)
-            done.append((job, run_id, status))
-    return _report(args, store, con, done, suite_id)
-
-
-class _progress:
-    """A rich progress bar over measured requests (warm-ups not counted), on stderr."""
-
-    def __init__(self, con, total: int):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=con if con.stderr else None, transient=True)
-        self.task = self.p.add_task("bench", total=total or None)
-
-    def __enter__(self):
-        self.p.start()
-
-        def advance(rec) -> None:
-            self.p.update(self.task, description=rec.point)
-            if not rec.warmup:
-                self.p.advance(self.task)
-
-        return advance
-
-    def __exit__(self, *exc) -> None:
-        self.p.stop()
-
-
-def _report(args, store, con, done, suite_id) -> int:
-    from tokbench.cli.bench_table import attach_estimates, planner_estimates, render, render_plan
-    from tokbench.cli.output import print_json
-    from tokbench.metrics import summarize_run
-
-    hw = _hardware(args)
-    docs = []
-    for job, run_id, status in done:
-        info = store.get_run(run_id)
-        rows = summarize_run(store.records(run_id), args.slo_dict)
-        model_path = (info.environment.get("model") or {}).get("path")
-        attach_estimates(rows, planner_estimates(model_path, job.model.quant, hw, job.engine, rows))
-        docs.append({"run_id": run_id, "status": status, "model": job.model.label, "engine": job.engine,
-                     "results": rows})
-        if not args.json:
-            eng = info.environment.get("engine", {})
-            render(con, f"{job.model.label} on {eng.get('name', job.engine)} {eng.get('version', '')} "
-                        f"- run {run_id} ({status})", rows, job.kinds)
-            render_plan(con, _plan_row(model_path, job, hw))
+    with TerminalEvents(con, job) as events:
+        pipe = Pipeline(job, store, events, api_key)
+        pipe.install_signals()
+        outcome = await pipe.run(resume)
+    ran = [r for r in outcome.runs if r.run_id]
+    hardware = {} if outcome.interrupted else {r.run_id: planner_hardware(job, r.spec) for r in ran}
+    doc = bench_document(store, [r.run_id for r in ran], outcome.suite_id, hardware, job.slo_dict,
+                         outcome.interrupted)
     if args.json:
-        print_json(docs[0] if len(docs) == 1 else {"suite_id": suite_id, "runs": docs})
-    statuses = {d["status"] for d in docs}
-    return 130 if "interrupted" in statuses else 0
-
-
-def _hardware(args):
-    if args.hardware:
-        from tokbench.catalog.hardware import get_hardware
-
-        return get_hardware(args.hardware)
-    if getattr(args, "endpoint", None):
-        return None  # a server elsewhere: this host's hardware says nothing about it; use --hardware
-    try:
-        from tokbench.env import host_hardware
-
-        return host_hardware()
-    except Exception:  # noqa: BLE001 - no probe: no estimates
-        return None
-
-
-def _plan_row(model_path, job, hw):
-    if hw is None or model_path is None:
-        return None
-    try:
-        from tokbench.plan import estimate
-        from tokbench.modelspec import load_spec
-
-        depth = max(p.context_depth for p in job.points)
-        return estimate(load_spec(model_path), job.model.quant, hw,
-                        engine="mlx" if job.engine.startswith("mlx") else "llama.cpp", context=depth + 64, depth=depth)
-    except Exception:  # noqa: BLE001 - the planner cannot read every model: show no plan
-        return None
+        print_json(doc.to_dict())
+    else:
+        render_document(con, doc, outcome)
+    return 130 if outcome.interrupted or doc.status == "interrupted" else 0

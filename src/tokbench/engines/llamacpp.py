@@ -92,7 +92,9 @@ class LlamaCppEngine:
         """Load the model and start the batching thread."""
         if not self.model_path.is_file():
             raise UserError(f"model file not found: {self.model_path}")
-        await asyncio.to_thread(self._load)
+        from tokbench.engines.threads import in_daemon_thread
+
+        await in_daemon_thread(self._load)
         self._thread = threading.Thread(target=self._worker, name="tokbench-llama.cpp", daemon=True)
         self._thread.start()
 
@@ -191,6 +193,10 @@ class LlamaCppEngine:
         head = [self._bos] if self._add_bos and n_tokens > 0 else []
         body = rng.choice(self._normal, size=max(0, n_tokens - len(head))).tolist()
         return Prompt(n_tokens=n_tokens, token_ids=head + body)
+
+    async def make_prompts(self, n_tokens: int, seeds: list[int], progress=None, **_: object) -> list[Prompt]:
+        """:meth:`make_prompt` for each seed (token ids: exact by construction, no counting)."""
+        return [await self.make_prompt(n_tokens, s) for s in seeds]
 
     # ---- requests --------------------------------------------------------------------------
     async def generate(self, request: GenRequest, sink: TokenSink) -> GenResult:

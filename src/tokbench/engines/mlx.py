@@ -72,6 +72,10 @@ class MlxEngine:
         head = [self._bos] if self._bos is not None and n_tokens > 0 else []
         return Prompt(n_tokens, token_ids=head + [rng.choice(self._normal) for _ in range(n_tokens - len(head))])
 
+    async def make_prompts(self, n_tokens: int, seeds: list[int], progress=None, **_: object) -> list[Prompt]:
+        """:meth:`make_prompt` for each seed (token ids: exact by construction, no counting)."""
+        return [await self.make_prompt(n_tokens, s) for s in seeds]
+
     async def generate(self, request: GenRequest, sink: TokenSink) -> GenResult:
         """Run ``stream_generate`` on the MLX thread, forwarding each token's timestamp."""
         loop = asyncio.get_running_loop()

@@ -26,6 +26,7 @@ class Prompt:
     n_tokens: int  # length as the engine counts it (BOS included when the engine adds one)
     text: str | None = None
     token_ids: list[int] | None = None
+    exact: bool = True  # False: the server cannot count; n_tokens is the asked length, not a count
 
 
 @dataclass
@@ -47,6 +48,12 @@ class GenResult:
     usage_prompt_tokens: int | None = None
     usage_output_tokens: int | None = None
     native: dict[str, Any] = field(default_factory=dict)  # engine-native timings, as the engine names them
+    # Set by engines that settle token counts after the stream (tokbench.engines.sse): one time per
+    # output token, where the counts came from, and how many streamed events carried output.
+    token_times: list[float] | None = None
+    token_source: str = ""
+    chunks: int | None = None
+    t_done: float | None = None  # when the final event arrived (the request's end, before any settling)
 
 
 class EngineError(Exception):
@@ -94,6 +101,10 @@ class Engine(Protocol):
 
     async def make_prompt(self, n_tokens: int, seed: int) -> Prompt:
         """A prompt of exactly ``n_tokens`` tokens, unique for each ``seed`` (defeats prefix caches)."""
+
+    async def make_prompts(self, n_tokens: int, seeds: list[int], progress=None) -> list[Prompt]:
+        """:meth:`make_prompt` for many seeds at once (an HTTP engine counts a base once per length);
+        ``progress(done, total)`` may be called as prompts are ready."""
 
     async def generate(self, request: GenRequest, sink: TokenSink) -> GenResult:
         """Run one request, calling ``sink`` per chunk; raise :class:`EngineError` on failure."""

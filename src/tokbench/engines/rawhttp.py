@@ -1,12 +1,17 @@
-"""A minimal HTTP/1.1 client for one streamed POST, on an asyncio Protocol.
+"""A minimal HTTP/1.1 client for streamed POSTs, on asyncio Protocols, with kept-alive connections.
 
-Why: at hundreds of concurrent streams the client's own per-request work (aiohttp builds a
-request object, headers, a connection, a response, a stream reader ...) delays every request
+Why: at hundreds of concurrent streams the client's own per-request work delays every request
 start, and TTFT measured at high concurrency becomes the client's queue, not the server's
-(benchmarks/results/client_capacity.md). This path does the minimum: one connection per request
-(``Connection: close``), the request written in one call, the response decoded as it arrives
+(benchmarks/results/client_capacity.md). Opening a TCP connection is most of that work (socket and
+connect system calls, ~50 us each on the 2-core VM, and the server's accept), so connections are
+kept alive between requests (:class:`Pool`) and can be opened before a point starts
+(:meth:`Pool.warm`): a request start is then one write. The response is decoded as it arrives
 (Content-Length, chunked, or close-delimited bodies), each network read timestamped once and
-handed to a feed function. Plain HTTP only; ``https`` endpoints use aiohttp.
+handed to a feed function. A connection goes back to the pool only after its response ended
+cleanly (chunked terminator or full Content-Length, no ``Connection: close``), and is reused only
+within IDLE_S of its last byte: servers close idle connections after ~5 s, and a request written
+on a connection the server is closing would fail (it is never sent twice: a POST is not safe to
+repeat). Plain HTTP only; ``https`` endpoints use aiohttp.
 """
 
 from __future__ import annotations
@@ -17,10 +22,20 @@ from collections.abc import Callable
 from tokbench.engines.protocol import EngineError, clock
 
 Feed = Callable[[bytes, float], bool]  # (body bytes, arrival time) -> True when the stream is done
+IDLE_S = 2.0  # pooled connections older than this are dropped: servers time idle ones out after ~5 s
 
 
 class _Conn(asyncio.Protocol):
-    def __init__(self, feed: Feed, done: asyncio.Future):
+    """One connection; serves one response at a time (``start`` arms it for the next)."""
+
+    def __init__(self, feed: Feed | None = None, done: asyncio.Future | None = None, pool: Pool | None = None):
+        self.pool = pool
+        self.transport = None
+        self.closed = False
+        self.last = clock()  # when the last byte arrived (the idle timeout counts from here)
+        self._arm(feed, done)
+
+    def _arm(self, feed: Feed | None, done: asyncio.Future | None) -> None:
         self.feed, self.done = feed, done
         self.head = b""
         self.status = 0
@@ -28,10 +43,16 @@ class _Conn(asyncio.Protocol):
         self.left = 0
         self.cbuf = b""
         self.error_body = b""
-        self.ended = False  # the chunked body's last (size 0) chunk was seen
+        self.ended = False  # the body's end was seen (chunked terminator, Content-Length reached)
+        self.keep = True  # the server lets the connection be reused
+        self.got_bytes = False
         self.retry_after = ""  # the server's Retry-After on 429/503, kept in the error message
-        self.transport = None
-        self.last = clock()  # when the last byte arrived (the idle timeout counts from here)
+        self.finished = False  # the stream's final event was seen (the response may still be ending)
+
+    def start(self, feed: Feed, done: asyncio.Future) -> None:
+        """Use this (idle) connection for the next response."""
+        self._arm(feed, done)
+        self.last = clock()
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -39,6 +60,10 @@ class _Conn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         t = self.last = clock()
+        self.got_bytes = True
+        if self.done is None:  # bytes on an idle connection: it is no longer in a known state
+            self._close()
+            return
         if not self.mode:
             self.head += data
             head, sep, rest = self.head.partition(b"\r\n\r\n")
@@ -56,6 +81,7 @@ class _Conn(asyncio.Protocol):
         parts = lines[0].split(b" ", 2)
         self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         self.mode = "close"
+        self.keep = lines[0].startswith(b"HTTP/1.1")
         for line in lines[1:]:
             k, _, v = line.partition(b":")
             k, v = k.strip().lower(), v.strip().lower()
@@ -63,6 +89,8 @@ class _Conn(asyncio.Protocol):
                 self.mode = "chunked"
             elif k == b"content-length" and self.mode != "chunked":
                 self.mode, self.left = "length", int(v)
+            elif k == b"connection" and b"close" in v:
+                self.keep = False
             elif k == b"retry-after":
                 self.retry_after = v.decode(errors="replace")[:40]
 
@@ -72,15 +100,19 @@ class _Conn(asyncio.Protocol):
             data = self._dechunk()
         elif self.mode == "length":
             self.left -= len(data)
+            self.ended = self.left <= 0
         if self.status != 200:
             self.error_body += data
-            if self.mode == "length" and self.left <= 0:
+            if self.ended:
                 self._finish(self._http_error())
             return
-        if data and self.feed(data, t):
+        if not self.finished and data and self.feed(data, t):
+            self.finished = True
             self._finish(None)
-        elif (self.mode == "length" and self.left <= 0) or self.ended:
+        elif not self.finished and self.ended:
             self._finish(EngineError("truncated_stream", "response ended before the final event"))
+        if self.finished and self.ended:
+            self._release()
 
     def _dechunk(self) -> bytes:
         out = []
@@ -102,6 +134,9 @@ class _Conn(asyncio.Protocol):
             size = int(line.split(b";")[0] or b"0", 16)
             self.cbuf = rest
             if size == 0:
+                # The last chunk; an empty trailer section ends the body ("0\r\n\r\n").
+                if self.cbuf.startswith(b"\r\n"):
+                    self.cbuf = self.cbuf[2:]
                 self.ended = True
                 break
             self.left = size
@@ -113,6 +148,11 @@ class _Conn(asyncio.Protocol):
         return EngineError(f"http_{self.status}", (prefix + self.error_body.decode(errors="replace"))[:300])
 
     def connection_lost(self, exc) -> None:
+        self.closed = True
+        if self.pool is not None:
+            self.pool.forget(self)
+        if self.done is None or self.done.done():
+            return
         if self.status and self.status != 200:
             self._finish(self._http_error())
         elif not self.mode:  # closed before a response: the same class aiohttp's path gives
@@ -121,40 +161,135 @@ class _Conn(asyncio.Protocol):
             self._finish(EngineError("truncated_stream", "connection closed before the final event"))
 
     def _finish(self, exc: Exception | None) -> None:
-        if not self.done.done():
+        if self.done is not None and not self.done.done():
             if exc is None:
                 self.done.set_result(None)
             else:
                 self.done.set_exception(exc)
+        if exc is not None or not (self.keep and self.mode in ("chunked", "length")):
+            self._close()
+        elif self.ended:
+            self._release()
+
+    def _release(self) -> None:
+        """The response is over and the connection reusable: back to the pool."""
+        if self.closed or self.done is None:
+            return
+        self.done = self.feed = None
+        if self.pool is not None and self.keep and not self.cbuf:
+            self.pool.put(self)
+        else:
+            self._close()
+
+    def _close(self) -> None:
+        self.done = self.feed = None
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
 
+class Pool:
+    """Idle kept-alive connections to one host:port."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.idle: list[_Conn] = []
+
+    def put(self, conn: _Conn) -> None:
+        """An idle connection, ready for the next request."""
+        conn.last = clock()
+        self.idle.append(conn)
+
+    def forget(self, conn: _Conn) -> None:
+        """A connection the server closed."""
+        try:
+            self.idle.remove(conn)
+        except ValueError:
+            pass
+
+    def take(self) -> _Conn | None:
+        """The most recently used idle connection that is still fresh, else None."""
+        now = clock()
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.closed and now - conn.last < IDLE_S and not conn.transport.is_closing():
+                return conn
+            conn._close()
+        return None
+
+    async def open(self) -> _Conn:
+        """A new connection (EngineError ``connect`` when it cannot be made)."""
+        loop = asyncio.get_running_loop()
+        try:
+            _, proto = await loop.create_connection(lambda: _Conn(pool=self), self.host, self.port)
+        except OSError as exc:
+            raise EngineError("connect", str(exc)) from None
+        return proto
+
+    async def warm(self, n: int) -> None:
+        """Have ``n`` idle connections open (before a point's requests start together)."""
+        fresh = [c for c in self.idle if not c.closed]
+        need = max(0, n - len(fresh))
+        conns = await asyncio.gather(*(self.open() for _ in range(need)), return_exceptions=True)
+        for c in conns:
+            if isinstance(c, _Conn):
+                self.put(c)
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        for c in self.idle:
+            c._close()
+        self.idle.clear()
+
+
 async def post_stream(host: str, port: int, path: str, headers: dict[str, str], body: bytes, feed: Feed,
-                      idle_timeout_s: float | None = None) -> None:
+                      idle_timeout_s: float | None = None, pool: Pool | None = None) -> None:
     """POST ``body`` and feed the response body to ``feed`` until it says done; EngineError on failure
-    (``timeout_idle`` when no byte arrives for ``idle_timeout_s``, headers included)."""
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    try:
-        transport, proto = await loop.create_connection(lambda: _Conn(feed, done), host, port)
-    except OSError as exc:
-        raise EngineError("connect", str(exc)) from None
-    head = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close",
-            f"Content-Length: {len(body)}", "Accept: text/event-stream"]
+    (``timeout_idle`` when no byte arrives for ``idle_timeout_s``, headers included). With ``pool``,
+    a kept-alive connection is used and returned when the response has ended."""
+    head = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}",
+            "Accept: text/event-stream"] + ([] if pool is not None else ["Connection: close"])
     head += [f"{k}: {v}" for k, v in headers.items()]
-    transport.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+    request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+    loop = asyncio.get_running_loop()
+    conn = (pool.take() if pool is not None else None) or await (pool or Pool(host, port)).open()
+    done = loop.create_future()
+    conn.start(feed, done)
+    if pool is None:
+        conn.pool = None
+    conn.transport.write(request)
     try:
-        # One timer per idle period, not per read: wake when the period is up, re-arm from the
-        # last byte's time if data came meanwhile.
-        while not done.done():
-            wait = None if idle_timeout_s is None else idle_timeout_s - (clock() - proto.last)
-            if wait is not None and wait <= 0:
-                raise EngineError("timeout_idle", f"no data from the server for {idle_timeout_s:g} s")
-            await asyncio.wait({done}, timeout=wait)
-        done.result()
+        await _wait(conn, done, idle_timeout_s)
     finally:
-        if not done.done():  # we stopped waiting (idle timeout, cancel): closing must not set
-            done.cancel()    # an exception nobody will read ("Future exception was never retrieved")
-        if not transport.is_closing():
-            transport.close()
+        if not done.done() or done.cancelled():  # we stopped waiting (cancel): the server must stop
+            done.cancel()  # streaming, and closing must not set an exception nobody will read
+            conn._close()
+
+
+async def _wait(conn: _Conn, done: asyncio.Future, idle_timeout_s: float | None) -> None:
+    """Until the response's final event, or ``timeout_idle`` after ``idle_timeout_s`` without a byte.
+
+    One timer per idle period, not per read (nor an ``asyncio.wait`` per request: its waiter and
+    callbacks cost ~10 us at each request start): when it fires it re-arms from the last byte's time
+    if data came meanwhile."""
+    if idle_timeout_s is None:
+        await done
+        return
+    loop = asyncio.get_running_loop()
+    timer = None
+
+    def check() -> None:
+        nonlocal timer
+        if done.done():
+            return
+        left = idle_timeout_s - (clock() - conn.last)
+        if left <= 0:
+            done.set_exception(EngineError("timeout_idle", f"no data from the server for {idle_timeout_s:g} s"))
+            conn._close()
+        else:
+            timer = loop.call_later(left, check)
+
+    timer = loop.call_later(idle_timeout_s, check)
+    try:
+        await done
+    finally:
+        timer.cancel()

@@ -1,8 +1,10 @@
-"""Built-in engines by name, imported lazily (``tokbench --help`` must not import llama_cpp or mlx).
+"""Bench engines by name, imported lazily (``tokbench --help`` must not import llama_cpp or mlx).
 
-Each entry maps a user-facing engine name to ``module:factory``; the factory takes keyword options
-(``model``, ``endpoint``, ``api_key``, ``n_parallel`` ...) and returns an object following
-:class:`tokbench.engines.protocol.Engine`. Third parties can :func:`register` more.
+The names and their ``module:factory`` live in the one engine table,
+:mod:`tokbench.catalog.engines`; this module only imports and calls the factory. A factory takes
+keyword options (``model``, ``endpoint``, ``api_key``, ``n_parallel`` ...) and returns an object
+following :class:`tokbench.engines.protocol.Engine`. Third parties add an entry with
+:func:`register` (which extends that table).
 """
 
 from __future__ import annotations
@@ -10,33 +12,28 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from tokbench.errors import unknown
 
-_ENGINES: dict[str, str] = {
-    "llama.cpp": "tokbench.engines.llamacpp:LlamaCppEngine",
-    "mlx": "tokbench.engines.mlx:MlxEngine",
-    "openai": "tokbench.engines.openai_http:OpenAIEngine",
-    "llama.cpp-server": "tokbench.engines.servers:LlamaCppServerEngine",
-    "mlx-server": "tokbench.engines.servers:MlxServerEngine",
-}
+def register(name: str, target: str, backend: str = "unknown", server: bool = True) -> None:
+    """Register a bench engine factory given as ``"package.module:callable"`` in the engine table."""
+    from tokbench.catalog.engines import IN_PROCESS, Engine
+    from tokbench.catalog.engines import register as add
 
-
-def register(name: str, target: str) -> None:
-    """Register an engine factory given as ``"package.module:callable"``."""
     if ":" not in target:
         raise ValueError(f"engine target must be 'module:callable', got {target!r}")
-    _ENGINES[name] = target
+    add(Engine(name, backend, server, IN_PROCESS, ("apple", "nvidia", "amd", "cpu"), ("gguf", "mlx", "hf"), target))
 
 
 def names() -> list[str]:
-    """Registered engine names."""
-    return list(_ENGINES)
+    """Engine names ``tokbench bench`` can drive."""
+    from tokbench.catalog.engines import bench_engines
+
+    return bench_engines()
 
 
 def create(name: str, **options: Any):
     """Instantiate engine ``name`` with ``options`` (UserError with close matches if unknown)."""
-    if name not in _ENGINES:
-        raise unknown("engine", name, _ENGINES)
-    module_name, attr = _ENGINES[name].split(":")
+    from tokbench.catalog.engines import get_bench_engine
+
+    module_name, attr = get_bench_engine(name).factory.split(":")
     factory = getattr(importlib.import_module(module_name), attr)
     return factory(**options)

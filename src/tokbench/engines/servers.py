@@ -64,6 +64,10 @@ class _LaunchedServer(OpenAIEngine):
         try:
             await self._wait_ready()
             await super().start()
+        except asyncio.CancelledError:  # Ctrl-C while it starts: no grace, the user is waiting
+            self.kill()
+            await OpenAIEngine.stop(self)
+            raise
         except BaseException:
             await self.stop()
             raise
@@ -86,18 +90,42 @@ class _LaunchedServer(OpenAIEngine):
                 await asyncio.sleep(0.1)
         raise UserError(f"{self.name} did not answer within {self.startup_timeout_s:.0f} s (log: {self.log_path})")
 
+    stop_grace_s = 5.0  # how long the server may take to exit on SIGTERM before it is killed
+
     async def stop(self) -> None:
-        """Close the client, then SIGTERM the server (SIGKILL after 5 s)."""
+        """Close the client, then SIGTERM the server (SIGKILL after ``stop_grace_s``). Polled on the
+        event loop, not waited for in a thread: a Ctrl-C must not wait on a thread at exit."""
         await super().stop()
-        proc, self._proc = self._proc, None
+        proc = self._proc
         if proc is None or proc.poll() is not None:
+            self._proc = None
             return
-        proc.send_signal(signal.SIGTERM)
+        self._signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_grace_s
+        while proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if proc.poll() is None:
+            self.kill()
+        self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL the server's process group at once (it was started in a session of its own)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            self._signal(signal.SIGKILL)
+            try:
+                proc.wait(1)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def _signal(self, sig) -> None:
         try:
-            await asyncio.to_thread(proc.wait, 5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            await asyncio.to_thread(proc.wait, 5)
+            os.killpg(self._proc.pid, sig)  # the server and anything it spawned
+        except (ProcessLookupError, PermissionError):
+            try:
+                self._proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
 
     def info(self):
         """As OpenAIEngine, named after the launcher, with the server command's model file."""
@@ -145,6 +173,7 @@ class MlxServerEngine(_LaunchedServer):
     def _engine_options(self, options: dict) -> dict:
         out = super()._engine_options(options)
         out["tokenizer"] = str(self.model_path)
+        out["flavor"] = "mlx_lm.server"  # it answers no probe of its own: the launcher knows what it is
         return out
 
     def _model_name(self) -> str:

@@ -89,6 +89,13 @@ def probe_host(measure: bool = True, run=_run) -> dict:
 
         info["bandwidth"] = measure_bandwidth()
         info["compute"] = measure_matmul_tflops()
+    if not measure and not (info["nvidia"] or apple):
+        # An unrecognized CPU host: its Hardware needs a bandwidth measurement (seconds), which
+        # measure=False promises not to make (tokbench bench records the host before every run).
+        mem_gb = round((info.get("memory_bytes") or 0) / 2**30, 1)
+        info["hardware"] = {"id": "host", "label": f"host:{mem_gb:g}", "kind": "cpu", "bandwidth_gbs": None,
+                            "memory_gb": mem_gb, "in_catalog": False}
+        return info
     hw = host_hardware(info)
     info["hardware"] = {"id": hw.id, "label": hw.label, "kind": hw.kind, "bandwidth_gbs": hw.bandwidth_gbs,
                         "memory_gb": hw.memory_gb, "in_catalog": hw.id != "host"}

@@ -36,19 +36,20 @@ import gc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from tokbench.engines.protocol import Engine, EngineError, GenRequest, Prompt, clock
+from tokbench.engines.protocol import Engine, Prompt, clock
 from tokbench.errors import UserError
 from tokbench.loadgen.lag import LagMonitor
 from tokbench.loadgen.prompts import exact_prompt
+from tokbench.loadgen.scheduler import Scheduler, Shape, Stopped, until_stopped
 from tokbench.metrics.agents import summarize_agents  # noqa: F401 - re-exported; pure metrics live there
-from tokbench.records import ERROR, INCOMPLETE, RequestRecord
+from tokbench.records import RequestRecord
 
 MODES = ("on", "off")
 DISPATCH = ("with", "after")
 SEP = "\n"  # between prompt parts: keeps each part's tokens apart from its neighbours'
 
 
-@dataclass
+@dataclass(frozen=True)
 class AgentSpec:
     """Shape of the agent workload (token sizes are exact, as the serving engine counts them)."""
 
@@ -70,9 +71,9 @@ class AgentSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.prefix_cache = tuple(self.prefix_cache)
+        object.__setattr__(self, "prefix_cache", tuple(self.prefix_cache))
         if self.tasks_per_turn is None:
-            self.tasks_per_turn = self.subagents
+            object.__setattr__(self, "tasks_per_turn", self.subagents)
 
     def validate(self) -> AgentSpec:
         """Raise UserError on a shape that cannot run; returns self."""
@@ -118,6 +119,12 @@ class AgentSpec:
         d = asdict(self)
         d["prefix_cache"] = list(self.prefix_cache)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AgentSpec:
+        """Inverse of :meth:`to_dict` (unknown keys ignored)."""
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def phase_key(phase: str, mode: str) -> str:
@@ -202,7 +209,7 @@ async def sub_prompts(engine: Engine, spec: AgentSpec, mode: str, seed: int) -> 
     return out
 
 
-# ---- running -------------------------------------------------------------------------------------
+# ---- running (on the one scheduler) ----------------------------------------------------------------
 RecordSink = Callable[[RequestRecord], None]
 
 
@@ -216,29 +223,32 @@ class AgentResult:
 
 
 class AgentRunner:
-    """Runs an :class:`AgentSpec` against a main engine and a sub-agent engine (may be the same)."""
+    """Runs an :class:`AgentSpec` against a main engine and a sub-agent engine (may be the same),
+    through the scheduler's request primitive and cancellation (``sched``: made here when None)."""
 
     def __init__(self, main: Engine, sub: Engine, spec: AgentSpec, on_record: RecordSink | None = None,
-                 stop: asyncio.Event | None = None, index_start: int = 0):
+                 stop: asyncio.Event | None = None, index_start: int = 0, sched: Scheduler | None = None):
         self.main, self.sub, self.spec = main, sub, spec.validate()
-        self.on_record = on_record or (lambda rec: None)
-        self.stop = stop or asyncio.Event()
-        self._index = index_start
+        self.sched = sched or Scheduler(main, on_record, stop, index_start)
+        self.stop = self.sched.stop
         self.out = AgentResult()
 
     async def run(self) -> AgentResult:
         """Warm up, then for each prefix-cache mode: the main session alone, then the task graph."""
         spec = self.spec
-        await self._warmup()
-        for m, mode in enumerate(spec.prefix_cache):
-            phases = (["alone"] if spec.baseline else []) + ["load"]
-            for p, phase in enumerate(phases):
-                if self.stop.is_set():
-                    break
-                seed = spec.seed * 1_000_003 + 100_000 * (2 * m + p + 1)  # fresh prompts per phase
-                main, reusable = await main_prompts(self.main, spec, mode, seed)
-                subs = await sub_prompts(self.sub, spec, mode, seed) if phase == "load" else []
-                await self._phase(phase, mode, Session(main, subs, reusable))
+        try:
+            await self._warmup()
+            for m, mode in enumerate(spec.prefix_cache):
+                phases = (["alone"] if spec.baseline else []) + ["load"]
+                for p, phase in enumerate(phases):
+                    if self.stop.is_set():
+                        break
+                    seed = spec.seed * 1_000_003 + 100_000 * (2 * m + p + 1)  # fresh prompts per phase
+                    main, reusable = await until_stopped(self.stop, main_prompts(self.main, spec, mode, seed))
+                    subs = await until_stopped(self.stop, sub_prompts(self.sub, spec, mode, seed)) if phase == "load" else []
+                    await self._phase(phase, mode, Session(main, subs, reusable))
+        except Stopped:
+            pass
         self.out.interrupted = self.stop.is_set()
         return self.out
 
@@ -246,7 +256,7 @@ class AgentRunner:
         engines = [("main", self.main)] + ([("sub", self.sub)] if self.sub is not self.main else [])
         for role, eng in engines:
             for i in range(self.spec.warmup):
-                prompt = await eng.make_prompt(min(64, self.spec.sub_prompt_tokens), seed=900_000 + i)
+                prompt = await until_stopped(self.stop, eng.make_prompt(min(64, self.spec.sub_prompt_tokens), 900_000 + i))
                 await self._one(eng, prompt, 8, "agents warmup", role, 1, False, warmup=True)
 
     async def _phase(self, phase: str, mode: str, s: Session) -> None:
@@ -257,7 +267,7 @@ class AgentRunner:
         lag = LagMonitor()
         lag.start()
         gc_on = gc.isenabled()
-        gc.disable()  # no collector pauses while timing (as the scheduler does)
+        gc.disable()  # no collector pauses while timing (as a sweep point has)
         t0 = clock()
         try:
             for t, prompt in enumerate(s.main):
@@ -273,11 +283,11 @@ class AgentRunner:
                 todo = s.subs[t] if s.subs else []
                 tasks = [self._sub(gate, p, label(phase, mode, "sub"), width, cache) for p in todo]
                 if spec.dispatch == "with":
-                    recs = await self._gather([main, *tasks])
+                    recs = await self.sched.gather([main, *tasks])
                 else:
-                    recs = await self._gather([main]) + await self._gather(tasks)
-                turn["main_index"] = recs[0].index if recs else None
-                turn["sub_indices"] = [r.index for r in recs[1:]]
+                    recs = await self.sched.gather([main]) + await self.sched.gather(tasks)
+                turn["main_index"] = recs[0].index if recs and recs[0].role == "main" else None
+                turn["sub_indices"] = [r.index for r in recs if r.role == "sub"]
                 turn["t_end"] = clock()
                 turns.append(turn)
         finally:
@@ -293,22 +303,6 @@ class AgentRunner:
             self.out.meta[label(phase, mode, "sub")] = {"kind": "agents", "phase": phase, "prefix_cache": mode,
                                                         "role": "sub"}
 
-    async def _gather(self, coros) -> list[RequestRecord]:
-        """Run request coroutines together; cancel them all when ``stop`` is set."""
-        tasks = [asyncio.ensure_future(c) for c in coros]
-        if not tasks:
-            return []
-        everything = asyncio.gather(*tasks, return_exceptions=True)
-        stopper = asyncio.ensure_future(self.stop.wait())
-        done, _ = await asyncio.wait({everything, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if stopper in done:
-            for task in tasks:
-                task.cancel()
-        results = await everything
-        stopper.cancel()
-        await asyncio.gather(stopper, return_exceptions=True)
-        return [r for r in results if isinstance(r, RequestRecord)]
-
     async def _sub(self, gate: asyncio.Semaphore, prompt: Prompt, point: str, width: int, cache: bool):
         async with gate:
             depth = self.spec.sub_system_tokens + self.spec.sub_prompt_tokens
@@ -316,41 +310,8 @@ class AgentRunner:
 
     async def _one(self, engine: Engine, prompt: Prompt, gen: int, point: str, role: str, width: int,
                    cache: bool, warmup: bool = False, depth: int | None = None) -> RequestRecord:
-        """One request as a record (errors recorded, never raised; cancelled -> incomplete).
-
-        ``context_depth`` is the planned depth (constant per point label, as a sweep point's is);
-        ``prompt_tokens`` what the engine counted for the prompt actually sent.
-        """
-        index, self._index = self._index, self._index + 1
+        """One request through the scheduler. ``context_depth`` is the planned depth (constant per
+        point label, as a sweep point's is); ``prompt_tokens`` what the engine counted for the prompt sent."""
         depth = prompt.n_tokens if depth is None else depth
-        rec = RequestRecord(point=point, index=index, concurrency=width, context_depth=depth,
-                            prompt_tokens=prompt.n_tokens, gen_tokens_requested=gen, t_start=clock(),
-                            warmup=warmup, role=role)
-        times = rec.token_times
-        req = GenRequest(prompt, gen, True, cache, self.spec.api)
-        try:
-            async with _timeout(self.spec.timeout_s):
-                res = await engine.generate(req, lambda t, n: times.extend((t,) * n))
-            rec.usage_prompt_tokens, rec.usage_output_tokens = res.usage_prompt_tokens, res.usage_output_tokens
-            rec.native = dict(res.native)
-        except EngineError as exc:
-            rec.status, rec.error_class, rec.error_message = ERROR, exc.error_class, exc.message[:500]
-        except (TimeoutError, asyncio.TimeoutError):
-            rec.status, rec.error_class = INCOMPLETE, "timeout"
-        except asyncio.CancelledError:
-            rec.status, rec.error_class = INCOMPLETE, "interrupted"
-        except Exception as exc:  # noqa: BLE001 - one failed request must not abort the session
-            rec.status, rec.error_class, rec.error_message = ERROR, type(exc).__name__, str(exc)[:500]
-        rec.t_end = clock()
-        rec.output_tokens = len(times)
-        rec.t_first_token = times[0] if times else None
-        self.out.records.append(rec)
-        self.on_record(rec)
-        return rec
-
-
-def _timeout(seconds: float):
-    """``asyncio.timeout`` (3.11+); on 3.10 none: engines keep their own idle timeouts there."""
-    import contextlib
-
-    return asyncio.timeout(seconds) if hasattr(asyncio, "timeout") else contextlib.nullcontext()
+        shape = Shape(point, width, depth, gen, True, cache, self.spec.api, self.spec.timeout_s, role)
+        return await self.sched.request(engine, prompt, shape, warmup, self.out.records)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from tokbench.metrics.stats import ci95, distribution, percentile, t_critical_95
 from tokbench.metrics.summary import (
-    decode_tps, e2e_ms, group_points, itl_ms, meets_slo, summarize_point, summarize_run, tokens_of, tpot_ms,
-    ttft_ms,
+    decode_rates, decode_tps, e2e_ms, first_chunk, group_points, itl_ms, meets_slo, summarize_point, summarize_run,
+    timing_flags, tokens_of, tpot_ms, ttft_ms,
 )
 
 __all__ = [
-    "ci95", "decode_tps", "distribution", "e2e_ms", "group_points", "itl_ms", "meets_slo", "percentile",
+    "ci95", "decode_rates", "decode_tps", "distribution", "e2e_ms", "first_chunk", "group_points", "itl_ms",
+    "meets_slo", "percentile", "timing_flags",
     "summarize_point", "summarize_run", "t_critical_95", "tokens_of", "tpot_ms", "ttft_ms",
 ]

@@ -10,8 +10,8 @@ changes; it imports only records and metrics (the report reads it; loadgen re-ex
 
 from __future__ import annotations
 
-from tokbench.metrics.stats import distribution, mean
-from tokbench.metrics.summary import decode_tps, e2e_ms, ttft_ms
+from tokbench.metrics.stats import distribution, mean, percentile
+from tokbench.metrics.summary import decode_rates, decode_tps, e2e_ms, ttft_ms
 from tokbench.records import OK, RequestRecord
 
 SUMMARY_KEY = "agents summary"  # point-meta key of the summary and planner view bench_agents stores
@@ -43,11 +43,14 @@ def _overlap(r: RequestRecord, others: list[RequestRecord]) -> float | None:
 def _role_row(label_: str, meta: dict, role: str, recs: list[RequestRecord], subs: list[RequestRecord]) -> dict:
     ok = [r for r in recs if r.status == OK]
     vals = lambda fn: [v for v in map(fn, ok) if v is not None]
+    # Median of the requests whose timing is possible: one buffered burst must not make the role
+    # look several times faster (see tokbench.metrics.summary.timing_flags).
+    rates, flags = decode_rates(ok)
     row = {"point": label_, "phase": meta.get("phase"), "prefix_cache": meta.get("prefix_cache"),
            "role": role, "requests": len(recs), "ok": len(ok), "errors": len(recs) - len(ok),
            "prompt_tokens": [min(r.prompt_tokens for r in recs), max(r.prompt_tokens for r in recs)] if recs else None,
            "ttft_ms": distribution(vals(ttft_ms)), "e2e_ms": distribution(vals(e2e_ms)),
-           "decode_tps": mean(vals(decode_tps)), "makespan_s": meta.get("makespan_s")}
+           "decode_tps": percentile(rates, 50), "timing_flagged": len(flags), "makespan_s": meta.get("makespan_s")}
     if role == "main" and subs:
         row["sub_overlap"] = mean([v for v in (_overlap(r, subs) for r in ok) if v is not None])
     return row
@@ -55,6 +58,10 @@ def _role_row(label_: str, meta: dict, role: str, recs: list[RequestRecord], sub
 
 def _turn_rows(phases: list[dict], by_index: dict[int, RequestRecord]) -> list[dict]:
     """The main agent's turns of every phase: prompt tokens, TTFT and decode tok/s as the context grows."""
+    flagged = set()
+    for m in phases:
+        mains = [by_index[t["main_index"]] for t in m.get("turns", []) if t.get("main_index") in by_index]
+        flagged |= set(decode_rates(mains)[1])
     out = []
     for m in phases:
         for tm in m.get("turns", []):
@@ -64,7 +71,8 @@ def _turn_rows(phases: list[dict], by_index: dict[int, RequestRecord]) -> list[d
             out.append({"phase": m["phase"], "prefix_cache": m["prefix_cache"], "turn": tm["turn"],
                         "prompt_tokens": tm["prompt_tokens"],
                         "reusable_prefix_tokens": tm.get("reusable_prefix_tokens"),
-                        "ttft_ms": ttft_ms(r) if ok else None, "decode_tps": decode_tps(r) if ok else None,
+                        "ttft_ms": ttft_ms(r) if ok else None,
+                        "decode_tps": decode_tps(r) if ok and r.index not in flagged else None,
                         "t_start": r.t_start if r else tm["t_start"], "subs_end": max(sub_ends) if sub_ends else None})
     return out
 

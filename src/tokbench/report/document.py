@@ -68,15 +68,15 @@ def run_entry(store, info) -> dict:
 
     records = store.records(info.id)
     ident = run_identity(info)
-    hw, spec = hardware_of(ident), identity_spec(ident, info)
+    hw, spec = hardware_of(ident, info), identity_spec(ident, info)
     # From raw rows when the run has them; imported runs (llama-bench, vllm, GuideLLM) may carry
-    # only the summaries their file had.
-    summaries = run_summaries(store, info.id)
+    # only the summaries their file had. Goodput with the SLOs the run was measured under.
+    summaries = run_summaries(store, info.id, (info.config or {}).get("slo"))
     samples = {label: _samples(recs) for label, recs in group_points(records).items()}
     estimates = []
     if hw is not None and spec is not None and ident["quant"] and ident["engine"]:
         for s in summaries:
-            est, err = _safe_estimate(spec, str(ident["quant"]), hw.label, str(ident["engine"]),
+            est, err = _safe_estimate(spec, str(ident["quant"]), hw, str(ident["engine"]),
                                       s.get("context_depth") or 0, s.get("concurrency") or 1)
             estimates.append({"context_depth": s.get("context_depth"), "concurrency": s.get("concurrency"),
                               "plan": est, "error": err})

@@ -38,8 +38,10 @@ def _table(t: dict, notes: Footnotes) -> str:
 
 
 def _run_label(run: dict) -> str:
-    ident = run["identity"]
-    return f"{ident.get('model')} {ident.get('quant') or ''} {ident.get('engine') or ''} ({run['id']})"
+    from tokbench.report.runs import display
+
+    d = display(run["identity"], run.get("hardware"))
+    return f"{d['model']} {d['quant']} {d['engine']} ({run['id']})"
 
 
 def concurrency_charts(doc: dict) -> list[str]:
@@ -53,8 +55,8 @@ def concurrency_charts(doc: dict) -> list[str]:
             pts = sorted(pts, key=lambda s: s.get("concurrency") or 1)
             name = f"{_run_label(run)} d={depth}"
             per.append({"name": name, "points": [
-                (s["concurrency"], (s.get("decode_tps_per_stream") or {}).get("mean"),
-                 f"{name}: c={s['concurrency']}, {(s.get('decode_tps_per_stream') or {}).get('mean') or 0:.1f} tok/s per stream")
+                (s["concurrency"], (s.get("decode_tps_per_stream") or {}).get("p50"),
+                 f"{name}: c={s['concurrency']}, {(s.get('decode_tps_per_stream') or {}).get('p50') or 0:.1f} tok/s per stream")
                 for s in pts]})
             agg.append({"name": name, "points": [
                 (s["concurrency"], s.get("aggregate_output_tps"),

@@ -1,7 +1,8 @@
-"""What a stored run measured: model, quant, engine and hardware read from its config/environment.
+"""What a stored run measured: its identity (model, quant, hardware, engine and version, topology).
 
-The bench runner writes these under a few possible keys (issue 7: "engine and version, model file
-name, size and header hash, quant"); the first key present wins, config before environment.
+Runs stored by this version of tokbench (measured or imported) carry it under
+``config["identity"]`` (tokbench.bench.identity.RunIdentity); that is read as stored. Older runs
+wrote it under a few possible keys; for them the first key present wins, config before environment.
 """
 
 from __future__ import annotations
@@ -26,14 +27,41 @@ def _first(dicts: tuple[dict, ...], keys: tuple[str, ...]) -> Any:
 
 
 def run_identity(info) -> dict[str, Any]:
-    """{"model", "quant", "engine", "hardware_id"} of a RunInfo (None where unknown)."""
+    """The run identity of a RunInfo as a dict: ``model`` (= ``model_id``), ``quant``, ``engine``
+    (the planner's), ``hardware_id`` and, for runs that stored one, every RunIdentity field."""
     cfg, env = info.config or {}, info.environment or {}
+    stored = cfg.get("identity")
+    if isinstance(stored, dict):
+        return {**stored, "model": stored.get("model_id")}
     return {
         "model": _first((cfg, env), MODEL_KEYS),
         "quant": _first((cfg, env), QUANT_KEYS),
-        "engine": _first((cfg, env), ENGINE_KEYS),
+        "engine": _legacy_engine(_first((cfg, env), ENGINE_KEYS)),
         "hardware_id": _first((env, cfg), HARDWARE_KEYS) or _argv_hardware(cfg.get("argv")),
     }
+
+
+def display(ident: dict[str, Any], hardware: dict | None = None) -> dict[str, str]:
+    """Model, quant, engine and hardware of an identity as tables show them ("-" when not known)."""
+    model = ident.get("model_label") or ident.get("model")
+    if isinstance(model, str) and model.startswith("/"):  # a file path: its name (HF ids keep their org)
+        model = model.rsplit("/", 1)[-1]
+    hw = (hardware or {}).get("label") or ident.get("hardware_id") or ident.get("hardware_label")
+    return {"model": str(model or "?"), "quant": str(ident.get("quant") or "-"),
+            "engine": str(ident.get("engine") or ident.get("bench_engine") or "?"), "hardware": str(hw or "?")}
+
+
+def _legacy_engine(name) -> str | None:
+    """An older run's engine as the one engine table names it (aliases resolved; None if unknown)."""
+    if not name:
+        return None
+    from tokbench.catalog.engines import get_engine
+    from tokbench.errors import UserError
+
+    try:
+        return get_engine(str(name)).name
+    except UserError:
+        return str(name)
 
 
 def _argv_hardware(argv) -> str | None:
@@ -76,16 +104,30 @@ def identity_spec(ident: dict[str, Any], info=None):
         return None
 
 
-def hardware_of(ident: dict[str, Any]):
-    """Catalog Hardware for a run's hardware id, or None when unknown."""
+def hardware_of(ident: dict[str, Any], info=None):
+    """Catalog Hardware for a run's hardware id; with ``info``, else the hardware the planner used
+    for the run (an uncatalogued host, measured, stored with the run); None when unknown."""
     from tokbench.catalog.hardware import get_hardware
     from tokbench.errors import UserError
 
     hw = ident.get("hardware_id")
     # "host" in a stored run is the machine that ran it; get_hardware("host") would probe this one.
-    if not hw or str(hw).partition(":")[0].strip().lower() == "host":
-        return None
-    try:
-        return get_hardware(str(hw))
-    except UserError:
-        return None
+    if hw and str(hw).partition(":")[0].strip().lower() != "host":
+        try:
+            return get_hardware(str(hw))
+        except UserError:
+            return None
+    stored = ((info.environment or {}).get("planner_hardware") if info is not None else None)
+    if isinstance(stored, dict):
+        from dataclasses import fields
+
+        from tokbench.catalog.hardware import Hardware
+
+        # Runs stored by an older tokbench lack newer fields (they have defaults); unknown keys are dropped.
+        known = {f.name for f in fields(Hardware)}
+        kept = {k: v for k, v in stored.items() if k in known}
+        try:
+            return Hardware(**{**kept, "memory_options_gb": tuple(stored.get("memory_options_gb") or ())})
+        except TypeError:
+            return None
+    return None

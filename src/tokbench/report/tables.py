@@ -73,13 +73,13 @@ def speed_entries(doc: dict) -> list[dict]:
     """Every decode tok/s figure of the document with its coordinates (one list all tables share)."""
     out = []
     for run in doc["runs"]:
-        ident, hw = run["identity"], run.get("hardware")
-        base = {"model": str(ident.get("model")), "quant": str(ident.get("quant")), "engine": str(ident.get("engine")),
-                "hardware": hw["label"] if hw else str(ident.get("hardware_id") or "?")}
+        from tokbench.report.runs import display
+
+        base = display(run["identity"], run.get("hardware"))
         est = {(e["context_depth"], e["concurrency"]): e["plan"] for e in run.get("estimates", [])}
         for s in run["summaries"]:
             depth, conc = s.get("context_depth") or 0, s.get("concurrency") or 1
-            v = (s.get("decode_tps_per_stream") or {}).get("mean")
+            v = (s.get("decode_tps_per_stream") or {}).get("p50")  # the median of possible timings
             if v is not None:
                 agg = s.get("aggregate_output_tps")
                 text = _num(v) + (f" (agg {agg:,.0f})" if agg and conc > 1 else "")
@@ -202,24 +202,32 @@ def estimated_performance(doc: dict) -> dict:
 
 
 def run_points(doc: dict) -> dict:
-    """Every measured sweep point: latency percentiles, throughput, errors, and the estimate ratio."""
-    rows = []
+    """Every measured sweep point: latency percentiles, throughput (goodput beside it when the run
+    has SLOs), errors, and the estimate ratio."""
+    from tokbench.report.runs import display
+
+    rows, goodput = [], any((s.get("goodput") for run in doc["runs"] for s in run["summaries"]))
     for run in doc["runs"]:
         est = {(e["context_depth"], e["concurrency"]): e["plan"] for e in run.get("estimates", [])}
         src = _run_source(run)
         m = lambda t: [_e(t, "measured", "measured (tokbench)", src)]  # noqa: E731
         for s in run["summaries"]:
-            dec = (s.get("decode_tps_per_stream") or {}).get("mean")
+            dec = (s.get("decode_tps_per_stream") or {}).get("p50")
             p = est.get((s.get("context_depth"), s.get("concurrency")))
             ratio = [_e(f"{dec / p['decode_tps']:.2f}", "estimated", "measured / estimated", PLANNER_SOURCE)] \
                 if p and dec and p.get("decode_tps") else []
-            rows.append([run["id"], str(run["identity"].get("model")), str(s.get("context_depth")),
+            g = s.get("goodput") or {}
+            good = [m(_num((g.get("fraction") or 0) * 100, 0) + "%" if g.get("fraction") is not None else "-")] \
+                if goodput else []
+            rows.append([run["id"], display(run["identity"])["model"], str(s.get("context_depth")),
                          str(s.get("concurrency")), m(f"{s.get('ok', 0)}/{s.get('requests', 0)}"),
                          m(_num((s.get("ttft_ms") or {}).get("p50"))), m(_num((s.get("itl_ms") or {}).get("p50"), 2)),
-                         m(_num(dec)), m(_num(s.get("aggregate_output_tps"))), ratio])
-    return {"title": "Measured runs", "note": "Latencies in ms (p50); tok/s per stream and aggregate.",
+                         m(_num(dec)), m(_num(s.get("aggregate_output_tps"))), *good, ratio])
+    return {"title": "Measured runs", "note": "Latencies in ms (p50); tok/s per stream (median) and aggregate"
+            + ("; goodput: requests within the run's SLOs." if goodput else "."),
             "columns": ["Run", "Model", "Context", "Concurrency", "OK/requests", "TTFT p50", "ITL p50",
-                        "Decode tok/s", "Aggregate tok/s", "Measured / estimated"], "rows": rows}
+                        "Decode tok/s", "Aggregate tok/s"] + (["Goodput"] if goodput else []) + ["Measured / estimated"],
+            "rows": rows}
 
 
 def validation_table(doc: dict) -> dict:

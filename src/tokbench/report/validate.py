@@ -42,14 +42,18 @@ def estimate(spec, quant: str, hardware: str, engine: str, context: int, concurr
 
 
 def server_engine(r) -> tuple[str, dict]:
-    """(planner engine, sweep workload) of a published row: rows measured through llama-server are
-    estimated as llama.cpp-server; the campaign's sweeps (tokbench bench: 128 generated tokens, 16
-    requests, depth column = prompt + 64) pass their prompt so other requests' prefill is counted."""
-    if r.engine_id != "llama.cpp" or "llama-server" not in (r.engine or ""):
-        return r.engine_id, {}
+    """(planner engine, sweep workload) of a published row. The engine comes from the one engine
+    table (rows measured through llama-server are llama.cpp-server); the campaign's sweeps (tokbench
+    bench: 128 generated tokens, 16 requests, depth column = prompt + 64) pass their prompt so other
+    requests' prefill is counted."""
+    from tokbench.catalog.engines import engine_of_row
+
+    engine = engine_of_row(r.engine_id, r.engine or "")
+    if engine != "llama.cpp-server" or r.engine_id == engine:
+        return engine, {}
     if r.metric == "decode_tps" and (r.concurrency or 1) > 1 and (r.context or 0) > 64:
-        return "llama.cpp-server", {"prompt_tokens": r.context - 64, "gen_tokens": 128, "requests": 16}
-    return "llama.cpp-server", {}
+        return engine, {"prompt_tokens": r.context - 64, "gen_tokens": 128, "requests": 16}
+    return engine, {}
 
 
 def _hw_text(hw_id: str, memory_gb: float | None) -> str:
@@ -158,7 +162,7 @@ def run_rows_validation(store, skipped: list[dict], run_ids: list[str] | None = 
                             "metric": "decode_tps", "reason": "run does not name known hardware, model, quant and engine"})
             continue
         for point in run_summaries(store, info.id):  # imported runs may have summaries only
-            measured = (point.get("decode_tps_per_stream") or {}).get("mean")
+            measured = (point.get("decode_tps_per_stream") or {}).get("p50")  # the headline: median
             depth, conc = point.get("context_depth") or 0, point.get("concurrency") or 1
             try:
                 est = estimate(spec, str(ident["quant"]), hw.label, str(ident["engine"]), depth, conc)

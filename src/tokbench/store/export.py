@@ -22,8 +22,9 @@ def run_summaries(store, run_id: str, slo: dict[str, float] | None = None) -> li
     can change), else the summaries stored in point meta (imported runs without raw rows)."""
     records = store.records(run_id)
     if records:
-        rows = summarize_run(records, slo)
         metas = store.point_meta(run_id)
+        counters = {k: m.get("server_counters") for k, m in metas.items() if isinstance(m, dict)}
+        rows = summarize_run(records, slo, counters)
         for row in rows:
             extra = metas.get(row.get("point")) or {}
             if "reported" in extra:

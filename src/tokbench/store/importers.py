@@ -316,8 +316,25 @@ def read_file(path: str | Path, fmt: str | None = None) -> Imported:
     return imp
 
 
+def import_identity(imp: Imported) -> dict:
+    """The run identity of an imported file (tokbench.identity): what the tool's file says, nothing guessed."""
+    from tokbench.identity import RunIdentity, Topology, quant_from_text
+
+    cfg = imp.config
+    if imp.format == "llama-bench":
+        models = cfg.get("models") or []
+        model = Path(models[0]).name if len(models) == 1 and models[0] else None
+        return RunIdentity(model, quant_from_text(cfg.get("model_type")), None, "llama.cpp",
+                           str(cfg.get("build_commit") or ""), "llama-bench", None, model,
+                           topology=Topology(gpus=None)).to_dict()
+    engine = "vllm" if imp.format == "vllm" and cfg.get("backend") == "vllm" else "openai"
+    model = cfg.get("model")
+    return RunIdentity(model, None, None, engine, "", imp.format, None, model, topology=Topology(gpus=None)).to_dict()
+
+
 def store_import(store, imp: Imported, name: str | None = None) -> str:
     """Write ``imp`` as a run of kind ``import``; returns the run id (marked complete)."""
+    imp.config.setdefault("identity", import_identity(imp))
     run_id = store.create_run("import", imp.config, imp.environment, name=name)
     try:
         for label, meta in imp.points.items():

@@ -1,8 +1,10 @@
-"""Suites for ``tokbench bench``: a TOML matrix (models x quants x engines x workloads) -> jobs.
+"""Suites for ``tokbench bench``: a TOML matrix (models x quants x engines x workloads, or agent
+mixes) -> run specs of one job.
 
-A job is one model file on one engine with its list of sweep points; each job becomes one stored
-run, and the runs of a suite share a ``suite_id``. The shipped suites live in ``tokbench/suites``
-(``default.toml``: what ``tokbench bench`` runs; ``seed.toml``: the seed's tables, scaled).
+Each run is one model file on one engine with its list of points (or one agent mix); the runs of
+a suite are one job, stored under one ``suite_id`` that ``--resume`` finishes whole. The shipped
+suites live in ``tokbench/suites`` (``default.toml``: what ``tokbench bench`` runs; ``seed.toml``:
+the seed's tables, scaled; ``agents.toml``: what ``--workload agents`` runs).
 
 Workload kinds: ``single`` (one stream, ``repetitions`` requests at ``context_depth``), ``sweep``
 (closed loop at each ``concurrency`` level and depth), ``rate`` (open loop at ``rate`` req/s,
@@ -13,38 +15,14 @@ once and cached).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tokbench.errors import UserError
+from tokbench.bench.job import KINDS, ModelRef, RunSpec, Target
+from tokbench.errors import UserError, unknown
 from tokbench.loadgen.scheduler import Point
-
-KINDS = ("single", "sweep", "rate")
-
-
-@dataclass
-class ModelRef:
-    """Where a job's model comes from."""
-
-    label: str
-    path: str | None = None
-    spec: str | None = None
-    quant: str | None = None
-    scale_layers: int | None = None
-    scale_width: float | None = None
-    synth_default: bool = False
-
-
-@dataclass
-class Job:
-    """One model on one engine with its points (one stored run)."""
-
-    model: ModelRef
-    engine: str
-    points: list[Point] = field(default_factory=list)
-    kinds: dict[str, str] = field(default_factory=dict)  # point label -> workload kind
 
 
 def load_suite_file(name_or_path: str) -> tuple[dict, str]:
@@ -61,14 +39,17 @@ def load_suite_file(name_or_path: str) -> tuple[dict, str]:
         names = sorted(f.name[:-5] for f in shipped.iterdir() if f.name.endswith(".toml"))
         stem = name_or_path[:-5] if name_or_path.endswith(".toml") else name_or_path
         if stem not in names:
-            from tokbench.errors import unknown
-
             raise unknown("suite (no such file either)", name_or_path, names)
         text, source = (shipped / f"{stem}.toml").read_text(), f"tokbench/suites/{stem}.toml"
     try:
         return tomllib.loads(text), source
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"suite {source}: {exc}") from None
+
+
+def suite_name(doc: dict, source: str) -> str:
+    """The suite's name (its [suite] name, else the file's stem)."""
+    return str((doc.get("suite") or {}).get("name") or Path(source).stem)
 
 
 def _ints(v: Any, key: str) -> list[int]:
@@ -87,10 +68,8 @@ def workload_points(w: dict, overrides: dict) -> list[tuple[str, Point]]:
     w = {**w, **{k: v for k, v in overrides.items() if v is not None}}
     kind = w.get("kind", "sweep")
     if kind not in KINDS:
-        from tokbench.errors import unknown
-
         raise unknown("workload kind", str(kind), KINDS)
-    depths = _ints(w.get("context_depth", 4096), "context_depth")
+    depths = _ints(w.get("context_depth", 512), "context_depth")
     common = dict(gen_tokens=int(w.get("gen_tokens", 64)), warmup=int(w.get("warmup", 1)),
                   api=w.get("api", "completions"), cache_prompt=bool(w.get("cache_prompt", False)),
                   duration=w.get("duration"), timeout_s=float(w.get("timeout_s", 600)))
@@ -111,7 +90,8 @@ def workload_points(w: dict, overrides: dict) -> list[tuple[str, Point]]:
     return out
 
 
-def _models(doc: dict, cli_model: str | None) -> list[tuple[ModelRef, list[str], list[str] | None]]:
+def suite_models(doc: dict) -> list[tuple[ModelRef, list[str], list[str] | None]]:
+    """(model, engines, workload names or None for all) of each [[models]] entry and quant."""
     out = []
     for m in doc.get("models", []):
         engines = m.get("engines", ["llama.cpp"])
@@ -128,35 +108,37 @@ def _models(doc: dict, cli_model: str | None) -> list[tuple[ModelRef, list[str],
                                      scale_width=sw), engines, wl))
         else:
             raise UserError("suite: each [[models]] needs synth = \"default\", path = FILE or spec = CATALOG_ID")
-    if cli_model is not None:  # --model replaces the suite's models, keeps its workloads
-        out = [(ModelRef(Path(cli_model).name, path=cli_model), [e for _, es, _ in out[:1] for e in es] or ["llama.cpp"], None)]
     return out
 
 
-def build_jobs(doc: dict, overrides: dict, cli_model: str | None = None, cli_engine: str | None = None,
-               keep_kinds: tuple[str, ...] = KINDS) -> list[Job]:
-    """The suite's matrix as jobs; ``overrides`` are CLI workload flags applied to every workload."""
-    workloads = [w for w in doc.get("workloads", []) if w.get("kind", "sweep") in keep_kinds]
-    extra = overrides.pop("_extra_workloads", [])
-    workloads += extra
+def standard_runs(doc: dict, overrides: dict, targets=None, keep_kinds: tuple[str, ...] = KINDS,
+                  extra: list[dict] | None = None) -> list[RunSpec]:
+    """The suite's matrix as runs. ``overrides`` (CLI workload flags) apply to every workload;
+    ``targets`` (a function from the suite's [(Target, workload names)] to the list to run, or None)
+    lets the command line replace the suite's models and engines; ``extra`` workloads are added to
+    every model."""
+    workloads = [w for w in doc.get("workloads", []) if w.get("kind", "sweep") in keep_kinds] + list(extra or [])
     if not workloads:
         raise UserError("suite has no workloads")
-    jobs = []
-    for ref, engines, names in _models(doc, cli_model):
-        chosen = [w for w in workloads if names is None or w.get("name") in names or w in extra]
-        for engine in ([cli_engine] if cli_engine else engines):
-            job = Job(ref, engine)
-            for i, w in enumerate(chosen):
-                for kind, point in workload_points(w, overrides):
-                    point = replace(point, seed=len(job.points) + 1)
-                    if point.label in job.kinds:
-                        point = replace(point, label=f"{point.label} #{i}")
-                    job.points.append(point)
-                    job.kinds[point.label] = kind
-            jobs.append(job)
-    if not jobs:
+    runs = []
+    pairs = [(Target(e, model=ref), names) for ref, engines, names in suite_models(doc) for e in engines]
+    if targets is not None:
+        pairs = targets(pairs)
+    for target, names in pairs:
+        chosen = [w for w in workloads if names is None or w.get("name") in names or w in (extra or [])]
+        points: list[Point] = []
+        kinds: dict[str, str] = {}
+        for i, w in enumerate(chosen):
+            for kind, point in workload_points(w, overrides):
+                point = replace(point, seed=len(points) + 1)
+                if point.label in kinds:
+                    point = replace(point, label=f"{point.label} #{i}")
+                points.append(point)
+                kinds[point.label] = kind
+        runs.append(RunSpec(target, tuple(points), tuple(kinds.items())))
+    if not runs:
         raise UserError("suite has no models")
-    return jobs
+    return runs
 
 
 def resolve_model(ref: ModelRef) -> Path:
@@ -183,3 +165,4 @@ def resolve_model(ref: ModelRef) -> Path:
         except ModuleNotFoundError as exc:  # e.g. MLX synthesis not installed / not built yet
             raise UserError(f"cannot synthesize {ref.label}: {exc}") from None
     return out
+
