@@ -53,7 +53,7 @@ _KEEP = (
 )
 _KEEP_EXACT = ("position_embd.weight", "token_types.weight")
 # Tensors convert_hf_to_gguf writes in F32 whatever the output type (conversion/base.py).
-_SOURCE_F32 = ("ffn_gate_inp", "position_embd", "token_types", "ssm_conv1d", "shortconv.conv",
+_SOURCE_F32 = ("ffn_gate_inp", "indexer.proj", "position_embd", "token_types", "ssm_conv1d", "shortconv.conv",
                "time_mix_first", "time_mix_w1", "time_mix_w2", "time_mix_decay_w1", "time_mix_decay_w2",
                "time_mix_lerp_fused", "posnet", "altup_correct_coef", "altup_predict_coef")
 # Architectures/layer counts llama.cpp labels LLM_TYPE_70B (src/models/*.cpp load_arch_hparams).
@@ -338,6 +338,17 @@ def _is_70b(spec: ModelSpec) -> bool:
     return _70B_LAYERS.get(spec.arch) == spec.n_layers
 
 
+def _gqa_layer0(spec: ModelSpec) -> int:
+    """hparams.n_gqa() as llama-quant.cpp calls it: layer 0's heads per KV head, 0 when layer 0 has no
+    KV heads (Nemotron-H's per-layer head_count_kv array is 0 outside attention layers; Gemma 4's
+    sliding layers have their own KV head count)."""
+    kind = spec.kinds[0] if spec.n_layers else "full"
+    if spec.arch in ("nemotron_h", "nemotron_h_moe") and kind != "full":
+        return 0
+    kv = spec.n_kv_heads_swa if spec.n_kv_heads_swa and kind == "sliding" else spec.n_kv_heads
+    return spec.n_heads // kv if kv else 0
+
+
 def _file_types(spec: ModelSpec) -> dict[str, str]:
     tensors = spec.tensors()
     if spec.tensor_list is None or any(t.ggml_type is None for t in tensors):
@@ -372,7 +383,7 @@ def tensor_types(spec: ModelSpec, preset: str | None, imatrix: bool | None = Non
     tensors = loader_order(spec.tensors())
     qs = _State(
         preset=p.name, arch=spec.arch, n_expert=spec.n_experts,
-        n_gqa=spec.n_heads // spec.n_kv_heads if spec.n_kv_heads else 0,
+        n_gqa=_gqa_layer0(spec),
         n_layer=spec.n_layers, is_70b=_is_70b(spec),
         has_imatrix=p.needs_imatrix if imatrix is None else imatrix,
         tied=not any(t.name == "output.weight" for t in tensors),
