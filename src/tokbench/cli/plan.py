@@ -30,6 +30,10 @@ def register(sub) -> None:
     p.add_argument("--gpu-fraction", type=float, default=None, help="share of memory the GPU may use (Apple default 0.75)")
     p.add_argument("--os-reserve-gb", type=float, default=None, help="memory kept for the OS on unified-memory machines")
     p.add_argument("--json", action="store_true", help='print {"rows": [...]}')
+    p.add_argument("--list", action="store_true", help="list the model catalog (same as 'tokbench models'; filters below)")
+    from tokbench.cli.models import add_filter_args
+
+    add_filter_args(p)
     p.set_defaults(func=run)
 
 
@@ -70,8 +74,14 @@ def _companions(args, context, engine, kv_type, hws) -> tuple[list[dict], int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Plan one model (tables + derivation) or rank options for --min-tps."""
+    """Plan one model (tables + derivation) or rank options for --min-tps; --list lists the catalog."""
+    from tokbench.cli import models
     from tokbench.errors import UserError
+
+    if args.list:
+        return models.run(args)
+    if models.filters_given(args):
+        raise UserError("--family/--arch/--min-params/--max-params/--min-active/--max-active filter 'plan --list'")
 
     hws, context, engine, kv_type, depth = _parse_common(args)
     usable = _usable_kwargs(args)

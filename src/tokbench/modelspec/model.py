@@ -10,6 +10,7 @@ stack of experts is ``(in, out, n_experts)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import prod
 
 # Layer kinds. "full": global softmax attention with a KV cache. "sliding": softmax attention over a
@@ -43,7 +44,7 @@ class TensorSpec:
         """Number of weights in the tensor."""
         return prod(self.shape)
 
-    @property
+    @cached_property  # asked once per tensor per plan row; a frozen dataclass allows caching in __dict__
     def role(self) -> str:
         """Name without ``blk.N.`` and ``.weight``/``.bias``: ``blk.3.attn_q.weight`` -> ``attn_q``."""
         parts = self.name.split(".")
@@ -58,7 +59,7 @@ class TensorSpec:
         """True for ``.bias`` tensors (never quantized)."""
         return self.name.endswith(".bias")
 
-    @property
+    @cached_property
     def is_expert(self) -> bool:
         """True for stacked routed-expert tensors (``*_exps``), of which a token reads only top-k slices."""
         return "_exps" in self.name

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from tokbench.errors import UserError
 from tokbench.quant.formats import fits_blocks, ggml_type, tensor_nbytes
@@ -68,6 +69,7 @@ def n_dims(shape: tuple[int, ...]) -> int:
     return max(n, 1)
 
 
+@lru_cache(maxsize=1 << 16)  # pure in name/shape: the same tensors are asked for every preset
 def source_type(t: TensorSpec, ftype: str = "F16") -> str:
     """Type of ``t`` in a freshly converted ``ftype`` (F16/BF16/F32) GGUF, the quantizer's input."""
     if n_dims(t.shape) <= 1 or t.name.endswith("_norm.weight") or not t.name.endswith(".weight"):
@@ -77,6 +79,7 @@ def source_type(t: TensorSpec, ftype: str = "F16") -> str:
     return ftype
 
 
+@lru_cache(maxsize=1 << 16)  # pure in name/shape: the same tensors are asked for every preset
 def allows_quantization(t: TensorSpec) -> bool:
     """tensor_allows_quantization: 2-D/3-D ``.weight`` tensors that are not norms, routers, conv..."""
     name = t.name
@@ -87,6 +90,7 @@ def allows_quantization(t: TensorSpec) -> bool:
     return not any(s in name for s in _KEEP)
 
 
+@lru_cache(maxsize=1 << 16)  # pure in name/shape: the same tensors are asked for every preset
 def category(name: str) -> str:
     """tensor_get_category: broad role by substring, in llama.cpp's order of checks."""
     if name == "output.weight":
@@ -105,14 +109,28 @@ def _is_attn_v(cat: str) -> bool:
     return cat in ("attn_v", "attn_qkv", "attn_kv_b")
 
 
+@lru_cache(maxsize=1 << 16)  # pure in name/shape: the same tensors are asked for every preset
 def _block_of(name: str) -> int:
     m = re.match(r"blk\.(\d+)\.", name)
     return int(m.group(1)) if m else -1
 
 
+_ORDER_CACHE: dict[int, tuple[object, list[TensorSpec]]] = {}
+
+
 def loader_order(tensors: tuple[TensorSpec, ...] | list[TensorSpec]) -> list[TensorSpec]:
     """Tensors in llama_model_loader's weights_map order (non-block first, then by block, then name)."""
-    return sorted(tensors, key=lambda t: (_block_of(t.name), t.name))
+    # A plan asks for the same tensor tuple once per preset: sort it once (kept with the tuple so
+    # its id cannot be reused while cached).
+    hit = _ORDER_CACHE.get(id(tensors))
+    if hit is not None and hit[0] is tensors:
+        return hit[1]
+    order = sorted(tensors, key=lambda t: (_block_of(t.name), t.name))
+    if isinstance(tensors, tuple):
+        if len(_ORDER_CACHE) > 256:
+            _ORDER_CACHE.clear()
+        _ORDER_CACHE[id(tensors)] = (tensors, order)
+    return order
 
 
 def use_more_bits(i: int, n: int) -> bool:
