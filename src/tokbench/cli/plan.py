@@ -103,30 +103,38 @@ def _quants(args, spec, engine) -> list[str]:
 
 
 def _run_model(args, hws, context, engine, kv_type, depth, comps, other, usable) -> int:
+    from tokbench.cli.plan_source import resolve
     from tokbench.plan import estimate, frozen
-    from tokbench.modelspec import load_spec
 
-    spec = frozen(load_spec(args.model))
-    quants = _quants(args, spec, engine)
+    labels = [q.strip() for q in args.quant.split(",") if q.strip()] if args.quant else None
+    targets = resolve(args.model, labels, lambda spec: _quants(args, spec, engine))
     rows = []
-    for q in quants:
-        for hw in hws or [None]:
-            rows.append(estimate(spec, q, hw, engine, context, args.concurrency, kv_type, depth=depth,
-                                 other_bytes=other, **usable).to_dict())
+    for tg in targets:
+        tg.spec = frozen(tg.spec)
+        for q in tg.quants:
+            for hw in hws or [None]:
+                rows.append(estimate(tg.spec, q, hw, engine, context, args.concurrency, kv_type, depth=depth,
+                                     other_bytes=other, **usable).to_dict())
+    sources = [tg.source for tg in targets if tg.source]
     if args.json:
         from tokbench.cli.output import print_json
 
-        print_json({"rows": rows, "with": comps})
+        print_json({"rows": rows, "with": comps, **({"sources": sources} if sources else {})})
         return 0
-    short = {}
-    if hws and (depth or context) > 4096:
-        for r in rows:
-            s = estimate(spec, r["quant"], next(h for h in hws if h.label == r["hardware"]), engine, context,
-                         args.concurrency, kv_type, depth=4096, other_bytes=other, **usable)
-            short[(r["hardware"], r["quant"])] = s.to_dict()
     from tokbench.cli import plan_render
+    from tokbench.cli.plan_source import describe
 
-    plan_render.render_model(spec, rows, hws, comps, short)
+    for tg in targets:
+        for line in describe(tg.source):
+            print(line)
+        mine = [r for r in rows if r["model"] == tg.spec.name]
+        short = {}
+        if hws and (depth or context) > 4096:
+            for r in mine:
+                s = estimate(tg.spec, r["quant"], next(h for h in hws if h.label == r["hardware"]), engine, context,
+                             args.concurrency, kv_type, depth=4096, other_bytes=other, **usable)
+                short[(r["hardware"], r["quant"])] = s.to_dict()
+        plan_render.render_model(tg.spec, mine, hws, comps, short)
     return 0
 
 

@@ -122,6 +122,11 @@ class _Reader:
         if n < 0 or self.pos + n > self.size:
             raise self.fail(f"truncated: {what} at byte {self.pos} needs {n} bytes, {self.size - self.pos} left")
 
+    def skip(self, n: int, what: str) -> None:
+        """Step over ``n`` bytes whose content is not needed (long numeric arrays)."""
+        self.need(n, what)
+        self.pos += n
+
     def scalar(self, code: str, size: int, what: str) -> Any:
         self.need(size, what)
         (value,) = struct.unpack_from("<" + code, self.buf, self.pos)
@@ -185,8 +190,7 @@ def _value(r: _Reader, vtype: int, key: str, depth: int = 0) -> Any:
         code, size = _SCALARS[etype]
         n = r.count(f"array length of {key}", size, cap=1 << 62)
         if n > MAX_KEPT_ARRAY:
-            r.need(n * size, f"array {key}")
-            r.pos += n * size
+            r.skip(n * size, f"array {key}")
             return GGUFArray(_TYPE_NAMES[etype], n)
         r.need(n * size, f"array {key}")
         values = struct.unpack_from(f"<{n}{code}", r.buf, r.pos)
