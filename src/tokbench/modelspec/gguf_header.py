@@ -396,6 +396,11 @@ def spec_from_header(header: GGUFHeader, label: str, name: str | None = None) ->
         raise UserError(f"{label}: GGUF general.architecture {one_line(arch)!r:.60} is not a name")
     if not arch:
         raise UserError(f"{label}: GGUF header has no general.architecture")
+    from tokbench.modelspec.tensors import known_architectures
+
+    if arch not in known_architectures():  # its layer kinds (KV, state) would be guesses
+        raise UserError(f"{label}: GGUF architecture '{arch}' is not one tokbench models "
+                        f"(known: {', '.join(known_architectures())})")
     m = _Meta(header, arch, label)
     n_layers = m.int("block_count")
     hidden = m.int("embedding_length")
