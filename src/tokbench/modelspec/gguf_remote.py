@@ -80,15 +80,17 @@ class Sparse:
         return self.spans[i][1] if i >= 0 and self.spans[i][0] <= pos < self.spans[i][1] else pos
 
     def fetch(self, start: int, n: int) -> None:
-        """Fetch [start, start + n) (clipped to the file), skipping what is already here."""
+        """Fetch [start, start + n) (clipped to the file): only the parts not already here."""
         start, end = max(0, start), min(self.size, start + n)
-        while start < end and self.covered(start, start + 1):
-            start = self.span_end(start)
-        later = [s for s, _ in self.spans if start < s < end]
-        if later:
-            end = min(later)  # the rest is here already: fetch only the gap
-        if start >= end:
-            return
+        while start < end:
+            if self.covered(start, start + 1):
+                start = self.span_end(start)
+                continue
+            gap_end = min([s for s, _ in self.spans if start < s < end] + [end])
+            self._fetch_gap(start, gap_end)
+            start = gap_end
+
+    def _fetch_gap(self, start: int, end: int) -> None:
         data = self.read(start, end - start)
         if len(data) != end - start:
             raise UserError(f"{self.label}: range read returned {len(data)} bytes for {end - start} (file changed?)")
@@ -127,7 +129,7 @@ class _SparseReader(_Reader):
     def skip_strings(self, n: int, what: str) -> None:
         self.strings_left -= n
         if self.strings_left < 0:
-            raise self.fail(f"more than {n} strings in the header")
+            raise self.fail("more than 8,000,000 strings in the header")
         unpack, buf, pos, size = struct.unpack_from, self.sp.buf, self.pos, self.size
         avail = self.sp.span_end(pos)  # walk the fetched span at full speed, stop where it ends
         for _ in range(n):
@@ -181,7 +183,7 @@ def _kvs(sp: Sparse, r: _SparseReader, n_kv: int, probe: bool) -> tuple[dict[str
     """
     out: dict[str, Any] = {}
     for i in range(n_kv):
-        start = r.pos
+        start, budget = r.pos, r.strings_left
         while True:
             try:
                 key = r.string(f"key {i}")
@@ -190,10 +192,11 @@ def _kvs(sp: Sparse, r: _SparseReader, n_kv: int, probe: bool) -> tuple[dict[str
                 out[key] = _value(r, r.u32(f"value type of {key}"), key)
                 break
             except NeedMore as nm:
-                r.pos = start
+                r.pos, r.strings_left = start, budget  # the retry walks the same strings again
                 if probe and _long_string_array(sp, start) >= LONG_ARRAY:
                     return out, i
-                sp.fetch(sp.span_end(nm.pos), max(nm.pos + nm.n - sp.span_end(nm.pos), sp.span_end(0)))
+                # grow the prefix 4x at a time: each retry walks the strings read so far again
+                sp.fetch(sp.span_end(nm.pos), max(nm.pos + nm.n - sp.span_end(nm.pos), 3 * sp.span_end(0)))
     return out, n_kv
 
 
@@ -271,7 +274,7 @@ def read_remote_header(size: int, read: ReadFn, label: str) -> RemoteHeader:
         meta = {**metadata, **skipped, **tail_kvs}
         try:
             header = _finish(sp, version, meta, tensors, _alignment(meta, r), infos_end)
-            if _consistent(header, sp.size):
+            if _consistent(header, sp.size, n_tensors):
                 return RemoteHeader(header, sp.fetched, sp.requests, "probe")
         except UserError:
             pass  # the probe found something that is not this file's layout: read it all instead
@@ -290,12 +293,18 @@ def _skipped_arrays(sp: Sparse, pos: int) -> dict[str, Any]:
     return {key: GGUFArray("string", n)} if n and _KEY.match(key) else {}
 
 
-def _consistent(header: GGUFHeader, size: int) -> bool:
-    """The data section plus the final padding accounts for the whole file (llama.cpp and gguf-py pad
-    after every tensor; some writers leave the last one unpadded)."""
+def _consistent(header: GGUFHeader, size: int, n_tensors: int) -> bool:
+    """Every record found, the tensors back to back from offset 0 (llama.cpp and gguf-py write them
+    that way, each padded to the alignment), and data plus final padding accounting for the file."""
+    if len(header.tensors) != n_tensors:
+        return False
+    a, pos = header.alignment, 0
+    for t in sorted(header.tensors, key=lambda t: t.offset):
+        if t.offset != pos:
+            return False
+        pos = -(-(t.offset + t.nbytes) // a) * a
     end = max((t.offset + t.nbytes for t in header.tensors), default=0)
-    padded = -(-end // header.alignment) * header.alignment
-    return header.data_offset + end <= size <= header.data_offset + padded
+    return header.data_offset + end <= size <= header.data_offset + pos
 
 
 def valid_name(raw: bytes) -> bool:
