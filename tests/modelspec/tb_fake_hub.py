@@ -4,7 +4,8 @@ Serves ``GET /api/models/{repo}[/revision/{rev}]`` (model_info with file sizes) 
 ``HEAD``/``GET /{repo}/resolve/{rev}/{path}`` with single byte ranges (206 + Content-Range), the
 headers hf_hub_download reads (X-Repo-Commit, ETag, Content-Length), and the Hub's error shapes:
 401 + ``X-Error-Code: RepoNotFound`` for a private repo without a valid token, 403 +
-``GatedRepo`` for a gated one. Files can be real bytes or :class:`Sparse` (a real header followed by
+``GatedRepo`` for a gated one, and ``/api/agent-harnesses`` (an empty registry; huggingface_hub
+fetches it once a day to build its User-Agent). Files can be real bytes or :class:`Sparse` (a real header followed by
 zeros up to a declared size), so a "200 GB" repo costs only its headers in memory. Every request is
 logged with the bytes sent and the Authorization header seen, so tests can count bytes and check
 where the token went. A fake is used because no real Hub is reachable here; the range reads and
@@ -131,6 +132,8 @@ class FakeHub:
     def _serve(self, h: BaseHTTPRequestHandler, body: bool) -> None:
         auth, rng = h.headers.get("Authorization"), h.headers.get("Range")
         path = h.path.split("?")[0]
+        if path == "/api/agent-harnesses":  # huggingface_hub's user-agent registry, fetched once a day
+            return self._reply(h, 200, b'{"standardEnvVars": [], "harnesses": {}}', {}, body, auth, rng)
         m = re.match(r"^/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?$", path)
         if m:
             return self._api(h, m.group(1), body, auth, rng)

@@ -111,10 +111,12 @@ class HubRange:
     """Byte ranges of one file in a Hub repo at a fixed commit, through huggingface_hub's session."""
 
     def __init__(self, repo: str, filename: str, commit: str, size: int, traffic: Traffic) -> None:
-        from huggingface_hub import hf_hub_url
+        from urllib.parse import quote
 
         self.repo, self.filename, self.size, self.traffic = repo, filename, size, traffic
-        self.url = hf_hub_url(repo, filename, revision=commit, endpoint=endpoint())
+        # hf_hub_url's layout, built here because hf_hub_url only swaps in an endpoint that matches
+        # the one huggingface_hub saw at import
+        self.url = f"{endpoint()}/{repo}/resolve/{quote(commit, safe='')}/{quote(filename)}"
         self.cdn: str | None = None  # where the Hub redirected: later ranges go there directly
 
     def read(self, start: int, n: int) -> bytes:
