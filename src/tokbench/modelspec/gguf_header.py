@@ -159,6 +159,37 @@ class _Reader:
         except UnicodeDecodeError:
             raise self.fail(f"{what} is not UTF-8") from None
 
+    def _limit(self, pos: int) -> int:
+        """How far from ``pos`` the buffer can be read without a check (a sparse reader: less)."""
+        return self.size
+
+    def strings(self, n: int, what: str) -> tuple[str, ...]:
+        """``n`` strings, as :meth:`string` reads them (same errors), in one tight loop: a kept
+        65,536-entry tokenizer array costs ~30 ms rather than ~300 ms."""
+        self.strings_left -= n
+        if self.strings_left < 0:
+            raise self.fail(f"more than {MAX_STRING_ITEMS} strings in the header")
+        unpack, out = struct.unpack_from, []
+        pos, buf, avail = self.pos, self.buf, self._limit(self.pos)
+        for _ in range(n):
+            if pos + 8 > avail:
+                self.pos = pos
+                self.need(8, f"{what} length")
+                buf, avail = self.buf, self._limit(pos)
+            end = pos + 8 + unpack("<Q", buf, pos)[0]
+            if end > avail:
+                self.pos = pos + 8
+                self.need(end - pos - 8, what)
+                buf, avail = self.buf, self._limit(pos + 8)
+            try:
+                out.append(bytes(buf[pos + 8:end]).decode("utf-8"))
+            except UnicodeDecodeError:
+                self.pos = pos + 8
+                raise self.fail(f"{what} is not UTF-8") from None
+            pos = end
+        self.pos = pos
+        return tuple(out)
+
     def skip_strings(self, n: int, what: str) -> None:
         """Walk ``n`` strings without decoding them (long tokenizer arrays)."""
         self.strings_left -= n
@@ -201,7 +232,7 @@ def _value(r: _Reader, vtype: int, key: str, depth: int = 0) -> Any:
         if n > MAX_KEPT_ARRAY:
             r.skip_strings(n, f"array {key}")
             return GGUFArray("string", n)
-        return tuple(r.string(f"element of {key}") for _ in range(n))
+        return r.strings(n, f"element of {key}")
     if etype == _ARRAY:
         n = r.count(f"array length of {key}", 12, cap=MAX_KEPT_ARRAY)
         return tuple(_value(r, _ARRAY, key, depth + 1) for _ in range(n))

@@ -119,9 +119,26 @@ def _before_records(window: bytes) -> bool:
 
 
 def _locate(sp: Sparse, lo: int, alignment: int) -> int | None:
-    """Binary search [lo, lo + MAX_HEADER) for a run of tensor records; its start, or None."""
-    hi = min(sp.size, lo + MAX_HEADER)
-    for _ in range(MAX_PROBES):
+    """Start of a run of tensor records in [lo, lo + MAX_HEADER), or None.
+
+    Galloping, then binary search: windows at lo + 128 KiB, 256 KiB, 512 KiB ... until one is past
+    the tokenizer (records, zeros or data), then halving between the last two. The buffer of fetched
+    bytes never grows far past the header itself (a search from the middle of a 50 GB split would
+    start 128 MB in)."""
+    limit = min(sp.size, lo + MAX_HEADER)
+    hi, step, probes = limit, 4 * WINDOW, 0
+    while probes < MAX_PROBES // 2 and lo + step + WINDOW < limit:
+        mid = lo + step
+        sp.fetch(mid, WINDOW)
+        probes += 1
+        found = _records_in(sp, mid, mid + WINDOW, alignment)
+        if found is not None:
+            return found
+        if not _before_records(bytes(sp.buf[mid: mid + WINDOW])):
+            hi = mid + WINDOW  # the records may end inside this window
+            break
+        lo, step = mid + WINDOW - 512, step * 2  # a record may straddle the window's end
+    for _ in range(MAX_PROBES - probes):
         if hi - lo <= 3 * WINDOW:
             sp.fetch(lo, hi - lo)
             return _records_in(sp, lo, hi, alignment)
@@ -131,9 +148,9 @@ def _locate(sp: Sparse, lo: int, alignment: int) -> int | None:
         if found is not None:
             return found
         if _before_records(bytes(sp.buf[mid: mid + WINDOW])):
-            lo = mid + WINDOW - 512  # a record may straddle the window's end
+            lo = mid + WINDOW - 512
         else:
-            hi = mid + WINDOW  # the records may end inside this window
+            hi = mid + WINDOW
     return None
 
 

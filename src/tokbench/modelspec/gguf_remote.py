@@ -7,10 +7,10 @@ KV section 6-16 MB (llama.cpp's own vocab files: ggml-vocab-qwen35.gguf 5.9 MB, 
 and the tensor records can only be reached by walking it, string by string. We do not need the
 tokenizer, so instead of walking it we find the tensor records directly:
 
-1. read the first 256 KiB: magic, counts and the KV pairs up to the first long string array;
-2. binary-search the rest of the header with small windows for the tensor records (they are
-   recognisable: a length-prefixed ASCII name, 1-4 dimensions, a known ggml type, an aligned
-   offset); tokenizer strings or token types lie before them, tensor data after;
+1. read the first 64 KiB: magic, counts and the KV pairs up to the first long string array;
+2. search the rest of the header with small windows (galloping, then halving) for the tensor
+   records (they are recognisable: a length-prefixed ASCII name, 1-4 dimensions, a known ggml
+   type, an aligned offset); tokenizer strings or token types lie before them, tensor data after;
 3. parse the records forward to their end and backward to their start (each record must end
    exactly where the next begins), and the trailing KV pairs backward from the first record;
 4. verify: exactly ``tensor count`` records, non-overlapping aligned offsets, and data section
@@ -115,12 +115,19 @@ class _SparseReader(_Reader):
     def __init__(self, sp: Sparse) -> None:
         super().__init__(sp.buf, sp.size, sp.label)
         self.sp = sp
+        self._start = self._end = 0  # [_start, _end) is fetched (spans only grow, never move)
 
     def need(self, n: int, what: str) -> None:
+        if 0 <= n and self.pos + n <= self._end and self.pos >= self._start:
+            return  # the common case, walking a fetched span (tokenizer strings): no search
         super().need(n, what)  # beyond the file: a malformed header
         if not self.sp.covered(self.pos, self.pos + n):
             raise NeedMore(self.pos, n)
         self.buf = self.sp.buf  # fetches may have grown the buffer
+        self._start, self._end = self.pos, self.sp.span_end(self.pos)
+
+    def _limit(self, pos: int) -> int:
+        return self.sp.span_end(pos)  # past the fetched span, need() raises NeedMore
 
     def skip(self, n: int, what: str) -> None:
         _Reader.need(self, n, what)  # only the file size bounds a skip: its bytes are not read
