@@ -12,10 +12,20 @@ from typing import Any
 
 from tokbench.errors import UserError
 from tokbench.modelspec.gguf_header import GGUFTensorInfo, _check_tensor, _Reader, _value
-from tokbench.modelspec.gguf_remote import WINDOW, MAX_HEADER, NeedMore, Sparse, _SparseReader, known_type, valid_name
+from tokbench.modelspec.gguf_remote import (
+    MAX_HEADER,
+    WINDOW,
+    NeedMore,
+    Sparse,
+    _long_string_array,
+    _SparseReader,
+    known_type,
+    valid_name,
+)
 
 TAIL_WINDOW = 64 << 10  # trailing KV pairs (file type, quantize.*, split.*, a chat template) sit before the records
 MAX_PROBES = 48
+FINAL_RANGE = 8 * WINDOW
 _MIN_CHAIN = 3  # consecutive records that identify the tensor-record section
 _RUN = re.compile(rb"[A-Za-z0-9_.\-]{3,256}")
 _KEY = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)+$")
@@ -69,12 +79,23 @@ def _chain(sp: Sparse, p: int, alignment: int, limit: int) -> list[tuple[GGUFTen
     return out
 
 
-def _records_in(sp: Sparse, start: int, end: int, alignment: int) -> int | None:
-    """Start of a run of >= 3 tensor records inside [start, end), or None."""
+def _records_in(sp: Sparse, start: int, end: int, alignment: int, cut: bool = False) -> int | None:
+    """Start of a run of >= 3 tensor records inside [start, end), or None; ``cut``: also one whose
+    first record runs past ``end`` (fetching more)."""
     window = bytes(sp.buf[start:end])
+    unpack, size = struct.unpack_from, len(window)
     for m in _RUN.finditer(window):
         p = start + m.start() - 8
-        if p < start or struct.unpack_from("<Q", window, m.start() - 8)[0] != len(m.group()):
+        if p < start or unpack("<Q", window, m.start() - 8)[0] != len(m.group()):
+            continue
+        q = m.end()  # tokenizer strings are length-prefixed too: the dims and type after the name rule them out
+        if q + 4 + 8 * 4 + 12 > size:
+            if cut:
+                if len(_chain(sp, p, alignment, _MIN_CHAIN)) == _MIN_CHAIN:
+                    return p
+            continue  # a record cut by a probe window's end: the search looks past it
+        n_dims = unpack("<I", window, q)[0]
+        if not 1 <= n_dims <= 4 or not known_type(unpack("<I", window, q + 4 + 8 * n_dims)[0]):
             continue
         if len(_chain(sp, p, alignment, _MIN_CHAIN)) == _MIN_CHAIN:
             return p
@@ -121,14 +142,16 @@ def _before_records(window: bytes) -> bool:
 def _locate(sp: Sparse, lo: int, alignment: int) -> int | None:
     """Start of a run of tensor records in [lo, lo + MAX_HEADER), or None.
 
-    Galloping, then binary search: windows at lo + 128 KiB, 256 KiB, 512 KiB ... until one is past
-    the tokenizer (records, zeros or data), then halving between the last two. The buffer of fetched
-    bytes never grows far past the header itself (a search from the middle of a 50 GB split would
-    start 128 MB in)."""
+    Galloping, then binary search: windows at lo + s, 2s, 4s ... until one is past the tokenizer
+    (records, zeros or data), then halving between the last two. ``lo`` is the string array we
+    stopped at: its n strings take at least 8n bytes, so s starts there (a 248k-token vocabulary
+    skips five probes). The buffer of fetched bytes never grows far past the header itself (a
+    search from the middle of a 50 GB split would start 128 MB in)."""
     limit = min(sp.size, lo + MAX_HEADER)
-    hi, step, probes = limit, 4 * WINDOW, 0
-    while probes < MAX_PROBES // 2 and lo + step + WINDOW < limit:
-        mid = lo + step
+    hi, step, probes = limit, max(4 * WINDOW, 8 * _long_string_array(sp, lo)), 0
+    base = lo
+    while probes < MAX_PROBES // 2 and base + step + WINDOW < limit:
+        mid = base + step
         sp.fetch(mid, WINDOW)
         probes += 1
         found = _records_in(sp, mid, mid + WINDOW, alignment)
@@ -139,9 +162,9 @@ def _locate(sp: Sparse, lo: int, alignment: int) -> int | None:
             break
         lo, step = mid + WINDOW - 512, step * 2  # a record may straddle the window's end
     for _ in range(MAX_PROBES - probes):
-        if hi - lo <= 3 * WINDOW:
+        if hi - lo <= FINAL_RANGE:  # one request for the rest: a round trip costs more than 256 KiB
             sp.fetch(lo, hi - lo)
-            return _records_in(sp, lo, hi, alignment)
+            return _records_in(sp, lo, hi, alignment, cut=True)
         mid = (lo + hi) // 2
         sp.fetch(mid, WINDOW)
         found = _records_in(sp, mid, mid + WINDOW, alignment)
