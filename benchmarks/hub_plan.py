@@ -8,7 +8,8 @@ key/value section); the tensor data behind them is zeros that are never requeste
 tests/modelspec/tb_fake_hub.py on 127.0.0.1 (HF_ENDPOINT), which counts every byte it sends.
 
 Each run is a fresh process with an empty HF_HOME (cold: nothing cached) or the previous run's
-(warm: the parsed headers are cached, only the listing is requested). Results:
+(warm: the parsed headers are cached, only the listing is requested); the same plan from the catalog
+is timed beside them. Results:
 benchmarks/results/hub_plan.json and .md. Run: .venv/bin/python benchmarks/hub_plan.py [--runs 5]
 """
 
@@ -93,6 +94,43 @@ def run_plan(hub: FakeHub, home: str) -> dict:
             "fetched_reported": doc["sources"][0]["hub"]["fetched_bytes"]}
 
 
+def run_catalog_plan() -> float:
+    """Wall time of the same plan from the catalog (no Hub): the floor the Hub plan adds to."""
+    t0 = time.perf_counter()
+    subprocess.run([str(ROOT / ".venv" / "bin" / "tokbench"), "plan", MODEL, "--quant", "Q4_K_M", "--hardware",
+                    "m3-ultra-80c:512", "--context", "128k", "--json"], check=True, capture_output=True)
+    return round(time.perf_counter() - t0, 3)
+
+
+def write_md(doc: dict, path: Path) -> None:
+    m, r = doc["median"], doc["repo"]
+    lines = [
+        "# tokbench plan REPO_ID: bytes and seconds for a 200 GB GGUF repo",
+        "",
+        f"Repo: {REPO} on a loopback fake Hub (`tests/modelspec/tb_fake_hub.py`, HF_ENDPOINT), "
+        f"{r['files']} files; the Q4_K_M quant is {r['q4_files']} split files, {r['q4_bytes'] / 1e9:,.1f} GB, "
+        f"first split's header {r['q4_header_bytes'][0] / 1e6:.2f} MB ({r['vocab']:,}-token vocabulary).",
+        f"Command: `tokbench plan {REPO} --quant Q4_K_M --hardware m3-ultra-80c:512 --context 128k --json`,"
+        " a fresh process each run. Cold: empty HF_HOME. Warm: the cold run's HF_HOME (parsed headers cached).",
+        "",
+        "| | median wall s | median bytes from the Hub | requests |",
+        "|---|---|---|---|",
+        f"| cold | {m['cold_wall_s']} | {m['cold_bytes']:,} | {m['cold_requests']} |",
+        f"| warm | {m['warm_wall_s']} | {m['warm_bytes']:,} | {m['warm_requests']} |",
+        f"| same plan from the catalog (no Hub) | {m['catalog_wall_s']} | 0 | 0 |",
+        "",
+        f"Targets (issue 12): under 2 MB and under 2 s. Machine: {doc['machine']['cpus']} CPUs, load average "
+        f"{doc['machine']['load_before'][0]:.1f} before the runs; Python {doc['python']}. "
+        f"Runs: {doc['runs']} cold + {doc['runs']} warm; every run in hub_plan.json.",
+        "",
+        "Cold requests include huggingface_hub's once-a-day agent-registry fetch (`/api/agent-harnesses`) and "
+        "the listing (`/api/models/REPO/revision/main?blobs=true`); warm: the listing only (it pins the commit).",
+        "",
+        "Reproduce: `.venv/bin/python benchmarks/hub_plan.py --runs 5`.",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
@@ -105,17 +143,20 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as home:
                 cold.append(run_plan(hub, home))
                 warm.append(run_plan(hub, home))
+        catalog_walls = [run_catalog_plan() for _ in range(args.runs)]
     med = lambda rows, k: statistics.median(r[k] for r in rows)  # noqa: E731
     doc = {
         "what": "tokbench plan bench/Qwen3.5-397B-A17B-GGUF --quant Q4_K_M on a loopback fake Hub (HF_ENDPOINT)",
         "repo": facts, "runs": args.runs, "cold": cold, "warm": warm,
         "median": {"cold_wall_s": med(cold, "wall_s"), "cold_bytes": med(cold, "bytes"),
                    "cold_requests": med(cold, "requests"), "warm_wall_s": med(warm, "wall_s"),
-                   "warm_bytes": med(warm, "bytes")},
+                   "warm_bytes": med(warm, "bytes"), "warm_requests": med(warm, "requests"),
+                   "catalog_wall_s": statistics.median(catalog_walls)},
         "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()},
         "python": sys.version.split()[0],
     }
     Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+    write_md(doc, Path(args.out).with_suffix(".md"))
     print(json.dumps(doc["median"], indent=1), f"load {os.getloadavg()}")
 
 

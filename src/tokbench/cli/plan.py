@@ -15,11 +15,13 @@ def register(sub) -> None:
     p = sub.add_parser("plan", help="memory, fit and speed estimates (no model download)",
                        description="Plan a model on hardware: exact weights/KV/state, fit verdict, calibrated tok/s. "
                                    "Without MODEL, --min-tps ranks the catalog's options for --hardware.")
-    p.add_argument("model", nargs="?", help="catalog id, .gguf file, config.json, HF or MLX model dir")
+    p.add_argument("model", nargs="?", help="catalog id (tokbench models), Hugging Face repo id OWNER/NAME[:QUANT] "
+                                            "(headers only), .gguf file, config.json, HF or MLX model dir")
     p.add_argument("--hardware", "-H", default=None, help="ID[:GB][,ID[:GB]...], e.g. m3-ultra-80c:256,m3-ultra-80c:512")
     p.add_argument("--context", "-c", default="4k", help="tokens per sequence: 32768, 8k, 128K (default 4k)")
     p.add_argument("--depth", default=None, help="context depth for decode speed (default: --context)")
-    p.add_argument("--quant", "-q", default=None, help="comma-separated presets (default: IQ2_XXS,IQ4_XS,Q4_K_M,Q8_0)")
+    p.add_argument("--quant", "-q", default=None, help="comma-separated presets (default: IQ2_XXS,IQ4_XS,Q4_K_M,Q8_0); "
+                                                          "for a GGUF repo, the file quants to plan (UD-Q4_K_XL ...)")
     p.add_argument("--engine", "-e", default="llama.cpp", help="llama.cpp (in process, as llama-bench), llama.cpp-server (behind llama-server; also ollama, LM Studio), mlx, vllm, sglang, ollama")
     p.add_argument("--concurrency", "-n", type=int, default=1, help="concurrent sequences (default 1)")
     p.add_argument("--kv-type", default="f16", help="KV cache type: f16, q8_0, q4_0 (default f16)")
