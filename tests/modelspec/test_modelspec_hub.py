@@ -329,13 +329,14 @@ def test_malformed_safetensors_header_exits_2(hub_env, shard, capsys):
     assert _headers_cached(home) == []
 
 
-def test_mlx_repo_matches_the_same_directory_read_locally(hub_env, tmp_path, capsys):
+@pytest.mark.parametrize("catalog_id", ["qwen3-30b-a3b", "qwen3.5-35b-a3b"])
+def test_mlx_repo_matches_the_same_directory_read_locally(hub_env, tmp_path, capsys, catalog_id):
     from dataclasses import replace
 
     from tokbench.synth import prepare, synthesize
 
-    spec = replace(load_spec("qwen3-30b-a3b"), n_experts=8, n_experts_used=2)
-    out = synthesize(prepare(spec, scale_layers=2, scale_width=0.0625, vocab=512), "mlx-4bit", tmp_path / "m",
+    spec = replace(load_spec(catalog_id), n_experts=8, n_experts_used=2)
+    out = synthesize(prepare(spec, scale_layers=4, scale_width=0.0625, vocab=512), "mlx-4bit", tmp_path / "m",
                      vocab=512)
     local = load_spec(str(out))
     files = {str(p.relative_to(out)): p for p in out.rglob("*") if p.is_file()}
@@ -343,7 +344,7 @@ def test_mlx_repo_matches_the_same_directory_read_locally(hub_env, tmp_path, cap
         hub_env(hub)
         model = load_hub_spec("mlx-community/Tiny-4bit")
         rc, doc = _plan(capsys, "mlx-community/Tiny-4bit")
-    assert model.kind == "mlx" and model.label == "mlx-4bit"
+    assert model.kind == "mlx" and model.label == "mlx-4bit" and model.spec.arch == local.arch
     assert model.spec.weights_bytes == local.weights_bytes and model.spec.n_experts == 8
     assert rc == 0 and [r["quant"] for r in doc["rows"]] == ["mlx-4bit"]
 
