@@ -21,7 +21,7 @@ Builder = Callable[[ModelSpec], list[TensorSpec]]
 
 
 def _t(name: str, *shape: int, layer: int | None = None) -> TensorSpec:
-    return TensorSpec(name=name, shape=tuple(int(s) for s in shape), layer=layer)
+    return TensorSpec(name=name, shape=tuple(map(int, shape)), layer=layer)
 
 
 def _head(spec: ModelSpec, output: bool | None = None) -> list[TensorSpec]:
