@@ -16,7 +16,7 @@ from tokbench import __version__
 from tokbench.errors import UserError
 
 # Order is the order of `tokbench --help`.
-COMMANDS = ("plan", "bench", "runs", "synth", "report", "compare", "validate", "import_", "export", "hw", "db")
+COMMANDS = ("plan", "models", "bench", "runs", "synth", "report", "compare", "validate", "import_", "export", "hw", "db")
 
 
 class _Help(argparse.HelpFormatter):

@@ -15,7 +15,8 @@ def register(sub) -> None:
     p = sub.add_parser("plan", help="memory, fit and speed estimates (no model download)",
                        description="Plan a model on hardware: exact weights/KV/state, fit verdict, calibrated tok/s. "
                                    "Without MODEL, --min-tps ranks the catalog's options for --hardware.")
-    p.add_argument("model", nargs="?", help="catalog id, .gguf file, config.json, HF or MLX model dir")
+    p.add_argument("model", nargs="?", help="catalog id (tokbench models), Hugging Face repo id OWNER/NAME[:QUANT] "
+                                            "(headers only), .gguf file, config.json, HF or MLX model dir")
     p.add_argument("--hardware", "-H", default=None,
                    help="ID[:GB][,ID[:GB]...], e.g. m3-ultra-80c:256,m3-ultra-80c:512; 'host' is this machine "
                         "(tokbench hw probe; any GB)")
@@ -26,7 +27,8 @@ def register(sub) -> None:
                    help="plan a --context past the model's trained maximum (RoPE scaling) instead of refusing it")
     p.add_argument("--quant", "-q", default=None,
                    help="comma-separated presets (default: a GGUF's or MLX directory's own; else "
-                        "IQ2_XXS,IQ4_XS,Q4_K_M,Q8_0, or mlx-4bit,mlx-8bit... for MLX)")
+                        "IQ2_XXS,IQ4_XS,Q4_K_M,Q8_0, or mlx-4bit,mlx-8bit... for MLX); for a GGUF repo, "
+                        "the file quants to plan (UD-Q4_K_XL ...)")
     p.add_argument("--engine", "-e", default=None,
                    help="llama.cpp (in process, as llama-bench), llama.cpp-server (behind llama-server; also "
                         "ollama, LM Studio), mlx, mlx-server, vllm, sglang (default: mlx for MLX weights, else llama.cpp)")
@@ -39,6 +41,10 @@ def register(sub) -> None:
     p.add_argument("--gpu-fraction", type=float, default=None, help="share of memory the GPU may use (Apple default 0.75)")
     p.add_argument("--os-reserve-gb", type=float, default=None, help="memory kept for the OS on unified-memory machines")
     p.add_argument("--json", action="store_true", help='print {"rows": [...]}')
+    p.add_argument("--list", action="store_true", help="list the model catalog (same as 'tokbench models'; filters below)")
+    from tokbench.cli.models import add_filter_args
+
+    add_filter_args(p)
     p.set_defaults(func=run)
 
 
@@ -64,11 +70,18 @@ def _parse_common(args):
         raise UserError(f"--concurrency must be at least 1, got {args.concurrency}")
     hws = [get_hardware(h) for h in args.hardware.split(",") if h.strip()] if args.hardware else []
     quants = None
-    if args.quant:
+    if args.quant and not _is_hub(args.model):  # a Hub repo's --quant names its files (see _run_model)
         from tokbench.quant.presets import parse_quant
 
         quants = [parse_quant(q) for q in args.quant.split(",") if q.strip()] or None
     return hws, quants, parse_kv_type(args.kv_type)
+
+
+def _is_hub(model: str | None) -> bool:
+    from tokbench.catalog.models import catalog
+    from tokbench.modelspec.hub import is_hub_ref
+
+    return model is not None and model not in catalog() and is_hub_ref(model)
 
 
 def _companions(args, context, engine, kv_type, hws) -> tuple[list[dict], int]:
@@ -83,8 +96,14 @@ def _companions(args, context, engine, kv_type, hws) -> tuple[list[dict], int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Plan one model (tables + derivation) or rank options for --min-tps."""
+    """Plan one model (tables + derivation) or rank options for --min-tps; --list lists the catalog."""
+    from tokbench.cli import models
     from tokbench.errors import UserError
+
+    if args.list:
+        return models.run(args)
+    if models.filters_given(args):
+        raise UserError("--family/--arch/--min-params/--max-params/--min-active/--max-active filter 'plan --list'")
 
     hws, quants, kv_type = _parse_common(args)
     usable = _usable_kwargs(args)
@@ -99,39 +118,60 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_model(args, hws, quants, kv_type, usable) -> int:
     from tokbench.cli.plan_args import check_combination, default_quants, file_quant, resolve_context, resolve_engine
-    from tokbench.modelspec import load_spec
+    from tokbench.cli.plan_source import resolve
     from tokbench.plan import estimate, frozen
 
-    spec = load_spec(args.model)
-    own = file_quant(spec)  # before frozen(): that fills in the tensor list of specs without a file
-    spec = frozen(spec)
-    engine = resolve_engine(args.engine, quants or ([own] if own else None))
-    quants = quants or ([own] if own else default_quants(engine))
-    check_combination(engine, hws, quants)
-    context, depth, notes = resolve_context(args.context, args.depth, spec, args.extrapolate)
+    from tokbench.quant.presets import parse_quant
+
+    # A Hub repo's --quant values are file labels (UD-Q4_K_XL ...), kept as typed; else parsed presets.
+    labels = [q.strip() for q in args.quant.split(",") if q.strip()] if args.quant else None
+
+    def own_or_default(spec) -> list[str]:
+        if quants or labels:  # a Hub safetensors repo planned at the presets asked
+            return quants or [parse_quant(q) for q in labels]
+        own = file_quant(spec)  # before frozen(): that fills in the tensor list of specs without a file
+        return [own] if own else default_quants(resolve_engine(args.engine, None))
+
+    targets = resolve(args.model, labels, own_or_default)
+    engine = resolve_engine(args.engine, [q for tg in targets for q in tg.quants])
+    contexts = {}
+    for tg in targets:
+        tg.spec = frozen(tg.spec)
+        check_combination(engine, hws, tg.quants)
+        contexts[tg.spec.name] = resolve_context(args.context, args.depth, tg.spec, args.extrapolate)
+    context, depth, notes = contexts[targets[0].spec.name]
     comps, other = _companions(args, context, engine, kv_type, hws)
     rows = []
-    for q in quants:
-        for hw in hws or [None]:
-            row = estimate(spec, q, hw, engine.name, context, args.concurrency, kv_type, depth=depth,
-                           other_bytes=other, **usable).to_dict()
-            row.setdefault("depth", depth or context)
-            row["notes"] = notes + list(row.get("notes") or [])
-            rows.append(row)
+    for tg in targets:
+        context, depth, notes = contexts[tg.spec.name]
+        for q in tg.quants:
+            for hw in hws or [None]:
+                row = estimate(tg.spec, q, hw, engine.name, context, args.concurrency, kv_type, depth=depth,
+                               other_bytes=other, **usable).to_dict()
+                row.setdefault("depth", depth or context)
+                row["notes"] = notes + list(row.get("notes") or [])
+                rows.append(row)
+    sources = [tg.source for tg in targets if tg.source]
     if args.json:
         from tokbench.cli.output import print_json
 
-        print_json({"rows": rows, "with": comps})
+        print_json({"rows": rows, "with": comps, **({"sources": sources} if sources else {})})
         return 0
-    short = {}
-    if hws and (depth or context) > 4096:
-        for r in rows:
-            s = estimate(spec, r["quant"], next(h for h in hws if h.label == r["hardware"]), engine.name, context,
-                         args.concurrency, kv_type, depth=4096, other_bytes=other, **usable)
-            short[(r["hardware"], r["quant"])] = s.to_dict()
     from tokbench.cli import plan_render
+    from tokbench.cli.plan_source import describe
 
-    plan_render.render_model(spec, rows, hws, comps, short, notes)
+    for tg in targets:
+        context, depth, notes = contexts[tg.spec.name]
+        for line in describe(tg.source):
+            print(line)
+        mine = [r for r in rows if r["model"] == tg.spec.name]
+        short = {}
+        if hws and (depth or context) > 4096:
+            for r in mine:
+                s = estimate(tg.spec, r["quant"], next(h for h in hws if h.label == r["hardware"]), engine.name,
+                             context, args.concurrency, kv_type, depth=4096, other_bytes=other, **usable)
+                short[(r["hardware"], r["quant"])] = s.to_dict()
+        plan_render.render_model(tg.spec, mine, hws, comps, short, notes)
     return 0
 
 

@@ -36,7 +36,7 @@ def _describe(spec) -> str:
     kinds = spec.kinds
     parts = [f"{spec.n_layers} layers"]
     names = {"full": "full attention", "sliding": f"sliding ({spec.sliding_window})", "linear": "Gated DeltaNet",
-             "mla": "MLA"}
+             "mla": "MLA", "dsa": "MLA + sparse indexer", "mamba": "Mamba-2", "ffn": "FFN-only"}
     counts = {k: kinds.count(k) for k in dict.fromkeys(kinds)}
     if len(counts) > 1 or "full" not in counts:
         parts.append(", ".join(f"{n} {names[k]}" for k, n in counts.items()))
@@ -105,20 +105,22 @@ def _derivation(spec, rows: list[dict], hws) -> list[str]:
     r0 = rows[0]
     kinds = spec.kinds
     lines = ["Weights: sum over tensors of bytes under llama.cpp's per-tensor type choice (MLX: mlx-lm's rules)."]
-    for kind in ("full", "sliding", "mla"):
+    for kind in ("full", "sliding", "mla", "dsa"):
         n = kinds.count(kind)
         if not n:
             continue
         k, v = layer_kv_widths(spec, kind)
         per = kv_bytes_per_token(spec, r0["kv_type"], kinds=(kind,))
-        shape = f"{spec.n_kv_heads} KV heads x {spec.head_dim} x 2 (K,V)" if kind != "mla" else \
+        shape = f"{spec.n_kv_heads} KV heads x {spec.head_dim} x 2 (K,V)" if kind not in ("mla", "dsa") else \
             f"latent {spec.kv_lora_rank} + rope {spec.qk_rope_dim} (K only; V is a view of it)"
+        if kind == "dsa":
+            shape += f" + indexer key {spec.index_head_dim}"
         lines.append(f"KV {kind}: {n} layers x {shape} in {r0['kv_type']} = {per:,} B/token"
                      + (f" (window {spec.sliding_window} + ubatch 512 cells, padded to 256)" if kind == "sliding" else ""))
     conv, rec = state_elements_per_layer(spec)
     if conv or rec:
-        n = kinds.count("linear")
-        lines.append(f"State: {n} Gated DeltaNet layers x (conv {spec.conv_kernel - 1} x {spec.linear_conv_channels} + "
+        n = kinds.count("linear") + kinds.count("mamba")
+        lines.append(f"State: {n} {'Gated DeltaNet' if 'linear' in kinds else 'Mamba-2'} layers x (conv {spec.conv_kernel - 1} x {spec.linear_conv_channels} + "
                      f"recurrent {spec.linear_v_heads} x {spec.linear_k_dim} x {spec.linear_v_dim}) x 4 B (F32) = "
                      f"{n * (conv + rec) * 4 / MiB:.1f} MiB per sequence, independent of context")
     lines.append(f"Overhead (estimate): {OVERHEAD_BASIS}.")

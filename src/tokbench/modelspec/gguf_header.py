@@ -123,6 +123,11 @@ class _Reader:
         if n < 0 or self.pos + n > self.size:
             raise self.fail(f"truncated: {what} at byte {self.pos} needs {n} bytes, {self.size - self.pos} left")
 
+    def skip(self, n: int, what: str) -> None:
+        """Step over ``n`` bytes whose content is not needed (long numeric arrays)."""
+        self.need(n, what)
+        self.pos += n
+
     def scalar(self, code: str, size: int, what: str) -> Any:
         self.need(size, what)
         (value,) = struct.unpack_from("<" + code, self.buf, self.pos)
@@ -155,6 +160,37 @@ class _Reader:
         except UnicodeDecodeError:
             raise self.fail(f"{what} is not UTF-8") from None
 
+    def _limit(self, pos: int) -> int:
+        """How far from ``pos`` the buffer can be read without a check (a sparse reader: less)."""
+        return self.size
+
+    def strings(self, n: int, what: str) -> tuple[str, ...]:
+        """``n`` strings, as :meth:`string` reads them (same errors), in one tight loop: a kept
+        65,536-entry tokenizer array costs ~30 ms rather than ~300 ms."""
+        self.strings_left -= n
+        if self.strings_left < 0:
+            raise self.fail(f"more than {MAX_STRING_ITEMS} strings in the header")
+        unpack, out = struct.unpack_from, []
+        pos, buf, avail = self.pos, self.buf, self._limit(self.pos)
+        for _ in range(n):
+            if pos + 8 > avail:
+                self.pos = pos
+                self.need(8, f"{what} length")
+                buf, avail = self.buf, self._limit(pos)
+            end = pos + 8 + unpack("<Q", buf, pos)[0]
+            if end > avail:
+                self.pos = pos + 8
+                self.need(end - pos - 8, what)
+                buf, avail = self.buf, self._limit(pos + 8)
+            try:
+                out.append(bytes(buf[pos + 8:end]).decode("utf-8"))
+            except UnicodeDecodeError:
+                self.pos = pos + 8
+                raise self.fail(f"{what} is not UTF-8") from None
+            pos = end
+        self.pos = pos
+        return tuple(out)
+
     def skip_strings(self, n: int, what: str) -> None:
         """Walk ``n`` strings without decoding them (long tokenizer arrays)."""
         self.strings_left -= n
@@ -186,8 +222,7 @@ def _value(r: _Reader, vtype: int, key: str, depth: int = 0) -> Any:
         code, size = _SCALARS[etype]
         n = r.count(f"array length of {key}", size, cap=1 << 62)
         if n > MAX_KEPT_ARRAY:
-            r.need(n * size, f"array {key}")
-            r.pos += n * size
+            r.skip(n * size, f"array {key}")
             return GGUFArray(_TYPE_NAMES[etype], n)
         r.need(n * size, f"array {key}")
         values = struct.unpack_from(f"<{n}{code}", r.buf, r.pos)
@@ -198,7 +233,7 @@ def _value(r: _Reader, vtype: int, key: str, depth: int = 0) -> Any:
         if n > MAX_KEPT_ARRAY:
             r.skip_strings(n, f"array {key}")
             return GGUFArray("string", n)
-        return tuple(r.string(f"element of {key}") for _ in range(n))
+        return r.strings(n, f"element of {key}")
     if etype == _ARRAY:
         n = r.count(f"array length of {key}", 12, cap=MAX_KEPT_ARRAY)
         return tuple(_value(r, _ARRAY, key, depth + 1) for _ in range(n))
@@ -317,18 +352,24 @@ class _Meta:
         return value
 
     def flags(self, key: str, n: int) -> tuple[bool, ...] | None:
-        """A per-layer bool array (``attention.sliding_window_pattern`` as is_swa), or None."""
+        """A per-layer bool array (``attention.sliding_window_pattern`` as is_swa) cut to ``n`` layers
+        (arrays also cover MTP layers after the last one), or None."""
         value = self.md.get(f"{self.arch}.{key}")
-        if isinstance(value, tuple) and len(value) == n:
-            return tuple(bool(v) for v in value)
+        if isinstance(value, tuple) and len(value) >= n:
+            return tuple(bool(v) for v in value[:n])
         return None
 
 
 def _layer_kinds(m: _Meta, arch: str, n_layers: int, window: int) -> tuple[str, ...]:
     """Per-layer kinds the way llama.cpp derives them from the header (see spec/hf_config.py)."""
+    from tokbench.modelspec.gguf_families import layer_kinds
+
+    kinds = layer_kinds(m, arch, n_layers, window)
+    if kinds is not None:
+        return kinds
     if arch == "deepseek2" and m.int("attention.kv_lora_rank", 0):
         return ("mla",) * n_layers
-    if arch in ("qwen3next", "qwen35moe"):
+    if arch in ("qwen3next", "qwen35moe", "qwen35"):
         recurrent = m.flags("attention.recurrent_layers", n_layers)
         if recurrent is None:
             interval = m.int("full_attention_interval", 4) or 4
@@ -355,18 +396,17 @@ def _int_tuple(value: Any) -> tuple[int, ...]:
     return ()
 
 
-def _width(by_name: dict[str, GGUFTensorInfo], suffix: str) -> int:
-    """Output width of the first tensor named ``*suffix`` (the file's truth for FFN widths), or 0."""
-    for name, t in by_name.items():
-        if name.endswith(suffix) and len(t.shape) >= 2:
-            return t.shape[1]
-    return 0
+def _width(by_name: dict[str, GGUFTensorInfo], suffix: str, dim: int = 1) -> int:
+    """Smallest ``shape[dim]`` of the tensors named ``*suffix`` (the file's truth for FFN widths;
+    the smallest, because Gemma 4 doubles the FFN of its KV-shared layers), or 0."""
+    widths = [t.shape[dim] for name, t in by_name.items() if name.endswith(suffix) and len(t.shape) > dim]
+    return min(widths, default=0)
 
 
 def _family_fields(m: _Meta, arch: str, fields: dict[str, Any], kv_lora: int) -> None:
     """Gated DeltaNet and MLA fields, in place (llama.cpp's names differ from config.json's)."""
     n_heads = fields["n_heads"]
-    if arch in ("qwen3next", "qwen35moe"):
+    if arch in ("qwen3next", "qwen35moe", "qwen35"):
         # llama.cpp: head_k_dim = head_v_dim = ssm.state_size, k heads = group_count, v heads = time_step_rank.
         state = m.int("ssm.state_size", 0)
         fields.update(linear_k_heads=m.int("ssm.group_count", 0), linear_v_heads=m.int("ssm.time_step_rank", 0),
@@ -388,8 +428,12 @@ def spec_from_header(header: GGUFHeader, label: str, name: str | None = None) ->
         raise UserError(f"{label}: GGUF general.architecture {one_line(arch)!r:.60} is not a name")
     if not arch:
         raise UserError(f"{label}: GGUF header has no general.architecture")
+    from tokbench.modelspec.tensors import known_architectures
+
+    if arch not in known_architectures():  # its layer kinds (KV, state) would be guesses
+        raise UserError(f"{label}: GGUF architecture '{arch}' is not one tokbench models "
+                        f"(known: {', '.join(known_architectures())})")
     m = _Meta(header, arch, label)
-    by_name = {t.name: t for t in header.tensors}
     n_layers = m.int("block_count")
     hidden = m.int("embedding_length")
     n_heads = m.int("attention.head_count", 0)
@@ -397,13 +441,22 @@ def spec_from_header(header: GGUFHeader, label: str, name: str | None = None) ->
         raise UserError(f"{label}: GGUF block_count, embedding_length and attention.head_count must be positive")
     if n_layers > MAX_LAYERS:
         raise UserError(f"{label}: GGUF {arch}.block_count {n_layers} exceeds llama.cpp's limit of {MAX_LAYERS}")
+    # MTP blocks (nextn) come after the last layer: llama.cpp skips them unless asked, so they are
+    # counted apart, like a multimodal projector in its own file.
+    n_mtp = m.int("nextn_predict_layers", 0)
+    if n_mtp >= n_layers:
+        raise UserError(f"{label}: GGUF {arch}.nextn_predict_layers {n_mtp} leaves no layers of {n_layers}")
+    n_layers -= n_mtp
+    trunk = [t for t in header.tensors if (_layer_of(t.name) or 0) < n_layers]
+    mtp_bytes = sum(t.nbytes for t in header.tensors) - sum(t.nbytes for t in trunk)
+    by_name = {t.name: t for t in trunk}
     embd = by_name.get("token_embd.weight")
     vocab = embd.shape[1] if embd and len(embd.shape) == 2 else m.int("vocab_size", 0)
     if not vocab:
         tokens = header.metadata.get("tokenizer.ggml.tokens")
         vocab = tokens.length if isinstance(tokens, GGUFArray) else len(tokens or ())
     window = m.int("attention.sliding_window", 0)
-    kv_lora = m.int("attention.kv_lora_rank", 0) if arch == "deepseek2" else 0
+    kv_lora = m.int("attention.kv_lora_rank", 0) if arch in ("deepseek2", "deepseek32") else 0
     fields: dict[str, Any] = {
         "name": name or str(header.metadata.get("general.name") or Path(label).stem),
         "arch": arch,
@@ -415,9 +468,9 @@ def spec_from_header(header: GGUFHeader, label: str, name: str | None = None) ->
         "vocab": vocab,
         "intermediate": _width(by_name, "ffn_up.weight"),
         "tie_embeddings": "output.weight" not in by_name,
-        "qkv_bias": any(t.name.endswith("attn_q.bias") for t in header.tensors),
-        "qk_norm": any(t.name.endswith("attn_q_norm.weight") for t in header.tensors),
-        "attn_output_gate": arch in ("qwen3next", "qwen35moe"),
+        "qkv_bias": any(t.name.endswith("attn_q.bias") for t in trunk),
+        "qk_norm": any(t.name.endswith("attn_q_norm.weight") for t in trunk),
+        "attn_output_gate": arch in ("qwen3next", "qwen35moe", "qwen35"),
         "layer_kinds": _layer_kinds(m, arch, n_layers, window),
         "sliding_window": window,
         "n_experts": m.int("expert_count", 0),
@@ -427,17 +480,22 @@ def spec_from_header(header: GGUFHeader, label: str, name: str | None = None) ->
         "context_length": m.int("context_length", 0),
         "rope_dim": m.int("rope.dimension_count", 0),
         "rope_sections": _int_tuple(header.metadata.get(f"{arch}.rope.dimension_sections")),
-        "expert_probs_bias": any(t.name.endswith("exp_probs_b.bias") for t in header.tensors),
+        "expert_probs_bias": any(t.name.endswith("exp_probs_b.bias") for t in trunk),
         "source": label,
         "file_type": FILE_TYPES.get(header.metadata.get("general.file_type")),  # type: ignore[arg-type]
-        "weights_bytes": sum(t.nbytes for t in header.tensors),
-        "tensor_list": tuple(TensorSpec(t.name, t.shape, _layer_of(t.name), t.ggml_type) for t in header.tensors),
+        "weights_bytes": sum(t.nbytes for t in trunk),
+        "tensor_list": tuple(TensorSpec(t.name, t.shape, _layer_of(t.name), t.ggml_type) for t in trunk),
+        "n_mtp_layers": n_mtp,
+        "apart": (("mtp", mtp_bytes),) if mtp_bytes else (),
     }
     if fields["rope_dim"] == fields["head_dim"]:
         fields["rope_dim"] = 0  # whole head rotates: same as a spec from config.json
     shared = m.int("expert_shared_feed_forward_length", 0) or m.int("expert_shared_count", 0) * fields["expert_ffn"]
     fields["shared_expert_ffn"] = shared
     _family_fields(m, arch, fields, kv_lora)
+    from tokbench.modelspec.gguf_families import family_fields
+
+    family_fields(m, arch, fields, set(by_name), lambda suffix, dim=1: _width(by_name, suffix, dim))
     try:
         return check_spec(ModelSpec(**fields), label, "gguf")
     except ValueError as exc:

@@ -12,6 +12,7 @@ from typing import Any
 
 from tokbench.errors import UserError
 from tokbench.modelspec.check import check_spec
+from tokbench.modelspec.hf_families import DEEPSEEK_LIKE, NEW_ARCHS, family_fields, gguf_arch, moe_keys
 from tokbench.modelspec.model import ModelSpec
 
 MAX_LAYERS = 512  # LLAMA_MAX_LAYERS (src/llama-hparams.h), as in spec/gguf_header.py
@@ -31,6 +32,7 @@ GGUF_ARCH = {
     "deepseek_v3": "deepseek2",
     "gemma3": "gemma3",
     "gemma3_text": "gemma3",
+    **NEW_ARCHS,
 }
 
 # HF layer_types values -> ModelSpec layer kinds.
@@ -128,7 +130,7 @@ def _sliding_kinds(c: _Cfg, n_layers: int, model_type: str) -> tuple[str, ...]:
         return kinds
     if model_type == "gpt_oss":
         return tuple("sliding" if i % 2 == 0 else "full" for i in range(n_layers))
-    pattern = c.int("sliding_window_pattern", 6, positive=True)
+    pattern = c.int("sliding_window_pattern", 5 if model_type.startswith("gemma4") else 6, positive=True)
     # llama_hparams::set_swa_pattern: layer il slides when il % n_pattern < n_pattern - 1.
     return tuple("sliding" if i % pattern < pattern - 1 else "full" for i in range(n_layers))
 
@@ -165,59 +167,72 @@ def _unwrap(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _moe_fields(c: _Cfg, model_type: str) -> dict[str, Any]:
     """Expert counts and widths (names differ per family)."""
-    key = {"gpt_oss": "num_local_experts", "deepseek_v2": "n_routed_experts", "deepseek_v3": "n_routed_experts"}.get(model_type, "num_experts")
-    n_experts = c.int(key, 0)
+    keys = moe_keys(model_type)
+    if keys is None:
+        width = "intermediate_size" if model_type == "gpt_oss" else "moe_intermediate_size"
+        keys = ("num_local_experts" if model_type == "gpt_oss" else "num_experts", "num_experts_per_tok", width,
+                "n_shared_experts" if model_type in DEEPSEEK_LIKE else "shared_expert_intermediate_size")
+    experts_key, used_key, width_key, shared_key = keys
+    n_experts = c.int(experts_key, 0)
     if not n_experts:
         return {}
-    used = c.int("num_experts_per_tok", positive=True)
+    used = c.int(used_key, positive=True)
     if used > n_experts:
-        raise c.fail("num_experts_per_tok", f"({used}) exceeds the number of experts ({n_experts})")
-    if model_type == "gpt_oss":
-        expert_ffn = c.int("intermediate_size", positive=True)
-    else:
-        expert_ffn = c.int("moe_intermediate_size", positive=True)
-    if model_type.startswith("deepseek"):
+        raise c.fail(used_key, f"({used}) exceeds the number of experts ({n_experts})")
+    expert_ffn = c.int(width_key, positive=True)
+    if shared_key == "n_shared_experts":
         shared = c.int("n_shared_experts", 0) * expert_ffn
     else:
-        shared = c.int("shared_expert_intermediate_size", 0)
+        shared = c.int(shared_key, 0) if shared_key else 0
     return {"n_experts": n_experts, "n_experts_used": used, "expert_ffn": expert_ffn, "shared_expert_ffn": shared}
+
+
+def _hybrid_fields(c: _Cfg, n_layers: int, head_dim: int) -> dict[str, Any]:
+    """Qwen3-Next / Qwen3.5 (MoE and dense): Gated DeltaNet layers and gated full attention."""
+    return {
+        "qk_norm": True,
+        "attn_output_gate": c.bool("attn_output_gate", True),
+        "layer_kinds": _hybrid_kinds(c, n_layers),
+        "linear_k_heads": c.int("linear_num_key_heads", positive=True),
+        "linear_v_heads": c.int("linear_num_value_heads", positive=True),
+        "linear_k_dim": c.int("linear_key_head_dim", positive=True),
+        "linear_v_dim": c.int("linear_value_head_dim", positive=True),
+        "conv_kernel": c.int("linear_conv_kernel_dim", positive=True),
+        "rope_dim": _partial_rope(c, head_dim) or head_dim // 4,  # Qwen3-Next/3.5 rotate 25% of each head
+        "rope_sections": _rope_sections(c),
+    }
+
+
+def _mla_fields(c: _Cfg, n_layers: int) -> dict[str, Any]:
+    """DeepSeek multi-head latent attention (DeepSeek V2/V3, Kimi K2, GLM-4.7-Flash)."""
+    n_heads = c.int("num_attention_heads", positive=True)
+    nope, rope = c.int("qk_nope_head_dim", positive=True), c.int("qk_rope_head_dim", positive=True)
+    return {
+        "layer_kinds": ("mla",) * n_layers,
+        "head_dim": nope + rope,
+        "n_kv_heads": n_heads,  # MLA decompresses to one K/V per query head
+        "q_lora_rank": c.int("q_lora_rank", 0),
+        "kv_lora_rank": c.int("kv_lora_rank", positive=True),
+        "qk_rope_dim": rope,
+        "qk_nope_dim": nope,
+        "v_head_dim": c.int("v_head_dim", positive=True),
+        "n_dense_layers": min(c.int("first_k_dense_replace", 0), n_layers),
+    }
 
 
 def _family_fields(c: _Cfg, model_type: str, n_layers: int, n_heads: int, head_dim: int) -> dict[str, Any]:
     """Fields specific to one family: layer kinds, linear attention, MLA, sliding windows."""
     if model_type in ("qwen3_next", "qwen3_5_moe", "qwen3_5_moe_text"):
-        return {
-            "qk_norm": True,
-            "attn_output_gate": c.bool("attn_output_gate", True),
-            "layer_kinds": _hybrid_kinds(c, n_layers),
-            "linear_k_heads": c.int("linear_num_key_heads", positive=True),
-            "linear_v_heads": c.int("linear_num_value_heads", positive=True),
-            "linear_k_dim": c.int("linear_key_head_dim", positive=True),
-            "linear_v_dim": c.int("linear_value_head_dim", positive=True),
-            "conv_kernel": c.int("linear_conv_kernel_dim", positive=True),
-            "rope_dim": _partial_rope(c, head_dim) or head_dim // 4,  # Qwen3-Next/3.5 rotate 25% of each head
-            "rope_sections": _rope_sections(c),
-        }
+        return _hybrid_fields(c, n_layers, head_dim)
     if model_type == "gpt_oss":
         return {"qkv_bias": True, "layer_kinds": _sliding_kinds(c, n_layers, model_type), "sliding_window": c.int("sliding_window", positive=True)}
     if model_type in ("gemma3", "gemma3_text"):
         window = c.int("sliding_window", 0)
         kinds = _sliding_kinds(c, n_layers, model_type) if window else ("full",) * n_layers
         return {"qk_norm": True, "layer_kinds": kinds, "sliding_window": window}
-    if model_type.startswith("deepseek"):
-        nope, rope = c.int("qk_nope_head_dim", positive=True), c.int("qk_rope_head_dim", positive=True)
-        return {
-            "layer_kinds": ("mla",) * n_layers,
-            "head_dim": nope + rope,
-            "n_kv_heads": n_heads,  # MLA decompresses to one K/V per query head
-            "q_lora_rank": c.int("q_lora_rank", 0),
-            "kv_lora_rank": c.int("kv_lora_rank", positive=True),
-            "qk_rope_dim": rope,
-            "qk_nope_dim": nope,
-            "v_head_dim": c.int("v_head_dim", positive=True),
-            "n_dense_layers": min(c.int("first_k_dense_replace", 0), n_layers),
-            "expert_probs_bias": c.cfg.get("topk_method", "noaux_tc" if model_type == "deepseek_v3" else "") == "noaux_tc",
-        }
+    if model_type in ("deepseek_v2", "deepseek_v3"):
+        return {**_mla_fields(c, n_layers), "n_mtp_layers": c.int("num_nextn_predict_layers", 0),
+                "expert_probs_bias": c.cfg.get("topk_method", "noaux_tc" if model_type == "deepseek_v3" else "") == "noaux_tc"}
     return {"qk_norm": model_type in ("qwen3", "qwen3_moe")}
 
 
@@ -242,7 +257,7 @@ def spec_from_config(cfg: dict[str, Any], name: str, source: str = "config.json"
     moe = _moe_fields(c, model_type)
     fields: dict[str, Any] = {
         "name": name,
-        "arch": GGUF_ARCH[model_type],
+        "arch": gguf_arch(c, model_type) if model_type in NEW_ARCHS else GGUF_ARCH[model_type],
         "n_layers": n_layers,
         "hidden": hidden,
         "n_heads": n_heads,
@@ -251,7 +266,7 @@ def spec_from_config(cfg: dict[str, Any], name: str, source: str = "config.json"
         "vocab": c.int("vocab_size", positive=True),
         # gpt-oss's intermediate_size is its expert width; every other MoE here has no dense FFN
         # except DeepSeek's leading dense layers.
-        "intermediate": 0 if model_type == "gpt_oss" or (moe and not model_type.startswith("deepseek")) else c.int("intermediate_size", positive=True),
+        "intermediate": 0 if model_type == "gpt_oss" or (moe and model_type not in DEEPSEEK_LIKE) else c.int("intermediate_size", 0 if model_type in NEW_ARCHS else None, positive=model_type not in NEW_ARCHS),
         # Gemma's transformers config ties by default; the others default to separate heads.
         "tie_embeddings": c.bool("tie_word_embeddings", model_type in ("gemma3", "gemma3_text")),
         "qkv_bias": model_type == "qwen2" or c.bool("attention_bias", False),
@@ -259,5 +274,10 @@ def spec_from_config(cfg: dict[str, Any], name: str, source: str = "config.json"
         "source": source,
         **moe,
     }
-    fields.update(_family_fields(c, model_type, n_layers, n_heads, head_dim))
-    return check_spec(ModelSpec(**fields), name, "config")
+    new = family_fields(c, model_type, n_layers, head_dim, moe, (_partial_rope, _sliding_kinds, _hybrid_fields, _mla_fields))
+    fields.update(new if new is not None else _family_fields(c, model_type, n_layers, n_heads, head_dim))
+    try:
+        spec = ModelSpec(**fields)
+    except ValueError as exc:  # e.g. layer kinds that disagree with num_hidden_layers
+        raise UserError(f"{name}: inconsistent config.json ({exc})") from None
+    return check_spec(spec, name, "config")

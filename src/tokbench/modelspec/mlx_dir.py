@@ -62,7 +62,7 @@ class MLXModel:
 
     @property
     def weights_bytes(self) -> int:
-        """Exact bytes of tensor data over all safetensors files."""
+        """Exact bytes of tensor data over all safetensors files (towers and MTP blocks included)."""
         return sum(t.nbytes for t in self.tensors)
 
 
@@ -120,13 +120,18 @@ def read_safetensors_header(path: Path) -> tuple[SafetensorInfo, ...]:
             raw = fh.read(n)
     except OSError as exc:
         raise _bad(path, f"cannot read ({exc.strerror or exc})") from None
+    return parse_safetensors_header(raw, size - 8 - n, path)
+
+
+def parse_safetensors_header(raw: bytes, data_size: int, path: Path | str) -> tuple[SafetensorInfo, ...]:
+    """Tensor table from a safetensors header's JSON bytes (``data_size``: bytes after the header);
+    UserError naming ``path`` if malformed. Shared by local directories and Hub range reads."""
     try:
         table = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _bad(path, f"safetensors header is not JSON ({exc.__class__.__name__})") from None
     if not isinstance(table, dict):
         raise _bad(path, "safetensors header is not a JSON object")
-    data_size = size - 8 - n
     out = []
     for name, info in table.items():
         if name == "__metadata__":
@@ -162,7 +167,10 @@ def read_mlx_dir(path: str | Path) -> MLXModel:
         raise _bad(root, "no *.safetensors files in the model directory")
     tensors = tuple(t for f in files for t in read_safetensors_header(f))
     spec = spec_from_config(cfg, name=root.name, source=str(root))
-    spec = replace(spec, weights_bytes=sum(t.nbytes for t in tensors), file_type=quant.preset if quant else None)
+    from tokbench.modelspec.apart import split_bytes
+
+    text, apart = split_bytes([(t.name, t.nbytes) for t in tensors], spec.n_layers)
+    spec = replace(spec, weights_bytes=text, file_type=quant.preset if quant else None, apart=apart)
     return MLXModel(spec, quant, tensors)
 
 

@@ -21,7 +21,7 @@ Builder = Callable[[ModelSpec], list[TensorSpec]]
 
 
 def _t(name: str, *shape: int, layer: int | None = None) -> TensorSpec:
-    return TensorSpec(name=name, shape=tuple(int(s) for s in shape), layer=layer)
+    return TensorSpec(name=name, shape=tuple(map(int, shape)), layer=layer)
 
 
 def _head(spec: ModelSpec, output: bool | None = None) -> list[TensorSpec]:
@@ -140,8 +140,9 @@ def _gated_deltanet(spec: ModelSpec, i: int) -> list[TensorSpec]:
 
 
 def _qwen_hybrid(spec: ModelSpec) -> list[TensorSpec]:
-    """qwen3next and qwen35moe: Gated DeltaNet layers, gated full attention every Nth layer, MoE with a
-    gated shared expert. ``post_attention_norm`` is the pre-FFN norm (there is no ffn_norm)."""
+    """qwen3next, qwen35moe and qwen35: Gated DeltaNet layers, gated full attention every Nth layer,
+    MoE with a gated shared expert (qwen35: a dense FFN). ``post_attention_norm`` is the pre-FFN norm
+    (there is no ffn_norm)."""
     out = _head(spec)
     for i in range(spec.n_layers):
         p = f"blk.{i}."
@@ -154,6 +155,9 @@ def _qwen_hybrid(spec: ModelSpec) -> list[TensorSpec]:
             out += _qkv(spec, i, 2 * q if spec.attn_output_gate else q, spec.qkv_bias)
             out.append(_t(p + "attn_output.weight", q, spec.hidden, layer=i))
             out += _qk_norm(spec, i)
+        if not spec.is_moe:
+            out += _dense_ffn(spec, i, norm=False)
+            continue
         out += _experts(spec, i)
         out.append(_t(p + "ffn_gate_inp_shexp.weight", spec.hidden, layer=i))  # the shared expert's sigmoid gate
         out += _shared_expert(spec, i)
@@ -256,10 +260,25 @@ BUILDERS: dict[str, Builder] = {
 }
 
 
+def builders() -> dict[str, Builder]:
+    """GGUF architecture -> layout builder, including :mod:`tokbench.modelspec.families` (kept in its
+    own module so this one stays small; registered on first use to avoid an import cycle)."""
+    if "gemma4" not in BUILDERS:
+        from tokbench.modelspec.families import FAMILY_BUILDERS
+
+        BUILDERS.update(FAMILY_BUILDERS)
+    return BUILDERS
+
+
+def known_architectures() -> list[str]:
+    """Every GGUF architecture tokbench knows the tensor layout of, sorted."""
+    return sorted(builders())
+
+
 def tensors_for(spec: ModelSpec) -> tuple[TensorSpec, ...]:
     """The tensor list for ``spec``'s architecture; ValueError for an architecture we don't model."""
     try:
-        builder = BUILDERS[spec.arch]
+        builder = builders()[spec.arch]
     except KeyError:
-        raise ValueError(f"no tensor layout for architecture '{spec.arch}' (known: {', '.join(sorted(BUILDERS))})") from None
+        raise ValueError(f"no tensor layout for architecture '{spec.arch}' (known: {', '.join(known_architectures())})") from None
     return tuple(builder(spec))

@@ -15,7 +15,13 @@ Facts from the llama.cpp that llama-cpp-python 0.3.36 vendors:
   recurrent (Gated DeltaNet) layer keeps, per sequence, a conv state of
   ``(d_conv - 1) * (d_inner + 2 * n_group * d_state)`` and a recurrent state of ``d_state * d_inner``
   elements, both F32. For Qwen3-Next / Qwen3.5, d_inner = v_heads * v_dim, n_group = k_heads and
-  d_state = k_dim.
+  d_state = k_dim. Mamba-2 layers (Nemotron-H, kind "mamba") keep the same two states
+  (``n_embd_r``/``n_embd_s`` are shared by both), with d_inner = heads * head_dim, n_group groups.
+- ``src/llama-kv-cache-dsa.cpp``: DeepSeek-V3.2 (kind "dsa") keeps the MLA cache plus a lightning-indexer
+  key cache of one ``indexer_head_size`` head per token and layer (K only, like MLA).
+- ``src/models/gemma4.cpp``: Gemma 4's sliding layers have their own head size and KV head count
+  (``key_length_swa``, per-layer ``head_count_kv``); its last ``shared_kv_layers`` layers reuse earlier
+  layers' caches and allocate none (``n_layer_kv_from_start``).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tokbench.errors import unknown
-from tokbench.modelspec.model import ModelSpec
+from tokbench.modelspec.model import RECURRENT_KINDS, ModelSpec
 
 # KV cache types a user can pick (llama.cpp's --cache-type-k/-v values we model).
 KV_TYPES = ("f16", "bf16", "f32", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1")
@@ -52,20 +58,25 @@ def kv_row_bytes(kv_type: str, n: int) -> int:
 
 
 def layer_kv_widths(spec: ModelSpec, kind: str) -> tuple[int, int]:
-    """(K elements, V elements) one token adds to one layer of ``kind`` (0, 0 for linear layers)."""
+    """(K elements, V elements) one token adds to one layer of ``kind`` (0, 0 for recurrent and FFN-only layers)."""
+    if kind == "sliding" and (spec.head_dim_swa or spec.n_kv_heads_swa):
+        hd, kv = spec.head_dim_swa or spec.head_dim, spec.n_kv_heads_swa or spec.n_kv_heads
+        return kv * hd, kv * hd
     if kind in ("full", "sliding"):
         v_dim = spec.v_head_dim or spec.head_dim
         return spec.n_kv_heads * spec.head_dim, spec.n_kv_heads * v_dim
     if kind == "mla":
         return spec.kv_lora_rank + spec.qk_rope_dim, 0
+    if kind == "dsa":
+        return spec.kv_lora_rank + spec.qk_rope_dim + spec.index_head_dim, 0
     return 0, 0
 
 
-def kv_bytes_per_token(spec: ModelSpec, kv_type: str = "f16", kinds: tuple[str, ...] = ("full", "mla")) -> int:
+def kv_bytes_per_token(spec: ModelSpec, kv_type: str = "f16", kinds: tuple[str, ...] = ("full", "mla", "dsa")) -> int:
     """KV bytes one token adds across all layers of the given kinds (default: the unbounded ones)."""
     total = 0
-    for kind in spec.kinds:
-        if kind in kinds:
+    for i, kind in enumerate(spec.kinds):
+        if kind in kinds and spec.has_kv(i):
             k, v = layer_kv_widths(spec, kind)
             total += kv_row_bytes(kv_type, k) + (kv_row_bytes(kv_type, v) if v else 0)
     return total
@@ -82,8 +93,8 @@ def state_elements_per_layer(spec: ModelSpec) -> tuple[int, int]:
 
 
 def state_bytes_per_sequence(spec: ModelSpec) -> int:
-    """Constant recurrent-state bytes one sequence holds across all linear-attention layers (F32)."""
-    n_linear = sum(1 for k in spec.kinds if k == "linear")
+    """Constant recurrent-state bytes one sequence holds across all recurrent layers (F32)."""
+    n_linear = sum(1 for k in spec.kinds if k in RECURRENT_KINDS)
     conv, rec = state_elements_per_layer(spec)
     return n_linear * (conv + rec) * STATE_BYTES_PER_ELEMENT
 
@@ -128,20 +139,22 @@ def kv_cache(
     else:
         per_stream, n_stream = _pad(n_ctx // n_seq), n_seq
     swa_cells = per_stream if swa_full else _pad(min(per_stream, spec.sliding_window * (n_seq if unified else 1) + n_ubatch))
-    cells = {"full": per_stream, "mla": per_stream, "sliding": swa_cells}
+    cells = {"full": per_stream, "mla": per_stream, "dsa": per_stream, "sliding": swa_cells}
     by_kind: dict[str, int] = {}
     layers: dict[str, int] = {}
-    for kind in spec.kinds:
+    for i, kind in enumerate(spec.kinds):
         layers[kind] = layers.get(kind, 0) + 1
-        if kind == "linear":
+        if kind not in cells or not spec.has_kv(i):
             continue
         k, v = layer_kv_widths(spec, kind)
         row = kv_row_bytes(kv_type, k) + (kv_row_bytes(kv_type, v) if v else 0)
         by_kind[kind] = by_kind.get(kind, 0) + row * cells[kind] * n_stream
     state = state_bytes_per_sequence(spec) * max(1, n_seq)
     if state:
-        by_kind["linear"] = state
-    kv = sum(b for k, b in by_kind.items() if k != "linear")
+        recurrent = [k for k in RECURRENT_KINDS if k in layers]
+        for k in recurrent:  # one state size per model: split by the layers of each recurrent kind
+            by_kind[k] = state * layers[k] // sum(layers[r] for r in recurrent)
+    kv = sum(b for k, b in by_kind.items() if k not in RECURRENT_KINDS)
     used_cells = {k: cells[k] for k in layers if k in cells}
     return KVCache(kv_bytes=kv, state_bytes=state, cells=used_cells, streams=n_stream, layers=layers,
                    bytes_by_kind=by_kind)
@@ -151,7 +164,13 @@ def kv_read_bytes(spec: ModelSpec, depth: int, kv_type: str = "f16") -> int:
     """KV bytes one decode step of one sequence reads at context ``depth`` (no padding: only used cells)."""
     total = 0
     for kind in spec.kinds:
-        if kind == "linear":
+        if kind in RECURRENT_KINDS or kind == "ffn":
+            continue
+        if kind == "dsa":
+            # the indexer scores every cached key; attention then reads only the top-k latent rows
+            mla = spec.kv_lora_rank + spec.qk_rope_dim
+            total += kv_row_bytes(kv_type, spec.index_head_dim) * depth
+            total += kv_row_bytes(kv_type, mla) * min(depth, spec.index_topk or depth)
             continue
         k, v = layer_kv_widths(spec, kind)
         row = kv_row_bytes(kv_type, k) + (kv_row_bytes(kv_type, v) if v else 0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from functools import cache
+from functools import lru_cache
 from math import prod
 from pathlib import Path
 
@@ -82,7 +83,12 @@ def tensor_nbytes(ggml_type: str, shape: tuple[int, ...] | list[int]) -> int:
     """
     if not shape:
         raise ValueError("tensor shape is empty")
-    return row_nbytes(ggml_type, int(shape[0])) * prod(int(s) for s in shape[1:])
+    return _tensor_nbytes(ggml_type, tuple(int(s) for s in shape))
+
+
+@lru_cache(maxsize=1 << 16)  # a model repeats the same (type, shape) in every layer; plans ask per preset
+def _tensor_nbytes(ggml_type: str, shape: tuple[int, ...]) -> int:
+    return row_nbytes(ggml_type, shape[0]) * prod(shape[1:])
 
 
 def fits_blocks(type_name: str, row_length: int) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from tokbench.errors import UserError
 from tokbench.quant.formats import fits_blocks, ggml_type, tensor_nbytes
@@ -53,7 +54,7 @@ _KEEP = (
 )
 _KEEP_EXACT = ("position_embd.weight", "token_types.weight")
 # Tensors convert_hf_to_gguf writes in F32 whatever the output type (conversion/base.py).
-_SOURCE_F32 = ("ffn_gate_inp", "position_embd", "token_types", "ssm_conv1d", "shortconv.conv",
+_SOURCE_F32 = ("ffn_gate_inp", "indexer.proj", "position_embd", "token_types", "ssm_conv1d", "shortconv.conv",
                "time_mix_first", "time_mix_w1", "time_mix_w2", "time_mix_decay_w1", "time_mix_decay_w2",
                "time_mix_lerp_fused", "posnet", "altup_correct_coef", "altup_predict_coef")
 # Architectures/layer counts llama.cpp labels LLM_TYPE_70B (src/models/*.cpp load_arch_hparams).
@@ -68,6 +69,7 @@ def n_dims(shape: tuple[int, ...]) -> int:
     return max(n, 1)
 
 
+@lru_cache(maxsize=1 << 16)  # pure in name/shape: the same tensors are asked for every preset
 def source_type(t: TensorSpec, ftype: str = "F16") -> str:
     """Type of ``t`` in a freshly converted ``ftype`` (F16/BF16/F32) GGUF, the quantizer's input."""
     if n_dims(t.shape) <= 1 or t.name.endswith("_norm.weight") or not t.name.endswith(".weight"):
@@ -77,6 +79,7 @@ def source_type(t: TensorSpec, ftype: str = "F16") -> str:
     return ftype
 
 
+@lru_cache(maxsize=1 << 16)  # pure in name/shape: the same tensors are asked for every preset
 def allows_quantization(t: TensorSpec) -> bool:
     """tensor_allows_quantization: 2-D/3-D ``.weight`` tensors that are not norms, routers, conv..."""
     name = t.name
@@ -87,6 +90,7 @@ def allows_quantization(t: TensorSpec) -> bool:
     return not any(s in name for s in _KEEP)
 
 
+@lru_cache(maxsize=1 << 16)  # pure in name/shape: the same tensors are asked for every preset
 def category(name: str) -> str:
     """tensor_get_category: broad role by substring, in llama.cpp's order of checks."""
     if name == "output.weight":
@@ -105,14 +109,28 @@ def _is_attn_v(cat: str) -> bool:
     return cat in ("attn_v", "attn_qkv", "attn_kv_b")
 
 
+@lru_cache(maxsize=1 << 16)  # pure in name/shape: the same tensors are asked for every preset
 def _block_of(name: str) -> int:
     m = re.match(r"blk\.(\d+)\.", name)
     return int(m.group(1)) if m else -1
 
 
+_ORDER_CACHE: dict[int, tuple[object, list[TensorSpec]]] = {}
+
+
 def loader_order(tensors: tuple[TensorSpec, ...] | list[TensorSpec]) -> list[TensorSpec]:
     """Tensors in llama_model_loader's weights_map order (non-block first, then by block, then name)."""
-    return sorted(tensors, key=lambda t: (_block_of(t.name), t.name))
+    # A plan asks for the same tensor tuple once per preset: sort it once (kept with the tuple so
+    # its id cannot be reused while cached).
+    hit = _ORDER_CACHE.get(id(tensors))
+    if hit is not None and hit[0] is tensors:
+        return hit[1]
+    order = sorted(tensors, key=lambda t: (_block_of(t.name), t.name))
+    if isinstance(tensors, tuple):
+        if len(_ORDER_CACHE) > 256:
+            _ORDER_CACHE.clear()
+        _ORDER_CACHE[id(tensors)] = (tensors, order)
+    return order
 
 
 def use_more_bits(i: int, n: int) -> bool:
@@ -338,6 +356,17 @@ def _is_70b(spec: ModelSpec) -> bool:
     return _70B_LAYERS.get(spec.arch) == spec.n_layers
 
 
+def _gqa_layer0(spec: ModelSpec) -> int:
+    """hparams.n_gqa() as llama-quant.cpp calls it: layer 0's heads per KV head, 0 when layer 0 has no
+    KV heads (Nemotron-H's per-layer head_count_kv array is 0 outside attention layers; Gemma 4's
+    sliding layers have their own KV head count)."""
+    kind = spec.kinds[0] if spec.n_layers else "full"
+    if spec.arch in ("nemotron_h", "nemotron_h_moe") and kind != "full":
+        return 0
+    kv = spec.n_kv_heads_swa if spec.n_kv_heads_swa and kind == "sliding" else spec.n_kv_heads
+    return spec.n_heads // kv if kv else 0
+
+
 def _file_types(spec: ModelSpec) -> dict[str, str]:
     tensors = spec.tensors()
     if spec.tensor_list is None or any(t.ggml_type is None for t in tensors):
@@ -372,7 +401,7 @@ def tensor_types(spec: ModelSpec, preset: str | None, imatrix: bool | None = Non
     tensors = loader_order(spec.tensors())
     qs = _State(
         preset=p.name, arch=spec.arch, n_expert=spec.n_experts,
-        n_gqa=spec.n_heads // spec.n_kv_heads if spec.n_kv_heads else 0,
+        n_gqa=_gqa_layer0(spec),
         n_layer=spec.n_layers, is_70b=_is_70b(spec),
         has_imatrix=p.needs_imatrix if imatrix is None else imatrix,
         tied=not any(t.name == "output.weight" for t in tensors),

@@ -19,9 +19,13 @@ from tokbench.modelspec.model import ModelSpec, TensorSpec
 
 # Architectures (GGUF names) whose mlx-lm model class keeps the router at 8 bits through
 # quant_predicate (mlx_lm/models/qwen3_moe.py, qwen3_next.py, qwen3_5.py, gpt_oss.py, ...).
-ROUTER_8BIT_ARCHS = {"qwen3moe", "qwen3next", "qwen35moe", "qwen3vlmoe", "gpt-oss", "minimax-m2", "bailingmoe2"}
-# Architectures whose router is not a Linear in mlx-lm (deepseek_v3.py MoEGate): never quantized.
-ROUTER_UNQUANTIZED_ARCHS = {"deepseek2", "deepseek3"}
+ROUTER_8BIT_ARCHS = {"qwen3moe", "qwen3next", "qwen35moe", "qwen3vlmoe", "gpt-oss", "minimax-m2", "bailingmoe2",
+                     "gemma4"}  # gemma4_text.py: router.proj
+# Architectures whose router is not a Linear in mlx-lm (MoEGate in deepseek_v3.py, deepseek_v32.py,
+# glm4_moe.py, glm4_moe_lite.py, nemotron_h.py): never quantized.
+ROUTER_UNQUANTIZED_ARCHS = {"deepseek2", "deepseek3", "deepseek32", "glm4moe", "nemotron_h_moe"}
+# GGUF-only tensors with no mlx-lm parameter: Gemma 4's rope_freqs is computed by mlx-lm's RoPE.
+NOT_IN_MLX = ("rope_freqs",)
 ROUTER_PARAMS = (8, 64)  # bits, group size: {"group_size": 64, "bits": 8} (affine)
 # Modules without to_quantized in mlx-lm: Conv1d of the linear-attention layers.
 NEVER_QUANTIZED = ("ssm_conv1d",)
@@ -57,6 +61,8 @@ def _router_bytes(spec: ModelSpec, t: TensorSpec, p: Preset, dtype_bytes: int) -
 
 def tensor_nbytes(spec: ModelSpec, t: TensorSpec, p: Preset, dtype_bytes: int = 2) -> int:
     """Bytes of one tensor of ``spec`` (GGUF naming) in MLX mode ``p``."""
+    if t.role in NOT_IN_MLX:
+        return 0
     if p.mlx_mode is None:  # mlx-bf16 / mlx-fp16
         return _float_bytes(t, 2)
     router = _router_bytes(spec, t, p, dtype_bytes)

@@ -30,7 +30,7 @@ from tokbench.quant.presets import Preset, mlx_presets
 from tokbench.modelspec.model import ModelSpec, TensorSpec
 from tokbench.synth.blocks import POOL_BYTES, TARGET, cycle, is_norm_tensor
 from tokbench.synth.gguf import check_disk
-from tokbench.synth.mlx_arch import ARCHS, MERGED_INTO, arch_config, hf_name, mlx_shape
+from tokbench.synth.mlx_arch import ARCHS, arch_config, hf_name, merged_into, mlx_shape, wrap_config
 from tokbench.synth.vocab import build_vocab, tokenizer_config, tokenizer_json
 
 SHARD_BYTES = 5 << 30
@@ -79,8 +79,9 @@ def _quant_params(spec: ModelSpec, t: TensorSpec, preset: Preset) -> tuple[int, 
 
 def _spec_tensors(spec: ModelSpec) -> list[TensorSpec]:
     """GGUF tensors that become mlx-lm parameters: tied output dropped, merged tensors folded away."""
+    merged = merged_into(spec.arch)
     return [t for t in spec.tensors()
-            if not (t.role == "output" and spec.tie_embeddings) and t.role not in MERGED_INTO]
+            if not (t.role == "output" and spec.tie_embeddings) and t.role not in merged]
 
 
 def mlx_tensors(spec: ModelSpec, preset: Preset) -> tuple[list[MlxTensor], dict]:
@@ -213,6 +214,7 @@ def synth_mlx(spec: ModelSpec, preset: Preset, out: Path, seed: int = 0) -> Path
         (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=1))
     cfg = hf_config(spec, quant, vocab.size)
     cfg["eos_token_id"] = vocab.eos_id
+    cfg = wrap_config(spec, cfg)
     (out / "config.json").write_text(json.dumps(cfg, indent=1))
     (out / "tokenizer.json").write_text(json.dumps(tokenizer_json(vocab), ensure_ascii=False))
     (out / "tokenizer_config.json").write_text(json.dumps(tokenizer_config(vocab, spec.context_length), indent=1))

@@ -15,19 +15,19 @@ from tokbench.synth.vocab import build_vocab, gguf_kv
 
 def supported_gguf() -> str:
     """One line naming the architectures and presets GGUF synthesis supports."""
-    from tokbench.modelspec.tensors import BUILDERS
+    from tokbench.modelspec.tensors import builders
 
-    arches = [a for a in metadata.ARCHES if a in BUILDERS]
+    arches = [a for a in metadata.ARCHES if a in builders()]
     return f"GGUF synthesis supports architectures {', '.join(arches)} with llama.cpp presets {', '.join(llamacpp_presets())}"
 
 
 def check_gguf(spec: ModelSpec, preset: Preset) -> None:
     """UserError (one line, with the supported combinations) when llama.cpp could not load the result."""
-    from tokbench.modelspec.tensors import BUILDERS
+    from tokbench.modelspec.tensors import builders
 
     if preset.is_mlx:
         raise UserError(f"'{preset.name}' is an MLX mode; use --format mlx, or a llama.cpp preset for GGUF. {supported_gguf()}")
-    if spec.arch not in metadata.ARCHES or (spec.tensor_list is None and spec.arch not in BUILDERS):
+    if spec.arch not in metadata.ARCHES or (spec.tensor_list is None and spec.arch not in builders()):
         raise UserError(f"cannot synthesize architecture '{spec.arch}' as GGUF. {supported_gguf()}")
 
 
