@@ -113,7 +113,7 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--workdir", default="/tmp/models-multi")
     p.add_argument("--shm-over-gb", type=float, default=40)
-    p.add_argument("--modes", nargs="+", default=["sm-layer", "sm-row", "rpc"])
+    p.add_argument("--modes", nargs="+", default=["sm-layer", "rpc", "sm-row"])
     p.add_argument("--budget-s", type=float, default=540)
     p.add_argument("--keep", action="store_true", help="keep the model files (for a later call)")
     a = p.parse_args()
