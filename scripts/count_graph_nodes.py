@@ -44,7 +44,15 @@ MODELS = {
     "qwen35moe": ("qwen3.5-397b-a17b", "IQ2_XXS", (4, 5, 8)),
     "deepseek2": ("deepseek-v3", "Q4_K_M", (2, 3, 4, 5, 6)),
     "gemma3": ("gemma-3-27b", "Q4_K_M", (6, 7, 12)),
+    "qwen35": ("qwen3.5-27b", "Q4_K_M", (4, 5, 8)),
+    "minimax-m2": ("minimax-m2", "Q4_K_M", (2, 3, 4)),
+    "llama4": ("llama-4-scout-17b-16e", "Q4_K_M", (4, 5, 8)),
+    "gemma4": ("gemma-4-26b-a4b", "Q4_K_M", (6, 7, 12)),
+    "deepseek32": ("deepseek-v3.2", "Q4_K_M", (2, 3, 4, 5, 6)),
 }
+# Not counted (the planner uses typical counts and says so): glm4moe, whose one leading dense layer
+# cannot be told apart from the head at any layer count; nemotron_h_moe, whose counts are not an
+# exact per-layer sum over (mamba, ffn, attention) layers at 6/8/13/15 layers.
 FIELDS = ["arch", "part", "attention", "ffn", "nodes", "matmul_nodes", "source"]
 SOURCE = "llama.cpp (llama-cpp-python {ver}) CPU decode graph, flash attention on; scripts/count_graph_nodes.py"
 
