@@ -44,7 +44,7 @@ wait)
     [ -f "$f" ] && cp "$f" "$OUTDIR/$(basename "$(dirname "$f")")-$(basename "$f")"
   done
   (cd "$WORK" && tar czf "$OUTDIR/dbs-env.tgz" --ignore-failed-read gpu0/*.db gpu1/*.db gpu0/env.json gpu1/env.json \
-      spec/*.db gpus.txt disk.txt gpu0/*.log gpu1/*.log 2>/dev/null)
+      spec/*.db spec/*.log gpus.txt disk.txt gpu0/*.log gpu1/*.log 2>/dev/null)
   ls -la "$OUTDIR"
   ;;
 esac

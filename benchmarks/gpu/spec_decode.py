@@ -68,7 +68,10 @@ def start_server(bin_dir: Path, model: Path, n_max: int, ctx: int, logf: Path) -
     cmd = [str(bin_dir / "llama-server"), "-m", str(model), "-ngl", "999", "-np", "1", "-c", str(ctx),
            "--host", "127.0.0.1", "--port", str(port), "--no-webui"]
     if n_max > 0:
-        cmd += ["--spec-draft-model", str(model), "--spec-draft-ngl", "999", "--spec-draft-n-max", str(n_max)]
+        # This llama.cpp infers the speculative type from the draft GGUF's metadata and a plain model
+        # gives none (the 2026-11-30 H200 run: no draft counters at all): name the type.
+        cmd += ["--spec-draft-model", str(model), "--spec-draft-ngl", "999", "--spec-draft-n-max", str(n_max),
+                "--spec-type", "draft-simple"]
     proc = subprocess.Popen(cmd, stdout=open(logf, "w"), stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -141,6 +144,8 @@ def measure(n_max: int, model: Path, a: argparse.Namespace, out: Path) -> dict:
             "diff_pct_of_medians": 100 * (ours / server - 1) if ours and server else None,
             "diff_pct_median_request": statistics.median(diffs) if diffs else None,
             "diff_pct_worst_request": max(diffs, key=abs) if diffs else None,
+            # with a draft model, the server's draft counters must show it drafted (else it did not speculate)
+            "speculation_active": n_max == 0 or any(r["draft_n"] for r in reqs),
             "speculative": row.get("speculative"), "tokens_per_chunk": row.get("tokens_per_chunk"),
             "tokens_per_arrival": row.get("tokens_per_arrival"),
             "token_sources": row.get("token_sources"), "timing_flags": row.get("timing_flags"),

@@ -25,6 +25,7 @@ def main() -> None:
     ap.add_argument("-m", "--model")
     ap.add_argument("--spec-draft-model")
     ap.add_argument("--spec-draft-n-max", type=int, default=0)
+    ap.add_argument("--spec-type", default="none")  # as llama.cpp: a plain draft GGUF speculates only when named
     ap.add_argument("--port", type=int)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--version", action="store_true")
@@ -32,7 +33,7 @@ def main() -> None:
     if a.version:
         print("version: 0000 (fake)\nbuilt with fake for testing")
         return
-    batch = a.spec_draft_n_max + 1 if a.spec_draft_model else 1
+    batch = a.spec_draft_n_max + 1 if a.spec_draft_model and a.spec_type == "draft-simple" else 1
 
     async def health(request):
         return web.json_response({"status": "ok"})

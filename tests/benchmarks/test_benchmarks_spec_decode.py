@@ -39,6 +39,7 @@ def test_spec_decode_script_compares_with_the_server_and_reports_acceptance(fake
     assert [row["n_max"] for row in rows] == [0, 4] and not any("error" in row for row in rows), rows
     base, spec = rows
     assert base["speculative"] is None and (base["tokens_per_chunk"] or {}).get("mean") == pytest.approx(1.0)
+    assert spec["speculation_active"] and base["speculation_active"]
     assert spec["speculative"]["acceptance"] == pytest.approx(1.0)  # greedy, the model as its own draft
     assert spec["speculative"]["draft_tokens"] == 3 * 32  # 8 steps of 4 drafted tokens per request (1 + 8 x 5 = 41)
     assert all(q["reads"] < q["tokens"] == 41 for q in spec["per_request"])  # tokens came 5 at a time

@@ -110,3 +110,42 @@ def test_connections_are_kept_alive_warmed_and_never_reused_after_close():
     assert warmed == 3
     assert len(set(peers[:3])) == 1 and peers[3] == peers[0]  # one kept-alive connection served them
     assert peers[4] != peers[3]  # the one the server closed was not reused
+
+
+def test_server_that_drops_kept_alive_connections_loses_no_request():
+    """A server that closes every connection after one streamed response without ``Connection: close``
+    (llama-server did so on the H200): each request still gets its response, none is lost to a
+    written-into-a-closing-connection race, and the pool stops reusing connections."""
+    from tokbench.engines.rawhttp import Pool, post_stream
+
+    served = []
+
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(2)  # the "{}" body
+        served.append(writer.get_extra_info("peername")[1])
+        writer.write(HEAD_CHUNKED + _chunked(EVENTS))
+        await writer.drain()
+        await reader.read(1)  # the next request on this connection is closed on, unanswered
+        writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = Pool("127.0.0.1", port)
+        ok = 0
+        try:
+            for _ in range(6):
+                got = []
+                await post_stream("127.0.0.1", port, "/s", {}, b"{}",
+                                  lambda d, t: got.append(d) or b"[DONE]\n" in b"".join(got), 10, pool)
+                ok += b"[DONE]" in b"".join(got)
+            return ok, pool.reuse
+        finally:
+            pool.close()
+            server.close()
+            await server.wait_closed()
+
+    ok, reuse = asyncio.run(main())
+    assert ok == 6 and len(served) == 6
+    assert not reuse and len(set(served)) == 6  # after the first drop, each request on a fresh connection

@@ -9,9 +9,12 @@ kept alive between requests (:class:`Pool`) and can be opened before a point sta
 (Content-Length, chunked, or close-delimited bodies), each network read timestamped once and
 handed to a feed function. A connection goes back to the pool only after its response ended
 cleanly (chunked terminator or full Content-Length, no ``Connection: close``), and is reused only
-within IDLE_S of its last byte: servers close idle connections after ~5 s, and a request written
-on a connection the server is closing would fail (it is never sent twice: a POST is not safe to
-repeat). Plain HTTP only; ``https`` endpoints use aiohttp.
+within IDLE_S of its last byte: servers close idle connections after ~5 s. Some servers also close a
+kept-alive connection after each streamed response without saying so (llama-server on the H200:
+every other request failed with "closed before responding"): a request written on such a connection
+gets no byte back, so it was never read; it is sent once more on a fresh connection, and that pool
+stops reusing connections. A request that got any byte back is never sent twice. Plain HTTP only;
+``https`` endpoints use aiohttp.
 """
 
 from __future__ import annotations
@@ -193,9 +196,13 @@ class Pool:
     def __init__(self, host: str, port: int):
         self.host, self.port = host, port
         self.idle: list[_Conn] = []
+        self.reuse = True  # False once the server closed a kept-alive connection without notice
 
     def put(self, conn: _Conn) -> None:
-        """An idle connection, ready for the next request."""
+        """An idle connection, ready for the next request (closed instead if this server drops them)."""
+        if not self.reuse and conn.got_bytes:  # warmed connections (no request yet) are still used once
+            conn._close()
+            return
         conn.last = clock()
         self.idle.append(conn)
 
@@ -250,9 +257,21 @@ async def post_stream(host: str, port: int, path: str, headers: dict[str, str], 
             "Accept: text/event-stream"] + ([] if pool is not None else ["Connection: close"])
     head += [f"{k}: {v}" for k, v in headers.items()]
     request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
-    loop = asyncio.get_running_loop()
-    conn = (pool.take() if pool is not None else None) or await (pool or Pool(host, port)).open()
-    done = loop.create_future()
+    reused = pool.take() if pool is not None else None
+    try:
+        await _send(reused or await (pool or Pool(host, port)).open(), request, feed, idle_timeout_s, pool)
+    except EngineError as exc:
+        if reused is None or exc.error_class != "connect" or reused.got_bytes:
+            raise
+        # The server had closed this kept-alive connection: the request was never read. Once more,
+        # fresh, and no reuse from now on with this server.
+        pool.reuse = False
+        pool.close()
+        await _send(await pool.open(), request, feed, idle_timeout_s, pool)
+
+
+async def _send(conn: _Conn, request: bytes, feed: Feed, idle_timeout_s: float | None, pool: Pool | None) -> None:
+    done = asyncio.get_running_loop().create_future()
     conn.start(feed, done)
     if pool is None:
         conn.pool = None
