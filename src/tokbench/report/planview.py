@@ -60,8 +60,12 @@ def point_estimates(ident: dict, model_path, hardware, rows: list[dict]) -> dict
         except Exception:  # noqa: BLE001 - e.g. a quant the planner does not know
             continue
         est = p.per_stream_decode_tps if c > 1 and p.per_stream_decode_tps else p.decode_tps
+        # The band is relative (the same factors around any estimate): carried to the per-stream figure.
+        scale = est / p.decode_tps if est and p.decode_tps else None
+        low, high = ((p.decode_tps_low * scale, p.decode_tps_high * scale)
+                     if scale and p.decode_tps_low and p.decode_tps_high else (None, None))
         out[row["point"]] = {"decode_tps": est, "aggregate_decode_tps": p.aggregate_decode_tps,
-                             "low": p.decode_tps_low, "high": p.decode_tps_high, "fits": p.fits}
+                             "low": low, "high": high, "fits": p.fits}
     return out
 
 
