@@ -218,7 +218,7 @@ def test_endpoint_with_hardware_reaches_the_planner(tiny, tmp_path):
                 break
             except OSError:
                 time.sleep(0.2)
-        r = tb("--endpoint", url, "--hardware", "m3-ultra", "--concurrency", "1", "--requests", "2",
+        r = tb("--endpoint", url, "--hardware", "m3-ultra-80c", "--concurrency", "1", "--requests", "2",
                "--context-depth", "32", "--gen-tokens", "8", "--json", db=tmp_path / "e.db")
     finally:
         server.terminate()

@@ -10,10 +10,12 @@ kept alive between requests (:class:`Pool`) and can be opened before a point sta
 handed to a feed function. A connection goes back to the pool only after its response ended
 cleanly (chunked terminator or full Content-Length, no ``Connection: close``), and is reused only
 within IDLE_S of its last byte: servers close idle connections after ~5 s. Some servers also close a
-kept-alive connection after each streamed response without saying so (llama-server on the H200:
-every other request failed with "closed before responding"): a request written on such a connection
-gets no byte back, so it was never read; it is sent once more on a fresh connection, and that pool
-stops reusing connections. A request that got any byte back is never sent twice. Plain HTTP only;
+kept-alive connection after a streamed response without saying so (llama-server on the H200: every
+other request failed with "closed before responding"). Before reuse a connection is checked for a
+close that already arrived (a non-blocking peek), and the first unannounced close of a reused
+connection turns reuse off for that server: every later request opens its own connection. The
+request that met it is recorded as failed, not sent again: on the wire it cannot be told from a
+server that read the request and then dropped it, and a POST is not sent twice. Plain HTTP only;
 ``https`` endpoints use aiohttp.
 """
 
@@ -190,6 +192,28 @@ class _Conn(asyncio.Protocol):
             self.transport.close()
 
 
+def _open(conn: _Conn) -> bool:
+    """False when the server's close already reached this idle connection's socket (a peek that
+    does not wait: the event loop may not have run ``connection_lost`` yet)."""
+    import socket
+
+    sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
+    if sock is None:
+        return True
+    try:  # asyncio's socket wrapper has no recv: peek through a duplicate of the descriptor
+        dup = socket.fromfd(sock.fileno(), sock.family, sock.type)
+    except OSError:
+        return False
+    try:
+        return dup.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        return True  # nothing to read: still open
+    except OSError:
+        return False
+    finally:
+        dup.close()
+
+
 class Pool:
     """Idle kept-alive connections to one host:port."""
 
@@ -218,7 +242,7 @@ class Pool:
         now = clock()
         while self.idle:
             conn = self.idle.pop()
-            if not conn.closed and now - conn.last < IDLE_S and not conn.transport.is_closing():
+            if not conn.closed and now - conn.last < IDLE_S and not conn.transport.is_closing() and _open(conn):
                 return conn
             conn._close()
         return None
@@ -257,17 +281,16 @@ async def post_stream(host: str, port: int, path: str, headers: dict[str, str], 
             "Accept: text/event-stream"] + ([] if pool is not None else ["Connection: close"])
     head += [f"{k}: {v}" for k, v in headers.items()]
     request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
-    reused = pool.take() if pool is not None else None
+    reused = pool.take() if pool is not None and pool.reuse else None
     try:
         await _send(reused or await (pool or Pool(host, port)).open(), request, feed, idle_timeout_s, pool)
     except EngineError as exc:
-        if reused is None or exc.error_class != "connect" or reused.got_bytes:
-            raise
-        # The server had closed this kept-alive connection: the request was never read. Once more,
-        # fresh, and no reuse from now on with this server.
-        pool.reuse = False
-        pool.close()
-        await _send(await pool.open(), request, feed, idle_timeout_s, pool)
+        if reused is not None and exc.error_class == "connect" and not reused.got_bytes:
+            pool.reuse = False  # the server drops kept-alive connections unannounced: no reuse from now on
+            pool.close()
+            raise EngineError("connect", "server closed a kept-alive connection before responding (connections "
+                                         "are no longer reused with this server)") from None
+        raise
 
 
 async def _send(conn: _Conn, request: bytes, feed: Feed, idle_timeout_s: float | None, pool: Pool | None) -> None:
