@@ -112,10 +112,12 @@ def _progress(quiet: bool):
 
 def run(args: argparse.Namespace) -> int:
     """Validate published rows and (when a database exists) stored runs; or hold groups out."""
-    if args.group and not args.holdout:
-        from tokbench.errors import UserError
+    from tokbench.errors import UserError
 
+    if args.group and not args.holdout:
         raise UserError("--group needs --holdout machine|model|arch")
+    if args.holdout and args.run:  # the held-out rows are the fit's own data, not stored runs
+        raise UserError("--holdout checks the speed fit's own rows; --run does not apply to it")
     if args.holdout:
         return _holdout(args.holdout, args.json, args.group)
     from tokbench.cli.output import print_json
@@ -124,8 +126,6 @@ def run(args: argparse.Namespace) -> int:
 
     path = resolve_db_path(args.db)
     if args.run and not path.exists():  # reading must not create a database as a side effect
-        from tokbench.errors import UserError
-
         raise UserError(f"no database at {path}, so no run '{args.run[0]}'")
     if path.exists():
         with open_store(path) as store:
