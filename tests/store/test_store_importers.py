@@ -23,7 +23,7 @@ def store(tmp_path):
 
 @pytest.mark.parametrize("name", ["llama_bench.json", "llama_bench.jsonl"])
 def test_llama_bench(store, name):
-    imp = read_file(FIX / name)
+    (imp,) = read_file(FIX / name)
     assert imp.format == "llama-bench" and list(imp.points) == ["pp512", "tg128", "tg128 @ d4096"]
     assert imp.config["source"]["file"] == name and len(imp.config["source"]["sha256"]) == 64
     assert imp.environment["cpu_info"] == "AMD EPYC 7B13"
@@ -42,7 +42,7 @@ def test_llama_bench(store, name):
 
 
 def test_vllm_summary_only(store):
-    run = store_import(store, read_file(FIX / "vllm_serve.json"))
+    run = store_import(store, *read_file(FIX / "vllm_serve.json"))
     (row,) = run_summaries(store, run)
     assert (row["concurrency"], row["requests"], row["ok"], row["errors"]) == (8, 64, 63, 1)
     assert row["ttft_ms"] == {"p50": 790.1, "p90": None, "p99": 1204.9, "mean": 812.4}
@@ -52,12 +52,12 @@ def test_vllm_summary_only(store):
 
 
 def test_vllm_appended_lines_are_points(store):
-    imp = read_file(FIX / "vllm_serve_appended.jsonl")
+    (imp,) = read_file(FIX / "vllm_serve_appended.jsonl")
     assert [m["summary"]["concurrency"] for m in imp.points.values()] == [8, 1]
 
 
 def test_vllm_detailed_gives_raw_rows(store):
-    imp = read_file(FIX / "vllm_serve_detailed.json", "vllm")
+    (imp,) = read_file(FIX / "vllm_serve_detailed.json", "vllm")
     assert len(imp.records) == 4
     run = store_import(store, imp)
     recs = store.records(run)
@@ -72,7 +72,7 @@ def test_vllm_detailed_gives_raw_rows(store):
 
 
 def test_guidellm(store):
-    imp = read_file(FIX / "guidellm_report.json")
+    (imp,) = read_file(FIX / "guidellm_report.json")
     assert list(imp.points) == ["synchronous c=1", "concurrent c=4"]
     run = store_import(store, imp)
     sync, conc = run_summaries(store, run)
@@ -105,7 +105,7 @@ def test_detect_and_bad_files(tmp_path):
 
 
 def test_export_documents(store):
-    run = store_import(store, read_file(FIX / "vllm_serve_detailed.json"))
+    run = store_import(store, *read_file(FIX / "vllm_serve_detailed.json"))
     doc = export_json(store, run)
     assert doc["tokbench_export"] == 1 and doc["run"]["id"] == run and len(doc["records"]) == 4
     lines = records_csv(store, run).splitlines()

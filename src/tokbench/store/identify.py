@@ -92,23 +92,28 @@ def match_model(n_params, size, model_type: str = "", filename: str = "") -> tup
         return (Found(None, f"{n:,} weights match {len(ids)} catalog models ({', '.join(ids)})"),
                 Found(text_quant, "" if text_quant else "quant not known"))
     quants = _quant_sizes(ids[0]).get(nbytes, ())
+    model = Found(ids[0], extra={"matched": "model_n_params"})
     if len(quants) == 1:
-        return Found(ids[0], extra={"matched": "model_n_params"}), Found(quants[0], extra={"matched": "model_size"})
-    if text_quant and (not quants or text_quant in quants):
-        # Tensor bytes that no preset gives exactly (a mix llama-quantize was told to use, an imatrix
-        # variant): the quant the tool names, said to be by name.
-        return Found(ids[0], extra={"matched": "model_n_params"}), Found(text_quant, extra={"matched": "model_type"})
-    return Found(ids[0], extra={"matched": "model_n_params"}), Found(None, f"{nbytes:,} bytes of {ids[0]} match no "
-                                                                           "llama.cpp preset")
+        return model, Found(quants[0], extra={"matched": "model_size"})
+    if text_quant and text_quant in quants:  # presets of equal bytes (F16 / BF16): the tool's text picks
+        return model, Found(text_quant, extra={"matched": "model_size+model_type"})
+    if quants:
+        return model, Found(None, f"{nbytes:,} bytes of {ids[0]} fit {' and '.join(quants)} alike")
+    if text_quant:
+        # Tensor bytes that no preset gives exactly (a mix llama-quantize was told to use, a file
+        # converted by another tool): the quant the tool names, said to be by name.
+        return model, Found(text_quant, extra={"matched": "model_type"})
+    return model, Found(None, f"{nbytes:,} bytes of {ids[0]} match no llama.cpp preset")
 
 
 def _norm(name: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"\(.*?\)", "", name)).strip().lower()
 
 
-def hardware_from_name(name: str) -> Found:
+def hardware_from_name(name: str, cpu: bool = False) -> Found:
     """Catalog hardware id of a device name a tool printed (``NVIDIA H200``, ``Apple M3 Max``,
-    ``AMD Ryzen AI Max+ 395``)."""
+    ``AMD Ryzen AI Max+ 395``); ``cpu``: the name is of the CPU that ran the model (the catalog
+    lists a chip's CPU cores apart from its GPU)."""
     from tokbench.catalog.hardware import catalog, get_hardware
     from tokbench.env.parse import apple_chip, nvidia_catalog_id
     from tokbench.errors import UserError
@@ -116,9 +121,13 @@ def hardware_from_name(name: str) -> Found:
     name = name.strip()
     if not name:
         return Found(None, "the file names no device")
-    exact = [h.id for h in catalog().values() if _norm(h.name) == _norm(name)]
+    exact = [h for h in catalog().values() if _norm(h.name) == _norm(name)]
+    if len(exact) > 1:
+        exact = [h for h in exact if (h.kind == "cpu") == cpu]
     if len(exact) == 1:
-        return Found(exact[0])
+        return Found(exact[0].id)
+    if cpu:
+        return Found(None, f"CPU '{name}' is not in the hardware catalog")
     if "nvidia" in name.lower() or "geforce" in name.lower():
         gb = re.search(r"(\d+)\s*GB", name, re.I)
         if "a100" in name.lower() and not gb:
@@ -141,7 +150,7 @@ def llama_devices(row: dict) -> tuple[Found, int, str | None]:
     gpu_names = [g.strip() for g in str(row.get("gpu_info") or "").split(",") if g.strip()]
     on_gpu = any(b.strip() in GPU_BACKENDS for b in backends.split(",")) and int(row.get("n_gpu_layers") or 0) > 0
     if not on_gpu or not gpu_names:
-        return hardware_from_name(str(row.get("cpu_info") or "")), 0, None
+        return hardware_from_name(str(row.get("cpu_info") or ""), cpu=True), 0, None
     kinds = sorted(set(gpu_names))
     if len(kinds) > 1:
         return Found(None, f"mixed GPUs ({', '.join(kinds)})"), len(gpu_names), None

@@ -80,7 +80,8 @@ def read_llama_bench(rows: list[dict], hardware: str | None = None,
     out = []
     for group in lb.group_runs(rows):
         config, environment = lb.run_config(group)
-        ident, notes = lb.identity(group, hardware, model)
+        ident, notes, how = lb.identity(group, hardware, model)
+        config["identified_by"] = how  # which field of the file (or flag) gave model, quant and hardware
         imp = Imported("llama-bench", config=config, environment=environment, identity=ident, notes=notes)
         for label, t in zip(lb.labels(group), group):
             imp.points[label] = {"summary": lb.point_summary(t, _empty_summary(1, int(t.get("n_depth") or 0))),

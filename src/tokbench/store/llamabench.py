@@ -110,32 +110,42 @@ def labels(rows: list[dict]) -> list[str]:
     return out
 
 
-def identity(rows: list[dict], hardware: str | None, model: tuple[str, str | None] | None) -> tuple[dict, list[str]]:
-    """(RunIdentity dict, what could not be identified) of one run's rows."""
-    from tokbench.identity import RunIdentity, Topology
+def identity(rows: list[dict], hardware: str | None, model: tuple[str, str | None] | None
+             ) -> tuple[dict, list[str], dict]:
+    """(RunIdentity dict, what could not be identified, how each part was identified) of one run's rows."""
+    from tokbench.identity import RunIdentity, Topology, quant_from_text
     from tokbench.store.identify import llama_devices, llama_version, match_model
 
     first, notes = rows[0], []
     fname = Path(str(first.get("model_filename") or "")).name
+    m, q = match_model(first.get("model_n_params"), first.get("model_size"), str(first.get("model_type") or ""), fname)
+    how = {"model": m.extra.get("matched"), "quant": q.extra.get("matched")}
     if model is not None:
         model_id, quant = model
-        quant = quant or match_model(first.get("model_n_params"), first.get("model_size"),
-                                     str(first.get("model_type") or ""), fname)[1].value
+        how["model"] = "--model"
+        if quant is not None:
+            how["quant"] = "--model"
+        elif m.value == model_id:  # the sizes agree with --model: their quant stands
+            quant = q.value
+        else:  # the sizes are of another model: only the tool's own text can name the quant
+            quant = quant_from_text(str(first.get("model_type") or ""))
+            how["quant"] = "model_type" if quant else None
+        notes += [] if quant else ["quant: not known (--model ID:QUANT sets it)"]
     else:
-        m, q = match_model(first.get("model_n_params"), first.get("model_size"), str(first.get("model_type") or ""),
-                           fname)
         model_id, quant = m.value, q.value
         notes += [f"model: {m.reason} (--model ID[:QUANT] sets it)"] if m.value is None else []
         notes += [f"quant: {q.reason}"] if q.value is None and m.value is not None else []
     hw, gpus, split = llama_devices(first)
     hw_id = hardware or hw.value
+    how["hardware"] = "--hardware" if hardware else ("gpu_info" if gpus else "cpu_info") if hw.value else None
     if hw_id is None:
         notes.append(f"hardware: {hw.reason} (--hardware ID sets it)")
-    label = f"{fname} ({first.get('model_type')})" if fname else first.get("model_type")
+    # Tables show the label: the catalog id once identified, else what the file calls the model.
+    label = model_id or (f"{fname} ({first.get('model_type')})" if fname else first.get("model_type"))
     ident = RunIdentity(model_id, quant, hw_id, "llama.cpp", llama_version(first), "llama-bench", None, label,
                         None if hw_id else (first.get("gpu_info") or first.get("cpu_info") or None),
                         Topology(gpus=gpus, split=split))
-    return ident.to_dict(), [f"{fname or 'model'}: {n}" for n in notes]
+    return ident.to_dict(), [f"{fname or 'model'}: {n}" for n in notes], how
 
 
 def run_config(rows: list[dict]) -> tuple[dict, dict]:
