@@ -48,8 +48,7 @@ def run_provenance(config: dict | None, run_id: str) -> dict[str, str]:
     src = (config or {}).get("source")
     if isinstance(src, dict) and src.get("format"):
         tool = (config or {}).get("tool") or src["format"]
-        return {"role": "imported", "label": f"imported ({tool})",
-                "source": f"{tool} file {src.get('file')} (imported as run {run_id})"}
+        return {"role": "imported", "label": f"imported ({tool})", "source": f"{src.get('file')} (run {run_id})"}
     return {"role": "run", "label": "measured (tokbench)", "source": f"run {run_id}"}
 
 

@@ -59,7 +59,8 @@ def _run_source(run: dict) -> str:
 
     prov = run_provenance(run.get("config"), run["id"])
     if prov["role"] == "imported":  # another tool's file: the tool, the file and the machine it names
-        return f"{prov['source']}, {run['created_at']}; {_imported_machine(run)}"
+        tool = prov["label"][len("imported ("):-1]
+        return f"{tool} file {prov['source']}, imported {run['created_at']}; {_imported_machine(run)}"
     host = host_text((run.get("environment") or {}).get("host"))
     return f"tokbench run {run['id']} ({run['created_at']}, {host})"
 

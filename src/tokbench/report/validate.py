@@ -229,6 +229,7 @@ def summarize(rows: list[dict], skipped: list[dict]) -> dict:
                                                 "by_metric": defaultdict(list)}
     split: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     held: dict[str, list[dict]] = defaultdict(list)
+    imported: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         groups["by_engine"][r["engine"]].append(r)
         groups["by_hardware_family"][hardware_family(r["hardware"])].append(r)
@@ -236,12 +237,15 @@ def summarize(rows: list[dict], skipped: list[dict]) -> dict:
         split[f"{r['engine']} x {r['hardware']}"][r.get("role", "reference")].append(r)
         if r.get("role") == "test":
             held[r["metric"]].append(r)
+        if r.get("role") == "imported":
+            imported[f"{r['metric']} x {r['hardware']}"].append(r)
     out = {"all": _mape(rows)}
     for name, g in groups.items():
         out[name] = {k: _mape(v) for k, v in sorted(g.items())}
     out["by_engine_hardware_role"] = {k: {role: _mape(v[role]) for role in ROLES if v.get(role)}
                                       for k, v in sorted(split.items())}
     out["test_by_metric"] = {k: _mape(v) for k, v in sorted(held.items())}
+    out["imported_by_metric_hardware"] = {k: _mape(v) for k, v in sorted(imported.items())}
     out["skipped"] = skipped
     return out
 
@@ -276,4 +280,8 @@ def split_lines(result: dict) -> list[str]:
     for key, roles in s.get("by_engine_hardware_role", {}).items():
         cells = "  ".join(f"{role} n={g['n']} {g['mape_pct']:.1f}%" for role, g in roles.items())
         out.append(f"  {key:<32}{cells}")
+    if s.get("imported_by_metric_hardware"):
+        out += ["", "Imported rows (other tools' files, never fitted) per metric x hardware:"]
+        for key, g in s["imported_by_metric_hardware"].items():
+            out.append(f"  {key:<32}n={g['n']} MAPE {g['mape_pct']:.1f}%  bias {g['bias_pct']:+.1f}%")
     return out
