@@ -203,3 +203,18 @@ def test_export_then_import_is_the_same_run(store, tmp_path):
             [r.to_dict() for r in store.records(run, include_warmup=True)]
     with pytest.raises(UserError, match="do not apply"):
         read_file(path, hardware="h200")
+
+
+def test_real_guidellm_0_8_report():
+    """A report GuideLLM 0.8.1 wrote here (fixtures/real/README.md): its schema read, nothing invented."""
+    (imp,) = read_file(FIX / "real" / "guidellm-0.8.1-llamacpp-errors.json")
+    assert imp.format == "guidellm" and imp.config["metadata"]["guidellm_version"] == "0.8.1"
+    (label, point), = imp.points.items()
+    s = point["summary"]
+    assert label == "synchronous c=1" and (s["requests"], s["ok"], s["errors"], s["incomplete"]) == (3, 0, 3, 0)
+    # no successful request: no timing (GuideLLM writes 0.0 for an empty distribution)
+    assert s["decode_tps_per_stream"]["p50"] is None and s["ttft_ms"] == {"p50": None, "p90": None, "p99": None,
+                                                                           "mean": None}
+    assert s["aggregate_output_tps"] is None
+    assert imp.identity["model_id"] == "tiny" and imp.identity["bench_engine"] == "guidellm"
+    assert any(n.startswith("hardware:") and "--hardware" in n for n in imp.notes)

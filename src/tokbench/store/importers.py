@@ -175,6 +175,8 @@ def read_vllm(docs: list[dict]) -> Imported:
 def _dist(metric: Any, scale: float = 1.0) -> dict[str, Any]:
     """GuideLLM StatusDistributionSummary -> our p50/p90/p99/mean of successful requests."""
     d = (metric or {}).get("successful") or {}
+    if d.get("count") == 0:  # GuideLLM writes 0.0 for every statistic of an empty distribution
+        return {"p50": None, "p90": None, "p99": None, "mean": None}
     pct = d.get("percentiles") or {}
 
     def g(v: Any) -> float | None:
