@@ -69,7 +69,7 @@ def run(cmd: list[str], **kw) -> None:
 def guidellm(venv: Path, port: int, tok: Path, out: Path) -> None:
     """GuideLLM: a synchronous and a 2-stream concurrent benchmark of 4 requests each."""
     for profile, name in (("kind=synchronous", "guidellm_sync.json"), ("kind=concurrent,streams=2", "guidellm_c2.json")):
-        run([str(venv / "bin" / "guidellm"), "run", "--backend", f"kind=openai_http,target=http://127.0.0.1:{port}",
+        run([str(venv / "bin" / "guidellm"), "run", "--backend", f"kind=openai_http,target=http://127.0.0.1:{port},validate_backend=false",
              "--profile", profile, "--constraint", "kind=max_requests,count=4",
              "--data", "kind=synthetic_text,prompt_tokens=32,output_tokens=8",
              "--tokenizer", f"kind=huggingface_auto,model={tok}", "--output", f"kind=json,path={out / name}",
