@@ -218,3 +218,21 @@ def test_real_guidellm_0_8_report():
     assert s["aggregate_output_tps"] is None
     assert imp.identity["model_id"] == "tiny" and imp.identity["bench_engine"] == "guidellm"
     assert any(n.startswith("hardware:") and "--hardware" in n for n in imp.notes)
+
+
+def test_real_vllm_detailed_result(store):
+    """A file `vllm bench serve --save-detailed` wrote here (fixtures/real/README.md): per-request rows
+    imported, and tokbench's summary of them agrees with vLLM's own figures."""
+    path = FIX / "real" / "vllm-0.33.0-serve-detailed-scripted.json"
+    doc = json.loads(path.read_text())
+    (imp,) = read_file(path)
+    assert imp.format == "vllm" and len(imp.records) == doc["completed"] == 8
+    assert all(len(r.token_times) == 8 and r.status == "ok" for r in imp.records)  # one gap a token: exact times
+    run = store_import(store, imp)
+    (row,) = run_summaries(store, run)
+    assert (row["concurrency"], row["requests"], row["ok"], row["output_tokens"]) == (2, 8, 8, doc["total_output_tokens"])
+    assert row["ttft_ms"]["p50"] == pytest.approx(doc["median_ttft_ms"], rel=1e-6)
+    assert row["ttft_ms"]["p99"] == pytest.approx(doc["p99_ttft_ms"], rel=1e-6)
+    assert row["itl_ms"]["p50"] == pytest.approx(doc["median_itl_ms"], rel=1e-6)
+    assert row["decode_tps_per_stream"]["p50"] == pytest.approx(1000 / doc["median_tpot_ms"], rel=0.01)
+    assert row["reported"]["completed"] == 8 and imp.identity["model_id"] == "tiny"
