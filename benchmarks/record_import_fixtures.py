@@ -87,8 +87,8 @@ def vllm(venv: Path, port: int, tok: Path, out: Path) -> None:
 
 
 def llama_bench(binary: Path, model: Path, out: Path) -> None:
-    """llama-bench's own JSON and CSV outputs of pp32 and tg8 at depth 0 and 64, 2 repetitions."""
-    for fmt in ("json", "csv"):
+    """llama-bench's own JSON and JSONL outputs of pp32 and tg8 at depth 0 and 64, 2 repetitions."""
+    for fmt in ("json", "jsonl"):
         with (out / f"llama_bench_cpu.{fmt}").open("w") as fh:
             run([str(binary), "-m", str(model), "-p", "32", "-n", "8", "-d", "0,64", "-r", "2", "-t", "1", "-o", fmt],
                 stdout=fh)

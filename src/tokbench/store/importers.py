@@ -258,11 +258,6 @@ def read_export(doc: dict) -> Imported:
 
 # -- entry point ---------------------------------------------------------------------------------
 def _parse(text: str, path: Path) -> list[Any]:
-    from tokbench.store.llamabench import parse_csv
-
-    rows = parse_csv(text)
-    if rows is not None:
-        return rows
     try:
         return [json.loads(text)]
     except json.JSONDecodeError:
@@ -311,7 +306,7 @@ def _read(fmt: str, flat: list[dict], hardware: str | None, model) -> list[Impor
 
 def read_file(path: str | Path, fmt: str | None = None, hardware: str | None = None,
               model: str | None = None) -> list[Imported]:
-    """Read ``path`` (JSON, JSONL, or llama-bench CSV) written by ``fmt`` (detected when None): one
+    """Read ``path`` (JSON or JSONL) written by ``fmt`` (detected when None): one
     Imported per run it holds. ``hardware`` (a catalog id) and ``model`` (``ID[:QUANT]``) override
     what the file says; both are checked before the file is read."""
     from tokbench.store.identify import check_hardware_override, parse_model_override

@@ -1,19 +1,18 @@
-"""llama-bench results (``-o json``, ``-o jsonl``, ``-o csv``) as imported runs, one per model x
+"""llama-bench results (``-o json``, ``-o jsonl``) as imported runs, one per model x
 devices, each with the run identity a measured run has.
 
 Fields from llama.cpp tools/llama-bench/llama-bench.cpp (``test::get_fields``, ``json_printer``,
-``csv_printer``): ``model_filename``, ``model_type``, ``model_size``, ``model_n_params``,
-``n_prompt``, ``n_gen``, ``n_depth``, ``avg_ts``, ``stddev_ts`` ...; JSON and JSONL add
-``samples_ts`` (= (n_prompt + n_gen) / seconds per repetition); CSV quotes every value and has no
-samples. A test is ``pp{n_prompt}`` (prompt processing: prefill tok/s), ``tg{n_gen}`` (generation:
-single-stream decode tok/s) or both at once (llama-bench reports the combined rate only), run after
-``n_depth`` tokens already in the context.
+``jsonl_printer``): ``model_filename``, ``model_type``, ``model_size``, ``model_n_params``,
+``n_prompt``, ``n_gen``, ``n_depth``, ``avg_ts``, ``stddev_ts``, ``samples_ts`` (= (n_prompt +
+n_gen) / seconds per repetition). A test is ``pp{n_prompt}`` (prompt processing: prefill tok/s),
+``tg{n_gen}`` (generation: single-stream decode tok/s) or both at once (llama-bench reports the
+combined rate only), run after ``n_depth`` tokens already in the context. ``-o csv`` / ``-o md``
+are not read: no real file of either was at hand to test against (md also rounds the sizes that
+identify the model).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
@@ -28,34 +27,11 @@ TEST_KEYS = ("n_batch", "n_ubatch", "n_threads", "type_k", "type_v", "flash_attn
              "poll", "cpu_mask", "embeddings")
 KEEP = ("model_filename", "model_type", "n_threads", "n_gpu_layers", "n_batch", "n_ubatch", "type_k", "type_v",
         "flash_attn", "split_mode", "test_time", "avg_ts", "stddev_ts", "samples_ts", "n_prompt", "n_gen", "n_depth")
-_INT = {"build_number", "n_batch", "n_ubatch", "n_threads", "poll", "model_size", "model_n_params", "n_gpu_layers",
-        "main_gpu", "n_prompt", "n_gen", "n_depth", "avg_ns", "stddev_ns", "n_cpu_moe", "fit_target", "fit_min_ctx"}
-_FLOAT = {"avg_ts", "stddev_ts"}
 
 
 def is_llama_bench(rows: list[Any]) -> bool:
     """True when every object is a llama-bench test."""
     return bool(rows) and all(isinstance(r, dict) and "avg_ts" in r and "n_gen" in r for r in rows)
-
-
-def parse_csv(text: str) -> list[dict] | None:
-    """``llama-bench -o csv`` text -> test objects with llama-bench's types; None when not that."""
-    if not text.startswith("build_commit,"):
-        return None
-    rows = []
-    for r in csv.DictReader(io.StringIO(text)):
-        out: dict[str, Any] = {}
-        for k, v in r.items():
-            if k in _INT:
-                out[k] = int(v) if v not in ("", None) else 0
-            elif k in _FLOAT:
-                out[k] = float(v)
-            elif v in ("true", "false"):
-                out[k] = v == "true"
-            else:
-                out[k] = v
-        rows.append(out)
-    return rows
 
 
 def test_name(t: dict) -> str:
