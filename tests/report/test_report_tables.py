@@ -12,8 +12,8 @@ from tokbench.store import open_store
 
 
 def _bench_environment() -> dict:
-    """The environment a bench run stores: the host probe (a dict) under "host", as bench_run writes it."""
-    from tokbench.cli.bench_run import host_environment
+    """The environment a bench run stores: the host probe (a dict) under "host", as the bench pipeline writes it."""
+    from tokbench.bench.start import host_environment
 
     return {"host": host_environment(), "engine": {"name": "llama.cpp", "version": "test"}}
 
@@ -38,3 +38,30 @@ def test_host_text():
             "nvidia": [{"name": "NVIDIA H100 80GB HBM3"}], "hardware": {"label": "h100-sxm:80"}}
     assert host_text(host) == "box: AMD EPYC, 2 cores, 24 GiB RAM, NVIDIA H100 80GB HBM3, planned as h100-sxm:80"
     assert host_text("testhost") == "testhost" and host_text(None) == "this machine" and host_text({}) == "this machine"
+
+
+def test_imported_runs_are_labelled_with_tool_and_file(tmp_path):
+    """Imported llama-bench rows in the seed tables and the HTML charts: 'imported (llama-bench)', the file named."""
+    from pathlib import Path
+
+    from tokbench.report.html import render_html
+    from tokbench.report.tables import all_tables
+    from tokbench.store.importers import read_file, store_import
+
+    fix = Path(__file__).parents[1] / "store" / "fixtures" / "llama-bench-h200.jsonl"
+    with open_store(tmp_path / "i.db") as store:
+        imp = next(i for i in read_file(fix) if i.identity["model_id"] == "qwen2.5-7b")
+        run = store_import(store, imp)
+        doc = build_document(store, [run], with_reference=False)
+    tables = {t["title"]: t for t in all_tables(doc)}
+    runs = tables["Measured runs"]
+    assert "Prefill tok/s" in runs["columns"] and len(runs["rows"]) == 4
+    pre = runs["columns"].index("Prefill tok/s")
+    cell = next(r for r in runs["rows"] if r[2] == "4096" and r[pre][0]["text"] != "-")[pre][0]
+    assert cell["label"] == "imported (llama-bench)" and fix.name in cell["source"] and "NVIDIA H200" in cell["source"]
+    single = tables["Single-stream decode tok/s by hardware and quant"]
+    entries = [e for row in single["rows"] for c in row if isinstance(c, list) for e in c]
+    assert any(e["label"] == "imported (llama-bench)" for e in entries) and any(r[1] == "qwen2.5-7b" for r in single["rows"])
+    html = render_html(doc)
+    assert 'id="bars-validation-prefill"' in html or "bars-validation-prefill" in html
+    assert "imported (llama-bench)" in html and ">imported<" in html

@@ -78,3 +78,48 @@ def test_stored_run_with_known_hardware_is_validated(tmp_path):
     assert mine[0]["measured_tps"] == pytest.approx(400, rel=0.03)
     assert mine[0]["hardware"] == "h100-sxm" and mine[0]["provenance"] == "measured"
     assert any(k["source"] == f"run {other}" for k in out["summary"]["skipped"])
+
+
+def test_imported_llama_bench_rows_are_checked_per_depth(tmp_path):
+    """The real H200 llama-bench file: decode and prefill rows per depth, labelled imported, never 'fit'."""
+    from pathlib import Path
+
+    from tokbench.report.validate import run_rows_validation
+    from tokbench.store.importers import read_file, store_import
+
+    fix = Path(__file__).parents[1] / "store" / "fixtures" / "llama-bench-h200.jsonl"
+    with open_store(tmp_path / "v.db") as store:
+        imp = next(i for i in read_file(fix) if i.identity["model_id"] == "llama-3.1-8b" and i.identity["quant"] == "Q8_0")
+        run = store_import(store, imp)
+        skipped: list = []
+        rows = run_rows_validation(store, skipped, [run])
+    assert skipped == [] and len(rows) == 4
+    assert {(r["metric"], r["context"]) for r in rows} == {("decode_tps", 64), ("decode_tps", 4160),
+                                                          ("prefill_tps", 256), ("prefill_tps", 4352)}
+    for r in rows:
+        assert (r["role"], r["label"], r["hardware"], r["engine"]) == ("imported", "imported (llama-bench)", "h200",
+                                                                      "llama.cpp")
+        assert fix.name in r["source"] and run in r["source"]
+        # the estimate is the planner's for that test (benchmarks/gpu/preregister.py's convention)
+        ctx = r["context"] * (2 if r["metric"] == "prefill_tps" else 1)
+        est = plan_estimate(model_spec("llama-3.1-8b"), "Q8_0", "h200", engine="llama.cpp", context=ctx)
+        assert r["estimated_tps"] == pytest.approx(getattr(est, r["metric"]))
+    assert summarize(rows, [])["by_engine_hardware_role"]["llama.cpp x h200"]["imported"]["n"] == 4
+
+
+def test_multi_gpu_import_is_skipped_with_its_reason(tmp_path):
+    import json
+    from pathlib import Path
+
+    from tokbench.report.validate import run_rows_validation
+    from tokbench.store.importers import read_file, store_import
+
+    fix = Path(__file__).parents[1] / "store" / "fixtures" / "llama-bench-h200.jsonl"
+    path = tmp_path / "two.jsonl"
+    path.write_text("".join(json.dumps({**json.loads(x), "gpu_info": "NVIDIA H200, NVIDIA H200"}) + "\n"
+                            for x in fix.read_text().splitlines()[:4]))
+    with open_store(tmp_path / "v.db") as store:
+        run = store_import(store, *read_file(path))
+        skipped: list = []
+        assert run_rows_validation(store, skipped, [run]) == []
+    assert "2 GPUs (pipeline)" in skipped[0]["reason"]

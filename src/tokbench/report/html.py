@@ -40,8 +40,12 @@ def _table(t: dict, notes: Footnotes) -> str:
 def _run_label(run: dict) -> str:
     from tokbench.report.runs import display
 
+    from tokbench.report.runs import run_provenance
+
     d = display(run["identity"], run.get("hardware"))
-    return f"{d['model']} {d['quant']} {d['engine']} ({run['id']})"
+    prov = run_provenance(run.get("config"), run["id"])
+    tag = f", {prov['label']}" if prov["role"] == "imported" else ""
+    return f"{d['model']} {d['quant']} {d['engine']} ({run['id']}{tag})"
 
 
 def concurrency_charts(doc: dict) -> list[str]:
@@ -84,23 +88,29 @@ def distribution_charts(doc: dict) -> list[str]:
     return out
 
 
-def comparison_chart(doc: dict, limit: int = 30) -> list[str]:
-    """Grouped bars: measured / published value next to the planner's estimate, per matched row."""
-    # Decode only: prefill figures are 10-100x larger and would flatten every decode bar.
-    rows = [r for r in (doc.get("validation") or {}).get("rows", []) if r["metric"] != "prefill_tps"]
+def comparison_chart(doc: dict, limit: int = 30, metric: str = "decode_tps") -> list[str]:
+    """Grouped bars: measured / imported / published value next to the planner's estimate, per matched
+    row of one metric (decode and prefill apart: prefill figures are 10-100x larger and would flatten
+    every decode bar)."""
+    rows = [r for r in (doc.get("validation") or {}).get("rows", [])
+            if (r["metric"] == "prefill_tps") == (metric == "prefill_tps")]
     rows = sorted(rows, key=lambda r: (r.get("provenance") != "measured", r["hardware"], r["model"]))[:limit]
     names = ["measured", "reported", "estimated (tokbench)"]
     groups = []
     for r in rows:
         label = f"{r['model']} {r['quant']} {r['hardware']} d={r['context']} c={r['concurrency']} {r['metric']}"
-        kind = "measured" if r.get("provenance") == "measured" else "reported"
+        kind = "imported" if r.get("role") == "imported" else \
+            "measured" if r.get("provenance") == "measured" else "reported"
         groups.append({"label": label, "values": {
             kind: (r["measured_tps"], f"{label}: {r['measured_tps']:.1f} tok/s ({r.get('label', kind)}; {r['source']})"),
             "estimated (tokbench)": (r["estimated_tps"], f"{label}: estimated {r['estimated_tps']:.1f} tok/s "
                                                          f"({r['error_pct']:+.1f}%)")}})
     if not groups:
         return []
-    return [charts.bar_chart("bars-validation", "Decode: measured / published vs estimated tok/s", "tok/s", groups, names)]
+    used = names[:1] + ["imported"] + names[1:] if any("imported" in g["values"] for g in groups) else names
+    what = "Decode" if metric == "decode_tps" else "Prefill"
+    chart_id = "bars-validation" if metric == "decode_tps" else "bars-validation-prefill"
+    return [charts.bar_chart(chart_id, f"{what}: measured / published vs estimated tok/s", "tok/s", groups, used)]
 
 
 def roofline_points(doc: dict) -> tuple[list[dict], dict[str, float]]:
@@ -149,7 +159,8 @@ def render_html(doc: dict) -> str:
     body = [f"<h1>tokbench report</h1><p class=\"note\">Generated {escape(doc['generated_at'])} by tokbench "
             f"{escape(doc['tokbench_version'])}; results document {escape(doc['schema'])} v{doc['schema_version']}; "
             f"{len(doc['runs'])} stored run(s), {len(doc['reference_rows'])} published rows.</p><p>{legend}</p>"]
-    chart_svgs = concurrency_charts(doc) + distribution_charts(doc) + comparison_chart(doc) + roofline_chart(doc)
+    chart_svgs = (concurrency_charts(doc) + distribution_charts(doc) + comparison_chart(doc)
+                  + comparison_chart(doc, metric="prefill_tps") + roofline_chart(doc))
     if chart_svgs:
         body.append('<h2>Charts</h2><div class="charts">' + "".join(chart_svgs) + "</div>")
     body.append("<h2>Tables</h2>")

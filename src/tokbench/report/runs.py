@@ -41,6 +41,17 @@ def run_identity(info) -> dict[str, Any]:
     }
 
 
+def run_provenance(config: dict | None, run_id: str) -> dict[str, str]:
+    """{"role", "label", "source"} of a stored run's figures: ``imported`` with the tool and file
+    named for runs read from another tool's file (tokbench.store.importers), ``run`` (measured by
+    tokbench) otherwise."""
+    src = (config or {}).get("source")
+    if isinstance(src, dict) and src.get("format"):
+        tool = (config or {}).get("tool") or src["format"]
+        return {"role": "imported", "label": f"imported ({tool})", "source": f"{src.get('file')} (run {run_id})"}
+    return {"role": "run", "label": "measured (tokbench)", "source": f"run {run_id}"}
+
+
 def display(ident: dict[str, Any], hardware: dict | None = None) -> dict[str, str]:
     """Model, quant, engine and hardware of an identity as tables show them ("-" when not known)."""
     model = ident.get("model_label") or ident.get("model")

@@ -55,8 +55,26 @@ def host_text(host) -> str:
 
 
 def _run_source(run: dict) -> str:
+    from tokbench.report.runs import run_provenance
+
+    prov = run_provenance(run.get("config"), run["id"])
+    if prov["role"] == "imported":  # another tool's file: the tool, the file and the machine it names
+        tool = prov["label"][len("imported ("):-1]
+        return f"{tool} file {prov['source']}, imported {run['created_at']}; {_imported_machine(run)}"
     host = host_text((run.get("environment") or {}).get("host"))
     return f"tokbench run {run['id']} ({run['created_at']}, {host})"
+
+
+def _imported_machine(run: dict) -> str:
+    env = run.get("environment") or {}
+    devices = [str(env[k]) for k in ("gpu_info", "cpu_info") if env.get(k)]
+    return "measured on " + (" + ".join(devices) if devices else "a machine the file does not name")
+
+
+def _run_label(run: dict) -> str:
+    from tokbench.report.runs import run_provenance
+
+    return run_provenance(run.get("config"), run["id"])["label"]
 
 
 def _ref_entry(r: dict) -> dict:
@@ -84,7 +102,7 @@ def speed_entries(doc: dict) -> list[dict]:
                 agg = s.get("aggregate_output_tps")
                 text = _num(v) + (f" (agg {agg:,.0f})" if agg and conc > 1 else "")
                 out.append({**base, "context": depth, "concurrency": conc,
-                            "entry": _e(text, "measured", "measured (tokbench)", _run_source(run))})
+                            "entry": _e(text, "measured", _run_label(run), _run_source(run))})
             e = _est_entry(est.get((depth, conc)), conc)
             if e:
                 out.append({**base, "context": depth, "concurrency": conc, "entry": e})
@@ -201,16 +219,22 @@ def estimated_performance(doc: dict) -> dict:
             "rows": rows}
 
 
+def _test_prefill(s: dict) -> float | None:
+    """Prefill tok/s of a tool's prompt-processing test (llama-bench ppN), None for other points."""
+    return (s.get("prefill_tps") or {}).get("p50") if (s.get("test") or {}).get("n_prompt") else None
+
+
 def run_points(doc: dict) -> dict:
     """Every measured sweep point: latency percentiles, throughput (goodput beside it when the run
-    has SLOs), errors, and the estimate ratio."""
+    has SLOs; prefill when an imported tool's test measured it), errors, and the estimate ratio."""
     from tokbench.report.runs import display
 
     rows, goodput = [], any((s.get("goodput") for run in doc["runs"] for s in run["summaries"]))
+    prefill = any(_test_prefill(s) is not None for run in doc["runs"] for s in run["summaries"])
     for run in doc["runs"]:
         est = {(e["context_depth"], e["concurrency"]): e["plan"] for e in run.get("estimates", [])}
         src = _run_source(run)
-        m = lambda t: [_e(t, "measured", "measured (tokbench)", src)]  # noqa: E731
+        m = lambda t: [_e(t, "measured", _run_label(run), src)]  # noqa: E731
         for s in run["summaries"]:
             dec = (s.get("decode_tps_per_stream") or {}).get("p50")
             p = est.get((s.get("context_depth"), s.get("concurrency")))
@@ -219,14 +243,17 @@ def run_points(doc: dict) -> dict:
             g = s.get("goodput") or {}
             good = [m(_num((g.get("fraction") or 0) * 100, 0) + "%" if g.get("fraction") is not None else "-")] \
                 if goodput else []
+            pre = [m(_num(_test_prefill(s)))] if prefill else []
             rows.append([run["id"], display(run["identity"])["model"], str(s.get("context_depth")),
                          str(s.get("concurrency")), m(f"{s.get('ok', 0)}/{s.get('requests', 0)}"),
                          m(_num((s.get("ttft_ms") or {}).get("p50"))), m(_num((s.get("itl_ms") or {}).get("p50"), 2)),
-                         m(_num(dec)), m(_num(s.get("aggregate_output_tps"))), *good, ratio])
+                         *pre, m(_num(dec)), m(_num(s.get("aggregate_output_tps"))), *good, ratio])
     return {"title": "Measured runs", "note": "Latencies in ms (p50); tok/s per stream (median) and aggregate"
+            + ("; prefill: a tool's prompt-processing test (llama-bench ppN)" if prefill else "")
             + ("; goodput: requests within the run's SLOs." if goodput else "."),
-            "columns": ["Run", "Model", "Context", "Concurrency", "OK/requests", "TTFT p50", "ITL p50",
-                        "Decode tok/s", "Aggregate tok/s"] + (["Goodput"] if goodput else []) + ["Measured / estimated"],
+            "columns": ["Run", "Model", "Context", "Concurrency", "OK/requests", "TTFT p50", "ITL p50"]
+            + (["Prefill tok/s"] if prefill else []) + ["Decode tok/s", "Aggregate tok/s"]
+            + (["Goodput"] if goodput else []) + ["Measured / estimated"],
             "rows": rows}
 
 

@@ -146,35 +146,70 @@ def published_rows_validation(skipped: list[dict]) -> list[dict]:
     return out
 
 
+def point_metrics(point: dict) -> list[tuple[str, float | None, int, int]]:
+    """(metric, measured tok/s, mean depth, planner context) of one point: decode, and prefill when
+    the point has it. A llama-bench test is checked as the H200 predictions were made
+    (benchmarks/gpu/preregister.py): tgN at depth d is decoded at mean depth d + N/2; ppN at depth d
+    has mean depth d + N/2, and the planner takes a prompt twice that long."""
+    depth, test = point.get("context_depth") or 0, point.get("test") or {}
+    out = []
+    decode = (point.get("decode_tps_per_stream") or {}).get("p50")  # the headline: median
+    if decode is not None:
+        mean = depth + int(test.get("n_gen") or 0) // 2
+        out.append(("decode_tps", decode, mean, mean))
+    # tokbench's own prefill figure is per request (prompt / TTFT, queueing included): checked only where
+    # the file states the test's prompt (llama-bench's ppN), as the planner's prefill_tps means.
+    prefill = (point.get("prefill_tps") or {}).get("p50") if test.get("n_prompt") else None
+    if prefill is not None:
+        mean = depth + int(test.get("n_prompt") or 0) // 2
+        out.append(("prefill_tps", prefill, mean, 2 * mean))
+    return out
+
+
+def _run_skip(info, ident) -> str | None:
+    """Why a run cannot be checked against the planner (None when it can)."""
+    topo = ident.get("topology") or {}
+    if (topo.get("gpus") or 0) > 1 or (topo.get("nodes") or 1) > 1:
+        return (f"run over {topo.get('gpus')} GPUs ({topo.get('split') or 'split'}): the single-device planner does "
+                "not estimate it")
+    return None
+
+
 def run_rows_validation(store, skipped: list[dict], run_ids: list[str] | None = None) -> list[dict]:
-    """Rows for every point of stored runs whose model and hardware are known."""
+    """Rows for every point of stored runs (measured or imported) whose model and hardware are known:
+    decode, and prefill where the run measured it."""
     from tokbench.errors import UserError
-    from tokbench.report.runs import hardware_of, identity_spec, run_identity
+    from tokbench.report.runs import hardware_of, identity_spec, run_identity, run_provenance
     from tokbench.store.export import run_summaries
 
     infos = [store.get_run(i) for i in run_ids] if run_ids else store.list_runs()
     out = []
     for info in infos:
         ident = run_identity(info)
+        prov = run_provenance(info.config, info.id)
+        role, label, source = prov["role"], prov["label"], prov["source"]
         hw, spec = hardware_of(ident), identity_spec(ident, info)
-        if hw is None or spec is None or not ident["quant"] or not ident["engine"]:
-            skipped.append({"source": f"run {info.id}", "model": ident["model"], "hardware": ident["hardware_id"],
-                            "metric": "decode_tps", "reason": "run does not name known hardware, model, quant and engine"})
+        reason = _run_skip(info, ident)
+        if reason is None and (hw is None or spec is None or not ident["quant"] or not ident["engine"]):
+            reason = "run does not name known hardware, model, quant and engine"
+        if reason:
+            skipped.append({"source": source, "model": ident["model"], "hardware": ident["hardware_id"],
+                            "metric": "decode_tps", "reason": reason})
             continue
         for point in run_summaries(store, info.id):  # imported runs may have summaries only
-            measured = (point.get("decode_tps_per_stream") or {}).get("p50")  # the headline: median
-            depth, conc = point.get("context_depth") or 0, point.get("concurrency") or 1
-            try:
-                est = estimate(spec, str(ident["quant"]), hw.label, str(ident["engine"]), depth, conc)
-            except (UserError, ImportError) as exc:
-                skipped.append({"source": f"run {info.id}", "model": ident["model"], "hardware": hw.id,
-                                "metric": "decode_tps", "reason": str(exc)})
-                break
-            row = _row(str(ident["model"]), str(ident["quant"]), hw.id, str(ident["engine"]), depth, conc,
-                       "decode_tps", measured, est, f"run {info.id}", provenance="measured", label="measured (tokbench)",
-                       role="run")
-            if row:
-                out.append(row)
+            conc = point.get("concurrency") or 1
+            for metric, measured, mean_depth, context in point_metrics(point):
+                try:
+                    est = estimate(spec, str(ident["quant"]), hw.label, str(ident["engine"]), context, conc)
+                except (UserError, ImportError) as exc:
+                    skipped.append({"source": source, "model": ident["model"], "hardware": hw.id,
+                                    "metric": metric, "reason": str(exc)})
+                    continue
+                row = _row(str(ident["model"]), str(ident["quant"]), hw.id, str(ident["engine"]), mean_depth, conc,
+                           metric, measured, est, source, provenance="measured", label=label, role=role,
+                           point=point.get("point"), run_id=info.id)
+                if row:
+                    out.append(row)
     return out
 
 
@@ -184,7 +219,7 @@ def _mape(rows: list[dict]) -> dict:
             "bias_pct": sum(r["error_pct"] for r in rows) / len(rows) if rows else None}
 
 
-ROLES = ("fit", "test", "reference", "run")
+ROLES = ("fit", "test", "reference", "run", "imported")
 
 
 def summarize(rows: list[dict], skipped: list[dict]) -> dict:
@@ -194,6 +229,7 @@ def summarize(rows: list[dict], skipped: list[dict]) -> dict:
                                                 "by_metric": defaultdict(list)}
     split: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     held: dict[str, list[dict]] = defaultdict(list)
+    imported: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         groups["by_engine"][r["engine"]].append(r)
         groups["by_hardware_family"][hardware_family(r["hardware"])].append(r)
@@ -201,12 +237,15 @@ def summarize(rows: list[dict], skipped: list[dict]) -> dict:
         split[f"{r['engine']} x {r['hardware']}"][r.get("role", "reference")].append(r)
         if r.get("role") == "test":
             held[r["metric"]].append(r)
+        if r.get("role") == "imported":
+            imported[f"{r['metric']} x {r['hardware']}"].append(r)
     out = {"all": _mape(rows)}
     for name, g in groups.items():
         out[name] = {k: _mape(v) for k, v in sorted(g.items())}
     out["by_engine_hardware_role"] = {k: {role: _mape(v[role]) for role in ROLES if v.get(role)}
                                       for k, v in sorted(split.items())}
     out["test_by_metric"] = {k: _mape(v) for k, v in sorted(held.items())}
+    out["imported_by_metric_hardware"] = {k: _mape(v) for k, v in sorted(imported.items())}
     out["skipped"] = skipped
     return out
 
@@ -236,8 +275,13 @@ def split_lines(result: dict) -> list[str]:
         for metric, g in s.get("test_by_metric", {}).items():
             out.append(f"  test {metric}: n={g['n']} MAPE {g['mape_pct']:.1f}%  bias {g['bias_pct']:+.1f}%")
     out += ["", "MAPE per engine x hardware (fit = in-sample, not accuracy: see --holdout; test = pre-registered, "
-            "never fitted; reference = seed/blog figures):"]
+            "never fitted; reference = seed/blog figures; run = measured by tokbench; imported = other tools' files, "
+            "never fitted):"]
     for key, roles in s.get("by_engine_hardware_role", {}).items():
         cells = "  ".join(f"{role} n={g['n']} {g['mape_pct']:.1f}%" for role, g in roles.items())
         out.append(f"  {key:<32}{cells}")
+    if s.get("imported_by_metric_hardware"):
+        out += ["", "Imported rows (other tools' files, never fitted) per metric x hardware:"]
+        for key, g in s["imported_by_metric_hardware"].items():
+            out.append(f"  {key:<32}n={g['n']} MAPE {g['mape_pct']:.1f}%  bias {g['bias_pct']:+.1f}%")
     return out

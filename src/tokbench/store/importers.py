@@ -29,10 +29,11 @@ from typing import Any
 
 from tokbench.errors import UserError, unknown
 from tokbench.metrics import summarize_point
-from tokbench.metrics.stats import ci95, percentile
+from tokbench.metrics.stats import percentile
 from tokbench.records import ERROR, OK, RequestRecord
+from tokbench.store.export import EXPORT_VERSION
 
-FORMATS = ("llama-bench", "vllm", "guidellm")
+FORMATS = ("llama-bench", "vllm", "guidellm", "tokbench")
 
 
 @dataclass
@@ -44,6 +45,12 @@ class Imported:
     environment: dict[str, Any]
     points: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> point meta
     records: list[RequestRecord] = field(default_factory=list)
+    identity: dict[str, Any] | None = None  # tokbench.identity.RunIdentity.to_dict()
+    notes: list[str] = field(default_factory=list)  # what could not be identified, one line each
+    kind: str = "import"
+    name: str | None = None
+    status: str = "complete"  # an exported run keeps its own (interrupted runs stay interrupted)
+    error: str | None = None
 
 
 def _empty_summary(concurrency: int, depth: int) -> dict[str, Any]:
@@ -63,55 +70,24 @@ def _unique(label: str, taken: dict) -> str:
     return out
 
 
-# -- llama-bench ---------------------------------------------------------------------------------
-def _llama_test_name(t: dict) -> str:
-    p, g, d = int(t.get("n_prompt") or 0), int(t.get("n_gen") or 0), int(t.get("n_depth") or 0)
-    name = "+".join([s for s in (f"pp{p}" if p else "", f"tg{g}" if g else "") if s]) or "empty"
-    return name + (f" @ d{d}" if d else "")
+# -- llama-bench (tokbench.store.llamabench) ----------------------------------------------------
+def read_llama_bench(rows: list[dict], hardware: str | None = None,
+                     model: tuple[str, str | None] | None = None) -> list[Imported]:
+    """llama-bench tests -> one imported run per model x devices, one point per test."""
+    from tokbench.store import llamabench as lb
 
-
-def _llama_point(t: dict) -> dict[str, Any]:
-    p, g, d = int(t.get("n_prompt") or 0), int(t.get("n_gen") or 0), int(t.get("n_depth") or 0)
-    samples = [float(x) for x in t.get("samples_ts") or []] or [float(t["avg_ts"])]
-    s = _empty_summary(1, d)
-    s.update(requests=len(samples), ok=len(samples), output_tokens=g * len(samples))
-    stats = {"mean": float(t["avg_ts"]), "p50": percentile(samples, 50)}
-    if g and not p:  # tg: tokens/s is single-stream decode speed at depth d
-        s["decode_tps_per_stream"] = stats
-        s["decode_tps_ci95"] = ci95(samples)
-        s["aggregate_output_tps"] = stats["mean"]
-    elif p and not g:  # pp: prompt processing speed
-        s["prefill_tps"] = stats
-    else:  # pp+tg: llama-bench reports the combined rate only
-        s["combined_tps"] = stats
-    return s
-
-
-def read_llama_bench(rows: list[dict]) -> Imported:
-    """llama-bench test objects -> one point per test."""
-    if not rows or any("avg_ts" not in r or "n_prompt" not in r for r in rows):
-        raise UserError("not llama-bench output: expected objects with avg_ts, n_prompt, n_gen")
-    models = list(dict.fromkeys(r.get("model_filename", "") for r in rows))
-    first = rows[0]
-    imp = Imported(
-        "llama-bench",
-        config={"engine": "llama.cpp", "tool": "llama-bench", "build_commit": first.get("build_commit"),
-                "build_number": first.get("build_number"), "models": models,
-                "model_type": first.get("model_type"), "model_size": first.get("model_size"),
-                "model_n_params": first.get("model_n_params")},
-        environment={k: first.get(k) for k in ("cpu_info", "gpu_info", "backends") if k in first},
-    )
-    for t in rows:
-        label = _llama_test_name(t)
-        if len(models) > 1:
-            label = f"{Path(t.get('model_filename', '?')).name} {label}"
-        keys = ("model_filename", "model_type", "n_threads", "n_gpu_layers", "n_batch", "n_ubatch",
-                "type_k", "type_v", "flash_attn", "test_time", "avg_ts", "stddev_ts", "samples_ts",
-                "n_prompt", "n_gen", "n_depth")
-        imp.points[_unique(label, imp.points)] = {
-            "summary": _llama_point(t), "reported": {k: t[k] for k in keys if k in t}, "role": "",
-        }
-    return imp
+    lb.check_rows(rows)
+    out = []
+    for group in lb.group_runs(rows):
+        config, environment = lb.run_config(group)
+        ident, notes, how = lb.identity(group, hardware, model)
+        config["identified_by"] = how  # which field of the file (or flag) gave model, quant and hardware
+        imp = Imported("llama-bench", config=config, environment=environment, identity=ident, notes=notes)
+        for label, t in zip(lb.labels(group), group):
+            imp.points[label] = {"summary": lb.point_summary(t, _empty_summary(1, int(t.get("n_depth") or 0))),
+                                 "reported": {k: t[k] for k in lb.KEEP if k in t}, "role": ""}
+        out.append(imp)
+    return out
 
 
 # -- vllm bench serve ----------------------------------------------------------------------------
@@ -199,6 +175,8 @@ def read_vllm(docs: list[dict]) -> Imported:
 def _dist(metric: Any, scale: float = 1.0) -> dict[str, Any]:
     """GuideLLM StatusDistributionSummary -> our p50/p90/p99/mean of successful requests."""
     d = (metric or {}).get("successful") or {}
+    if d.get("count") == 0:  # GuideLLM writes 0.0 for every statistic of an empty distribution
+        return {"p50": None, "p90": None, "p99": None, "mean": None}
     pct = d.get("percentiles") or {}
 
     def g(v: Any) -> float | None:
@@ -258,6 +236,26 @@ def read_guidellm(doc: dict) -> Imported:
     return imp
 
 
+# -- tokbench export (round trip) ----------------------------------------------------------------
+def read_export(doc: dict) -> Imported:
+    """A ``tokbench export`` JSON document -> the same run: kind, name, config (identity included),
+    environment, every point's meta and every raw row (warm-up included)."""
+    run = doc.get("run")
+    if not isinstance(run, dict) or not isinstance(doc.get("points"), dict):
+        raise UserError("not a tokbench export: expected {\"tokbench_export\": 1, \"run\": ..., \"points\": ...}")
+    if int(doc.get("tokbench_export") or 0) > EXPORT_VERSION:
+        raise UserError(f"tokbench export version {doc['tokbench_export']} is newer than this tokbench reads "
+                        f"({EXPORT_VERSION}); upgrade tokbench")
+    config = dict(run.get("config") or {})
+    imp = Imported("tokbench", config=config, environment=dict(run.get("environment") or {}),
+                   points=dict(doc["points"]), identity=config.get("identity"), kind=str(run.get("kind") or "import"),
+                   name=run.get("name"))
+    imp.error = run.get("error")
+    imp.status = run.get("status") if run.get("status") in ("complete", "interrupted", "failed") else "interrupted"
+    imp.records = [RequestRecord.from_dict(r) for r in doc.get("records") or []]
+    return imp
+
+
 # -- entry point ---------------------------------------------------------------------------------
 def _parse(text: str, path: Path) -> list[Any]:
     try:
@@ -278,22 +276,46 @@ def _parse(text: str, path: Path) -> list[Any]:
 
 def detect_format(docs: list[Any]) -> str:
     """Guess the tool that wrote ``docs`` (parsed JSON values) from their keys."""
+    from tokbench.store.llamabench import is_llama_bench
+
     flat = [x for d in docs for x in (d if isinstance(d, list) else [d])]
     if flat and all(isinstance(x, dict) for x in flat):
-        if all("avg_ts" in x and "n_gen" in x for x in flat):
+        if is_llama_bench(flat):
             return "llama-bench"
         if all("completed" in x and "total_output_tokens" in x for x in flat):
             return "vllm"
+        if len(flat) == 1 and "tokbench_export" in flat[0]:
+            return "tokbench"
         if len(flat) == 1 and isinstance(flat[0].get("benchmarks"), list):
             return "guidellm"
-    raise UserError("cannot tell which tool wrote this file; pass --format llama-bench|vllm|guidellm")
+    raise UserError("cannot tell which tool wrote this file; pass --format " + "|".join(FORMATS))
 
 
-def read_file(path: str | Path, fmt: str | None = None) -> Imported:
-    """Read ``path`` (JSON or JSONL) in ``fmt`` (detected when None)."""
+def _read(fmt: str, flat: list[dict], hardware: str | None, model) -> list[Imported]:
+    one = flat[0] if len(flat) == 1 else {}
+    if fmt == "llama-bench":
+        return read_llama_bench(flat, hardware, model)
+    imp = {"vllm": lambda: read_vllm(flat), "guidellm": lambda: read_guidellm(one),
+           "tokbench": lambda: read_export(one)}[fmt]()
+    if fmt != "tokbench":
+        imp.identity, imp.notes = import_identity(imp, hardware, model)
+    elif hardware or model:
+        raise UserError("a tokbench export keeps the identity it was stored with; --hardware/--model do not apply")
+    return [imp]
+
+
+def read_file(path: str | Path, fmt: str | None = None, hardware: str | None = None,
+              model: str | None = None) -> list[Imported]:
+    """Read ``path`` (JSON or JSONL) written by ``fmt`` (detected when None): one
+    Imported per run it holds. ``hardware`` (a catalog id) and ``model`` (``ID[:QUANT]``) override
+    what the file says; both are checked before the file is read."""
+    from tokbench.store.identify import check_hardware_override, parse_model_override
+
     p = Path(path)
     if fmt is not None and fmt not in FORMATS:
         raise unknown("import format", fmt, FORMATS)
+    hw = check_hardware_override(hardware) if hardware else None
+    mdl = parse_model_override(model) if model else None
     try:
         raw = p.read_bytes()
     except OSError as exc:
@@ -307,35 +329,43 @@ def read_file(path: str | Path, fmt: str | None = None) -> Imported:
     if not all(isinstance(x, dict) for x in flat):
         raise UserError(f"{p}: expected JSON objects")
     try:
-        imp = {"llama-bench": lambda: read_llama_bench(flat), "vllm": lambda: read_vllm(flat),
-               "guidellm": lambda: read_guidellm(flat[0] if len(flat) == 1 else {})}[fmt]()
+        imps = _read(fmt, flat, hw, mdl)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"{p}: malformed {fmt} file ({type(exc).__name__}: {exc})") from None
-    imp.config["source"] = {"format": fmt, "file": p.name, "path": str(p.resolve()),
-                            "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
-    return imp
+    source = {"format": fmt, "file": p.name, "path": str(p.resolve()),
+              "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
+    for imp in imps:
+        # A re-imported export keeps its own source (the tool file it came from); where it came back from beside it.
+        imp.config["imported_from" if fmt == "tokbench" else "source"] = source
+    return imps
 
 
-def import_identity(imp: Imported) -> dict:
-    """The run identity of an imported file (tokbench.identity): what the tool's file says, nothing guessed."""
-    from tokbench.identity import RunIdentity, Topology, quant_from_text
+def import_identity(imp: Imported, hardware: str | None = None, model: tuple[str, str | None] | None = None
+                    ) -> tuple[dict, list[str]]:
+    """(run identity, what could not be identified) of a vllm or GuideLLM file: the model it names
+    (its catalog id when it maps to one), the engine when the tool says which server it drove."""
+    from tokbench.identity import RunIdentity, Topology
+    from tokbench.report.reference import map_model
 
-    cfg = imp.config
-    if imp.format == "llama-bench":
-        models = cfg.get("models") or []
-        model = Path(models[0]).name if len(models) == 1 and models[0] else None
-        return RunIdentity(model, quant_from_text(cfg.get("model_type")), None, "llama.cpp",
-                           str(cfg.get("build_commit") or ""), "llama-bench", None, model,
-                           topology=Topology(gpus=None)).to_dict()
-    engine = "vllm" if imp.format == "vllm" and cfg.get("backend") == "vllm" else "openai"
-    model = cfg.get("model")
-    return RunIdentity(model, None, None, engine, "", imp.format, None, model, topology=Topology(gpus=None)).to_dict()
+    named = imp.config.get("model")
+    model_id, quant = model if model else (map_model(str(named)) or named if named else None, None)
+    engine = "vllm" if imp.format == "vllm" and imp.config.get("backend") == "vllm" else "openai"
+    notes = []
+    if model_id is None:
+        notes.append("model: the file names none (--model ID[:QUANT] sets it)")
+    if quant is None:
+        notes.append("quant: the file does not say (--model ID:QUANT sets it)")
+    if hardware is None:
+        notes.append("hardware: the file does not say which machine served it (--hardware ID sets it)")
+    ident = RunIdentity(model_id, quant, hardware, engine, "", imp.format, None, named, topology=Topology(gpus=None))
+    return ident.to_dict(), notes
 
 
 def store_import(store, imp: Imported, name: str | None = None) -> str:
-    """Write ``imp`` as a run of kind ``import``; returns the run id (marked complete)."""
-    imp.config.setdefault("identity", import_identity(imp))
-    run_id = store.create_run("import", imp.config, imp.environment, name=name)
+    """Write ``imp`` as a run (kind ``import``, or the exported run's kind); returns the run id."""
+    if imp.identity is not None:
+        imp.config["identity"] = imp.identity
+    run_id = store.create_run(imp.kind, imp.config, imp.environment, name=name or imp.name)
     try:
         for label, meta in imp.points.items():
             store.set_point_meta(run_id, label, meta)
@@ -344,5 +374,5 @@ def store_import(store, imp: Imported, name: str | None = None) -> str:
     except BaseException as exc:
         store.finish_run(run_id, "failed", error=f"import failed: {exc}")
         raise
-    store.finish_run(run_id, "complete")
+    store.finish_run(run_id, imp.status, error=imp.error)
     return run_id
