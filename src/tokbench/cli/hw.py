@@ -71,7 +71,7 @@ def run_probe(args: argparse.Namespace) -> int:
     if info.get("bandwidth"):
         b = info["bandwidth"]
         lines.append(f"Memory bandwidth (measured): {b['bandwidth_gbs']:.1f} GB/s ({b['method']}, {b['threads']} threads)")
-    lines.append(f"Planner hardware: {hw['label']} ({'catalog' if hw['in_catalog'] else 'not in catalog: kind cpu'}, "
-                 f"{hw['bandwidth_gbs']:g} GB/s)")
+    bw = f"{hw['bandwidth_gbs']:g} GB/s" if hw.get("bandwidth_gbs") else "bandwidth not measured (--no-measure)"
+    lines.append(f"Planner hardware: {hw['label']} ({'catalog' if hw['in_catalog'] else 'not in catalog: kind cpu'}, {bw})")
     print("\n".join(lines))
     return 0

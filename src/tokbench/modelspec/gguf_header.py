@@ -446,6 +446,10 @@ def spec_from_header(header: GGUFHeader, label: str, name: str | None = None) ->
     n_mtp = m.int("nextn_predict_layers", 0)
     if n_mtp >= n_layers:
         raise UserError(f"{label}: GGUF {arch}.nextn_predict_layers {n_mtp} leaves no layers of {n_layers}")
+    top = max((_layer_of(t.name) or 0 for t in header.tensors), default=0)
+    if top >= n_layers:  # tensors past the last block (and its MTP blocks): the count lies
+        raise UserError(f"{label}: inconsistent GGUF header: {arch}.block_count is {n_layers} but the file holds "
+                        f"tensors of layer {top}")
     n_layers -= n_mtp
     trunk = [t for t in header.tensors if (_layer_of(t.name) or 0) < n_layers]
     mtp_bytes = sum(t.nbytes for t in header.tensors) - sum(t.nbytes for t in trunk)
