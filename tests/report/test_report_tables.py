@@ -13,7 +13,7 @@ from tokbench.store import open_store
 
 def _bench_environment() -> dict:
     """The environment a bench run stores: the host probe (a dict) under "host", as bench_run writes it."""
-    from tokbench.cli.bench_run import host_environment
+    from tokbench.bench.start import host_environment
 
     return {"host": host_environment(), "engine": {"name": "llama.cpp", "version": "test"}}
 
