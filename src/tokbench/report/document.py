@@ -132,8 +132,11 @@ def reference_estimates(rows) -> list[dict]:
     return out
 
 
-def build_document(store=None, run_ids: list[str] | None = None, with_reference: bool = True) -> dict:
-    """The results document (see module docstring). ``run_ids`` are full ids; None means all runs."""
+def build_document(store=None, run_ids: list[str] | None = None, with_reference: bool = True,
+                   machine: dict | None = None) -> dict:
+    """The results document (see module docstring). ``run_ids`` are full ids; None means all runs.
+    ``machine``: keyword arguments of :func:`tokbench.report.machine.machine_section` (``hardware``,
+    ``context``, ``min_tps``) for the "What runs on this machine" section."""
     from tokbench import __version__
     from tokbench.report.reference import load_published_rows
     from tokbench.report.validate import validate
@@ -156,6 +159,10 @@ def build_document(store=None, run_ids: list[str] | None = None, with_reference:
         "reference_estimates": reference_estimates(refs),
         "validation": validation,
     }
+    if machine:
+        from tokbench.report.machine import machine_section
+
+        doc["machine"] = machine_section(**machine, refs=doc["reference_rows"], runs=runs)
     return clean(doc)
 
 

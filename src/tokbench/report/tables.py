@@ -379,7 +379,9 @@ def validation_table(doc: dict) -> dict:
 
 def all_tables(doc: dict) -> list[dict]:
     """The report's tables in reading order (empty ones dropped)."""
+    from tokbench.report.machine import machine_table
+
     entries = speed_entries(doc)
-    tables = [runs_table(doc), run_points(doc), hardware_by_quant(entries), model_by_concurrency(entries), memory_fit(doc),
+    tables = [machine_table(doc) or {"rows": []}, runs_table(doc), run_points(doc), hardware_by_quant(entries), model_by_concurrency(entries), memory_fit(doc),
               estimated_performance(doc), engines_side_by_side(entries), validation_table(doc)]
     return [t for t in tables if t["rows"]]
