@@ -38,3 +38,41 @@ def test_host_text():
             "nvidia": [{"name": "NVIDIA H100 80GB HBM3"}], "hardware": {"label": "h100-sxm:80"}}
     assert host_text(host) == "box: AMD EPYC, 2 cores, 24 GiB RAM, NVIDIA H100 80GB HBM3, planned as h100-sxm:80"
     assert host_text("testhost") == "testhost" and host_text(None) == "this machine" and host_text({}) == "this machine"
+
+
+HOST_IDENT = {"model_id": "/root/.cache/tokbench/models/tokbench-default-Q4_K_M-13bc08c62bee.gguf", "quant": None,
+              "hardware_id": None, "engine": "llama.cpp", "engine_version": "0.3.16", "bench_engine": "llama.cpp",
+              "server": None, "model_label": None, "hardware_label": None,
+              "topology": {"nodes": 1, "gpus": 0, "split": None, "link": None}}
+
+
+def test_unknown_identity_fields_are_words_said_once(tmp_path):
+    db = tmp_path / "u.db"
+    make_run(db, [dict(depth=0, conc=1, n=4, ttft_s=0.02, itl_s=0.003), dict(depth=4096, conc=1, n=4, ttft_s=0.2,
+                                                                            itl_s=0.004),
+                  dict(depth=0, conc=8, n=8, ttft_s=0.05, itl_s=0.006)], config={"identity": HOST_IDENT}, name="u")
+    with open_store(db) as store:
+        doc = build_document(store, None, with_reference=False)
+    md = render_markdown(doc)
+    cells = [c.strip() for line in md.splitlines() if line.startswith("|") for c in line.strip("|").split("|")]
+    assert "?" not in cells and "None" not in cells and "-" not in [c for c in cells if c != "---"]
+    assert "13bc08c62bee" not in md.split("[^1]:")[0]  # no hash in the tables (sources may name the file)
+    assert "| 4K |" in md  # depth as the seed writes it
+    notes = [line for line in md.splitlines() if "not recorded for run" in line]
+    assert notes and all(line.count(doc["runs"][0]["id"]) == 1 for line in notes)
+    assert "one machine, CPU only" in md and "llama.cpp 0.3.16" in md
+
+
+def test_runs_table_shows_topology_and_agent_roles():
+    from tokbench.report.tables import runs_table
+
+    job = {"workload": "agents", "runs": [{"target": {"engine": "llama.cpp-server", "model": {"label": "main.gguf"}},
+                                           "sub": {"engine": "mlx-server", "model": {"label": "small-4bit"}},
+                                           "agents": {"subagents": 4}}]}
+    ident = {**HOST_IDENT, "model_id": "main.gguf", "quant": "Q4_K_M", "hardware_id": "m3-ultra-80c",
+             "topology": {"nodes": 2, "gpus": 2, "split": "pipeline", "link": "thunderbolt5"}}
+    doc = {"runs": [{"id": "r1", "identity": ident, "hardware": None, "status": "complete",
+                     "config": {"job": job, "run_index": 0}}]}
+    row = runs_table(doc)["rows"][0]
+    assert row[5] == "2 machines, 2 GPUs, pipeline split, over thunderbolt5"
+    assert row[6] == "main agent: main on llama.cpp-server; sub-agents (up to 4): small-4bit on mlx-server"

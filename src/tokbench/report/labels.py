@@ -98,17 +98,23 @@ class Unknowns:
         return UNKNOWN
 
     def note(self) -> str:
-        """One sentence per missing field, or "" when everything is known."""
-        out = []
+        """One sentence per group of sources missing the same fields, or "" when everything is known:
+        "hardware and quant not recorded for run X (hints)."."""
+        missing: dict[str, list[str]] = {}
         for what, who in self.items.items():
-            hint = HINTS.get(what, "")
-            out.append(f"{what} {UNKNOWN} for {', '.join(who)}{hint}.")
+            for w in who:
+                missing.setdefault(w, []).append(what)
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for w, whats in missing.items():
+            groups.setdefault(tuple(whats), []).append(w)
+        out = []
+        for whats, who in groups.items():
+            hints = "; ".join(HINTS[w] for w in whats if HINTS.get(w))
+            out.append(f"{' and '.join(whats)} {UNKNOWN} for {', '.join(who)}" + (f" ({hints})" if hints else "") + ".")
         return " ".join(out)
 
 
 HINTS = {
-    "hardware": " (bench with --hardware ID, or on a catalogued machine; see `tokbench hw list`)",
-    "quant": " (the model file names no quant type tokbench knows)",
-    "engine": "",
-    "model": "",
+    "hardware": "bench with --hardware ID, or on a catalogued machine; see `tokbench hw list`",
+    "quant": "the model file names no quant type tokbench knows",
 }
