@@ -25,7 +25,7 @@ def _cell(cell, notes: Footnotes) -> str:
     parts = []
     for e in cell:
         n = notes.ref(e["label"] + ": " + e["source"])
-        detail = f' <span class="bw">{escape(e["detail"])}</span>' if e.get("detail") else ""
+        detail = f' <span class="bw">· {escape(e["detail"])}</span>' if e.get("detail") else ""
         parts.append(f'<span class="e">{escape(e["text"])}{detail}<span class="tag {escape(e["provenance"])}" '
                      f'title="{escape(e["label"])}">{escape(e["provenance"])}</span>'
                      f'<sup><a href="#src{n}">{n}</a></sup></span>')

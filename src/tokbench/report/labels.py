@@ -109,7 +109,8 @@ class Unknowns:
             groups.setdefault(tuple(whats), []).append(w)
         out = []
         for whats, who in groups.items():
-            hints = "; ".join(HINTS[w] for w in whats if HINTS.get(w))
+            runs = any(w.startswith("run ") for w in who)  # the hints say how to record it in a run
+            hints = "; ".join(HINTS[w] for w in whats if HINTS.get(w)) if runs else "not stated by the source"
             out.append(f"{' and '.join(whats)} {UNKNOWN} for {', '.join(who)}" + (f" ({hints})" if hints else "") + ".")
         return " ".join(out)
 

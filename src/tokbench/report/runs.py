@@ -49,7 +49,12 @@ def display(ident: dict[str, Any], hardware: dict | None = None) -> dict[str, st
     quant = ident.get("quant")
     model = ident.get("model_label") or ident.get("model")
     model = strip_quant(short_model(model), quant) if model else UNKNOWN
-    hw = (hardware or {}).get("label") or ident.get("hardware_id") or ident.get("hardware_label")
+    # A catalogued machine by its label; an uncatalogued host by what its probe said (its CPU or GPU),
+    # which reads better in a report opened elsewhere than "host".
+    if ident.get("hardware_id"):
+        hw = (hardware or {}).get("label") or ident["hardware_id"]
+    else:
+        hw = ident.get("hardware_label") or (hardware or {}).get("label")
     return {"model": model, "quant": str(quant) if quant else UNKNOWN,
             "engine": str(ident.get("engine") or ident.get("bench_engine") or UNKNOWN),
             "hardware": str(hw) if hw else UNKNOWN}

@@ -177,14 +177,20 @@ def _pivot(entries, key_fn, col_fn, key_names, title, note, col_fmt=str, min_col
     return {"title": title, "note": note, "columns": list(key_names) + cols, "rows": rows}
 
 
-def hardware_by_quant(entries: list[dict]) -> dict:
-    """Seed 1.1/1.2: single-stream decode tok/s, hardware x quant."""
+def hardware_by_quant(entries: list[dict]) -> list[dict]:
+    """Seed 1.1/1.2: single-stream decode tok/s, hardware x quant, one table per model (as the seed
+    has one per model class: the columns are that model's quants, so a table stays readable)."""
     single = [x for x in entries if x["concurrency"] == 1]
-    return _pivot(single, lambda x: (x["hardware"], x["model"], x["engine"], x["context"]), lambda x: x["quant"],
-                  ("Hardware", "Model", "Engine", "Context"), "Single-stream decode tok/s by hardware and quant",
-                  "Decode tokens per second of one stream at a context depth; measured and published figures with "
-                  "the bandwidth they imply (GB/s, % of the machine's); estimates with their band and basis.",
-                  col_name="quant")
+    out = []
+    for model in sorted({x["model"] for x in single}, key=lambda m: (m == UNKNOWN, str(m))):
+        mine = [x for x in single if x["model"] == model]
+        out.append(_pivot(mine, lambda x: (x["hardware"], x["engine"], x["context"]), lambda x: x["quant"],
+                          ("Hardware", "Engine", "Context"),
+                          f"Single-stream decode tok/s by hardware and quant: {model}",
+                          "Decode tokens per second of one stream at a context depth; measured and published "
+                          "figures with the bandwidth they imply (GB/s, % of the machine's); estimates with their "
+                          "band and basis.", col_name="quant"))
+    return out
 
 
 def model_by_concurrency(entries: list[dict]) -> dict:
@@ -382,6 +388,7 @@ def all_tables(doc: dict) -> list[dict]:
     from tokbench.report.machine import machine_table
 
     entries = speed_entries(doc)
-    tables = [machine_table(doc) or {"rows": []}, runs_table(doc), run_points(doc), hardware_by_quant(entries), model_by_concurrency(entries), memory_fit(doc),
+    tables = [machine_table(doc) or {"rows": []}, runs_table(doc), run_points(doc), *hardware_by_quant(entries),
+              model_by_concurrency(entries), memory_fit(doc),
               estimated_performance(doc), engines_side_by_side(entries), validation_table(doc)]
     return [t for t in tables if t["rows"]]
