@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,6 @@ EVIL = "<script>alert(1)</script>"
 CHARTS = {"conc-per-stream", "conc-aggregate", "dist-ttft_ms", "dist-itl_ms", "bars-validation", "roofline"}
 
 
-# Where the screenshots go for review: benchmarks/results/ when TOKBENCH_SCREENSHOTS=1 (committed with the
-# change that moves a chart), else the test's temporary directory.
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 IDENTITY = {"model_id": "synthetic-llama-3b", "quant": "Q4_K_M", "hardware_id": "h100-sxm", "engine": "llama.cpp",
             "engine_version": "0.3.16", "bench_engine": "llama.cpp", "server": None,
             "model_label": "/cache/models/tokbench-default-Q4_K_M-13bc08c62bee0123456789abcdef0123.gguf",
@@ -45,7 +41,9 @@ def page(tmp_path_factory):
     assert main(["report", "--db", str(db), "--out", str(out), "--hardware", "h100-sxm", "--min-tps", "100"]) == 0
     html = out.read_text()
     res = asyncio.run(load_page(out, width=1400))
-    _save_screenshots(res, RESULTS if os.environ.get("TOKBENCH_SCREENSHOTS") == "1" else tmp)
+    # Screenshots of this page in the test's directory; the committed ones (benchmarks/results/) come
+    # from benchmarks/report_screenshots.py over a real run, with the same driver and checks.
+    _save_screenshots(res, tmp)
     return html, res
 
 
