@@ -76,3 +76,17 @@ def test_runs_table_shows_topology_and_agent_roles():
     row = runs_table(doc)["rows"][0]
     assert row[5] == "2 machines, 2 GPUs, pipeline split, over thunderbolt5"
     assert row[6] == "main agent: main on llama.cpp-server; sub-agents (up to 4): small-4bit on mlx-server"
+
+
+def test_measured_over_estimated_compares_per_stream_with_per_stream():
+    from tokbench.report.tables import run_points
+
+    summaries = [{"context_depth": 256, "concurrency": c, "ok": 8, "requests": 8, "decode_tps_per_stream": {"p50": 10.0}}
+                 for c in (1, 8)]
+    estimates = [{"context_depth": 256, "concurrency": c, "plan": {"decode_tps": 40.0, "per_stream_decode_tps": 20.0}}
+                 for c in (1, 8)]
+    doc = {"runs": [{"id": "r", "identity": HOST_IDENT, "hardware": None, "created_at": "t", "environment": {},
+                     "summaries": summaries, "estimates": estimates}]}
+    t = run_points(doc)
+    col = t["columns"].index("Measured / estimated")
+    assert [r[col][0]["text"] for r in t["rows"]] == ["0.25", "0.50"]

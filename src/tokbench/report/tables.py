@@ -347,8 +347,10 @@ def run_points(doc: dict) -> dict:
         for s in run["summaries"]:
             dec = (s.get("decode_tps_per_stream") or {}).get("p50")
             p = est.get((s.get("context_depth"), s.get("concurrency")))
-            ratio = [_e(f"{dec / p['decode_tps']:.2f}", "estimated", "measured / estimated", PLANNER_SOURCE)] \
-                if p and dec and p.get("decode_tps") else []
+            # Per stream against per stream: above one stream the planner's per_stream_decode_tps.
+            key = "decode_tps" if (s.get("concurrency") or 1) <= 1 else "per_stream_decode_tps"
+            ratio = [_e(f"{dec / p[key]:.2f}", "estimated", "measured / estimated", PLANNER_SOURCE)] \
+                if p and dec and p.get(key) else []
             g = s.get("goodput") or {}
             good = [m(_num((g.get("fraction") or 0) * 100, 0) + "%" if g.get("fraction") is not None else "-")] \
                 if goodput else []
