@@ -117,7 +117,15 @@ async def _inspect(page: Page, html_file: Path, width: int) -> dict:
         scripts: document.querySelectorAll('script').length,
         charts: Array.from(document.querySelectorAll('svg.chart')).map(function (s) {
             var r = s.getBoundingClientRect();
-            return {id: s.id, x: r.x + window.scrollX, y: r.y + window.scrollY, w: r.width, h: r.height};
+            var texts = Array.from(s.querySelectorAll('text')).map(function (t) {
+                var b = t.getBoundingClientRect();
+                var shown = Array.from(t.childNodes).filter(function (n) { return n.nodeType === 3; })
+                    .map(function (n) { return n.textContent; }).join('');
+                return {text: shown, x0: b.left, y0: b.top, x1: b.right, y1: b.bottom};
+            });
+            var marks = s.querySelectorAll('.series circle, .series rect, .series polyline').length;
+            return {id: s.id, x: r.x + window.scrollX, y: r.y + window.scrollY, w: r.width, h: r.height,
+                    texts: texts, marks: marks};
         }),
         embedded: JSON.parse(document.getElementById('tokbench-results').textContent).runs.map(function (r) {
             return r.identity.model; })

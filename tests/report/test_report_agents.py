@@ -170,3 +170,15 @@ def test_planner_error_is_shown_not_hidden(stored, doc):
     beside = {t["title"]: t for t in agent_tables(d)}["Agent workloads: planner beside the measurement"]
     assert all(r[3] == "planner: hardware unknown: pass --hardware ID" for r in beside["rows"])
     assert all(r[5] == [] and r[7] == [] for r in beside["rows"])  # no estimate invented
+
+
+def test_fit_cell_names_servers_roles_and_topology():
+    from tokbench.report.agents import _fit_cell
+
+    plan = {"fits": True, "total_bytes": 30e9, "usable_bytes": 100e9, "hardware": "m3-ultra-80c:512",
+            "topology": "2x m3-ultra-80c:512 over thunderbolt5, pipeline split",
+            "servers": [{"server": "main", "roles": ["main", "sub"], "model": "qwen3-30b-a3b", "quant": "Q4_K_M",
+                         "engine": "llama.cpp-server", "total_bytes": 30e9}]}
+    texts = [e["text"] for e in _fit_cell(plan)]
+    assert texts[0] == "fits: 30.00 GB of 100.00 GB (2x m3-ultra-80c:512 over thunderbolt5, pipeline split)"
+    assert texts[1] == "server main: main + sub (qwen3-30b-a3b Q4_K_M, llama.cpp-server, 30.00 GB)"

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tokbench.report.charts import bar_chart, ecdf, xy_chart
+from tokbench.report.charts import ecdf, hbar_chart, xy_chart
 
 EVIL = '<script>alert(1)</script>&"'
 
@@ -31,11 +31,23 @@ def test_log_axes_and_non_positive_points_dropped():
 
 
 def test_bar_chart_bars_scale_with_values():
-    svg = bar_chart("b", "t", "tok/s", [{"label": "a", "values": {"m": (100, "a m"), "e": (50, "a e")}}], ["m", "e"])
+    svg = hbar_chart("b", "t", "tok/s", [{"label": "a", "values": {"m": (100, "a m"), "e": (50, "a e")}}], ["m", "e"])
     root = ET.fromstring(svg)
     rects = [el for el in root.iter() if el.tag.endswith("rect") and el.find("{*}title") is not None]
-    heights = {el.find("{*}title").text: float(el.get("height")) for el in rects}
-    assert heights["a m"] == pytest.approx(2 * heights["a e"], rel=0.02)
+    widths = {el.find("{*}title").text: float(el.get("width")) for el in rects}
+    assert widths["a m"] == pytest.approx(2 * widths["a e"], rel=0.02)
+
+
+def test_bar_chart_grows_a_row_per_group_and_keeps_labels_apart():
+    groups = [{"label": f"model-{i} Q4_K_M, m3-ultra-80c:512, ~4K, 8 conc. and a long tail", "values":
+               {"m": (10 + i, "t")}} for i in range(30)]
+    root = ET.fromstring(hbar_chart("b", "t", "tok/s", groups, ["m"]))
+    labels = [el for el in root.iter() if el.tag.endswith("text") and el.get("text-anchor") == "end"]
+    ys = sorted(float(el.get("y")) for el in labels)
+    assert len(ys) == 30 and min(b - a for a, b in zip(ys, ys[1:])) >= 12  # 10 px text, rows 12+ px apart
+    assert float(root.get("height")) > 30 * 12
+    texts = [el.find("{*}title").tail for el in labels]  # the shown text follows its tooltip
+    assert all(len(t) <= 44 for t in texts)  # shortened to the label column, the full text in the tooltip
 
 
 def test_ecdf():

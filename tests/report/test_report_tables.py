@@ -57,11 +57,64 @@ def test_imported_runs_are_labelled_with_tool_and_file(tmp_path):
     runs = tables["Measured runs"]
     assert "Prefill tok/s" in runs["columns"] and len(runs["rows"]) == 4
     pre = runs["columns"].index("Prefill tok/s")
-    cell = next(r for r in runs["rows"] if r[2] == "4096" and r[pre][0]["text"] != "-")[pre][0]
+    cell = next(r for r in runs["rows"] if r[2] == "4K" and r[pre] and r[pre][0]["text"] != "-")[pre][0]
     assert cell["label"] == "imported (llama-bench)" and fix.name in cell["source"] and "NVIDIA H200" in cell["source"]
-    single = tables["Single-stream decode tok/s by hardware and quant"]
-    entries = [e for row in single["rows"] for c in row if isinstance(c, list) for e in c]
-    assert any(e["label"] == "imported (llama-bench)" for e in entries) and any(r[1] == "qwen2.5-7b" for r in single["rows"])
+    singles = [t for title, t in tables.items() if title.startswith("Single-stream decode")]  # one per model
+    entries = [e for t in singles for row in t["rows"] for c in row if isinstance(c, list) for e in c]
+    assert any(e["label"] == "imported (llama-bench)" for e in entries)
+    assert any("qwen2.5-7b" in title for title in tables if title.startswith("Single-stream decode"))
     html = render_html(doc)
     assert 'id="bars-validation-prefill"' in html or "bars-validation-prefill" in html
     assert "imported (llama-bench)" in html and ">imported<" in html
+
+
+HOST_IDENT = {"model_id": "/root/.cache/tokbench/models/tokbench-default-Q4_K_M-13bc08c62bee.gguf", "quant": None,
+              "hardware_id": None, "engine": "llama.cpp", "engine_version": "0.3.16", "bench_engine": "llama.cpp",
+              "server": None, "model_label": None, "hardware_label": None,
+              "topology": {"nodes": 1, "gpus": 0, "split": None, "link": None}}
+
+
+def test_unknown_identity_fields_are_words_said_once(tmp_path):
+    db = tmp_path / "u.db"
+    make_run(db, [dict(depth=0, conc=1, n=4, ttft_s=0.02, itl_s=0.003), dict(depth=4096, conc=1, n=4, ttft_s=0.2,
+                                                                            itl_s=0.004),
+                  dict(depth=0, conc=8, n=8, ttft_s=0.05, itl_s=0.006)], config={"identity": HOST_IDENT}, name="u")
+    with open_store(db) as store:
+        doc = build_document(store, None, with_reference=False)
+    md = render_markdown(doc)
+    cells = [c.strip() for line in md.splitlines() if line.startswith("|") for c in line.strip("|").split("|")]
+    assert "?" not in cells and "None" not in cells and "-" not in [c for c in cells if c != "---"]
+    assert "13bc08c62bee" not in md.split("[^1]:")[0]  # no hash in the tables (sources may name the file)
+    assert "| 4K |" in md  # depth as the seed writes it
+    notes = [line for line in md.splitlines() if "not recorded for run" in line]
+    assert notes and all(line.count(doc["runs"][0]["id"]) == 1 for line in notes)
+    assert "one machine, CPU only" in md and "llama.cpp 0.3.16" in md
+
+
+def test_runs_table_shows_topology_and_agent_roles():
+    from tokbench.report.tables import runs_table
+
+    job = {"workload": "agents", "runs": [{"target": {"engine": "llama.cpp-server", "model": {"label": "main.gguf"}},
+                                           "sub": {"engine": "mlx-server", "model": {"label": "small-4bit"}},
+                                           "agents": {"subagents": 4}}]}
+    ident = {**HOST_IDENT, "model_id": "main.gguf", "quant": "Q4_K_M", "hardware_id": "m3-ultra-80c",
+             "topology": {"nodes": 2, "gpus": 2, "split": "pipeline", "link": "thunderbolt5"}}
+    doc = {"runs": [{"id": "r1", "identity": ident, "hardware": None, "status": "complete",
+                     "config": {"job": job, "run_index": 0}}]}
+    row = runs_table(doc)["rows"][0]
+    assert row[5] == "2 machines, 2 GPUs, pipeline split, over thunderbolt5"
+    assert row[6] == "main agent: main on llama.cpp-server; sub-agents (up to 4): small-4bit on mlx-server"
+
+
+def test_measured_over_estimated_compares_per_stream_with_per_stream():
+    from tokbench.report.tables import run_points
+
+    summaries = [{"context_depth": 256, "concurrency": c, "ok": 8, "requests": 8, "decode_tps_per_stream": {"p50": 10.0}}
+                 for c in (1, 8)]
+    estimates = [{"context_depth": 256, "concurrency": c, "plan": {"decode_tps": 40.0, "per_stream_decode_tps": 20.0}}
+                 for c in (1, 8)]
+    doc = {"runs": [{"id": "r", "identity": HOST_IDENT, "hardware": None, "created_at": "t", "environment": {},
+                     "summaries": summaries, "estimates": estimates}]}
+    t = run_points(doc)
+    col = t["columns"].index("Measured / estimated")
+    assert [r[col][0]["text"] for r in t["rows"]] == ["0.25", "0.50"]

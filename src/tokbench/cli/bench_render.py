@@ -103,31 +103,44 @@ def render(con, title: str, rows: list[dict], kinds: dict[str, str]) -> None:
     if single:
         t = Table(title="Single stream (tok/s; decode: median of requests, 95% interval of the median)", box=None,
                   header_style="bold", title_justify="left")
-        heads = ["depth", "prefill tok/s", "decode tok/s", "95% CI", "TTFT ms", "n"] + (["good"] if goodput else [])
+        heads = ["depth", "prefill tok/s", "decode tok/s", "95% CI", "GB/s", "% of BW", "TTFT ms", "n"] + (
+            ["good"] if goodput else [])
         for h in heads + ["est.", "meas/est"]:
             t.add_column(h, justify="right")
         for r in single:
             t.add_row(str(r["context_depth"]), _f((r.get("prefill_tps") or {}).get("p50"), 0),
-                      _f(r["decode_tps_per_stream"]["p50"]), _ci(r), _f(r["ttft_ms"]["p50"]),
+                      _f(r["decode_tps_per_stream"]["p50"]), _ci(r), *_bw(r), _f(r["ttft_ms"]["p50"]),
                       f"{r['ok']}/{r['requests']}", *_good(r, goodput), *_est(r))
         con.print(t)
     if sweep:
         t = Table(title="Concurrency: output tok/s per stream (median) and in total", box=None,
                   header_style="bold", title_justify="left")
         chunky = any(((r.get("tokens_per_chunk") or {}).get("mean") or 1) > 1.05 for r in sweep)
-        heads = ["conc.", "depth", "stream", "total", "TTFT ms", "ITL ms"] + (["tok/chunk"] if chunky else [])
+        heads = ["conc.", "depth", "stream", "total", "GB/s", "% of BW", "TTFT ms", "ITL ms"] + (
+            ["tok/chunk"] if chunky else [])
         for h in heads + ["ok/err"] + (["goodput", "good/s"] if goodput else []) + ["est.", "meas/est"]:
             t.add_column(h, justify="right")
         for r in sweep:
             label = str(r["concurrency"]) + (f" @{r['point'].split('rate=')[1]}" if "rate=" in r["point"] else "")
             tpc = (r.get("tokens_per_chunk") or {}).get("mean")
             t.add_row(label, str(r["context_depth"]), _f(r["decode_tps_per_stream"]["p50"]),
-                      _f(r.get("aggregate_output_tps"), 0), _f(r["ttft_ms"]["p50"]), _f(r["itl_ms"]["p50"], 2),
+                      _f(r.get("aggregate_output_tps"), 0), *_bw(r), _f(r["ttft_ms"]["p50"]), _f(r["itl_ms"]["p50"], 2),
                       *([_f(tpc, 2)] if chunky else []), f"{r['ok']}/{r['errors'] + r.get('incomplete', 0)}",
                       *(_good(r, True, rate=True) if goodput else ()), *_est(r))
         con.print(t)
     for r in rows:
         _notes(con, r)
+    if any(r.get("bandwidth") for r in rows):
+        peak = next((r["bandwidth"].get("peak_gbs") for r in rows if r.get("bandwidth")), None)
+        con.print("[dim]GB/s: bandwidth achieved = decode steps/s x bytes one step reads (active weights + KV)"
+                  + (f"; % of this hardware's {peak:,.0f} GB/s" if peak else "; hardware unknown, so no %")
+                  + "[/dim]")
+
+
+def _bw(r: dict) -> tuple[str, str]:
+    """Bandwidth achieved beside the decode figure (gpt-fast's "Bandwidth achieved"): GB/s and % of peak."""
+    bw = r.get("bandwidth") or {}
+    return _f(bw.get("gbs")), ("-" if bw.get("pct") is None else f"{bw['pct']:.0f}%")
 
 
 def _ci(r: dict) -> str:
@@ -185,10 +198,12 @@ def render_plan(con, p: dict | None, note: str | None = None) -> None:
         con.print(f"[dim]planner: {note or 'cannot read this model'} - no estimates[/dim]")
         return
     gb = lambda b: "-" if b is None else f"{b / 1e9:.2f} GB"  # noqa: E731
+    level = (p.get("calibration") or {}).get("level_text")
+    level = f", {level}" if level else ""
     con.print(f"[bold]Planner on {p['hardware']}[/bold] ({p['engine']}): weights {gb(p['weights_bytes'])}, KV "
               f"{gb(p['kv_bytes'])}, total {gb(p['total_bytes'])} of {gb(p['usable_bytes'])} usable -> "
               f"{'fits' if p['fits'] else 'does not fit'}; decode ~{_f(p['decode_tps'])} tok/s "
-              f"({_f(p['decode_tps_low'])}-{_f(p['decode_tps_high'])}), ceiling {_f(p['decode_tps_ceiling'])}")
+              f"({_f(p['decode_tps_low'])}-{_f(p['decode_tps_high'])}{level}), ceiling {_f(p['decode_tps_ceiling'])}")
     cal = p.get("calibration") or {}
     if not cal.get("fitted", True):
         # Say so where a user reads the ratios: an unfitted family's estimates are defaults, not a

@@ -21,6 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="PATH", default=None, help="write to PATH instead of stdout (a new file)")
     p.add_argument("--force", action="store_true", help="let --out replace an existing file")
     p.add_argument("--no-reference", action="store_true", help="leave out the published rows and their estimates")
+    p.add_argument("--hardware", metavar="ID", default=None,
+                   help="add 'What runs on this machine': ranked model x quant options for a hardware id "
+                        "(or 'host': this machine, probed) with fit, estimated, measured and published speed")
+    p.add_argument("--context", metavar="N", default="4k", help="context for --hardware's options (default 4k)")
+    p.add_argument("--min-tps", metavar="TPS", type=float, default=1.0,
+                   help="least single-stream decode tok/s an option must reach (default 1)")
     p.add_argument("--json", action="store_true", help="same as --format json")
     add_db_arg(p)
     p.set_defaults(func=run)
@@ -51,6 +57,20 @@ def _write(text: str, out: str | None, force: bool) -> None:
     print(f"{'replaced' if replaced else 'wrote'} {path} ({len(text.encode()):,} bytes)", file=sys.stderr)
 
 
+def _machine(args: argparse.Namespace) -> dict | None:
+    """``--hardware`` and its options, checked before any work (bad input: one line, exit 2)."""
+    if args.hardware is None:
+        return None
+    from tokbench.catalog.hardware import get_hardware
+    from tokbench.errors import UserError
+    from tokbench.plan.context import parse_context
+
+    hw = get_hardware(args.hardware)  # unknown or ambiguous ids: UserError with close matches
+    if args.min_tps <= 0:
+        raise UserError(f"--min-tps must be positive, got {args.min_tps:g}")
+    return {"hardware": hw, "context": parse_context(args.context), "min_tps": args.min_tps}
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the results document and render it."""
     import json
@@ -59,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from tokbench.store import open_store, resolve_db_path
 
     fmt = _format(args)
+    machine = _machine(args)
     if args.out is not None:
         from tokbench.safewrite import check_file_dest
 
@@ -71,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
     if path.exists():
         with open_store(path) as store:
             ids = [store.resolve_run_id(r) for r in args.run] if args.run else None
-            doc = build_document(store, ids, with_reference=not args.no_reference)
+            doc = build_document(store, ids, with_reference=not args.no_reference, machine=machine)
     else:  # no database yet: a report of published rows and estimates, without creating one
-        doc = build_document(None, None, with_reference=not args.no_reference)
+        doc = build_document(None, None, with_reference=not args.no_reference, machine=machine)
     if fmt == "json":
         text = json.dumps(doc, indent=2, default=str) + "\n"
     elif fmt == "html":

@@ -99,8 +99,19 @@ def _fit_cell(plan: dict | None) -> list | str:
     if plan.get("fits") is None:
         return f"{_gb(plan.get('total_bytes'))} (hardware unknown)"
     verdict = "fits" if plan["fits"] else "does not fit"
-    text = f"{verdict}: {_gb(plan.get('total_bytes'))} of {_gb(plan.get('usable_bytes'))} ({plan.get('hardware')})"
-    return [_e(text, "estimated", "estimated (tokbench)", AGENT_PLAN_SOURCE)]
+    where = plan.get("topology") or plan.get("hardware")  # a cluster plan's topology label, else the machine
+    text = f"{verdict}: {_gb(plan.get('total_bytes'))} of {_gb(plan.get('usable_bytes'))} ({where})"
+    return [_e(text, "estimated", "estimated (tokbench)", AGENT_PLAN_SOURCE)] + _servers(plan)
+
+
+def _servers(plan: dict) -> list[dict]:
+    """The planner's layout of the mix: which server holds which roles, with its model and memory."""
+    out = []
+    for s in plan.get("servers") or []:
+        roles = " + ".join(s.get("roles") or []) or "no role"
+        out.append(_e(f"server {s.get('server')}: {roles} ({s.get('model')} {s.get('quant')}, {s.get('engine')}, "
+                      f"{_gb(s.get('total_bytes'))})", "estimated", "estimated (tokbench)", AGENT_PLAN_SOURCE))
+    return out
 
 
 def plan_table(doc: dict) -> dict:

@@ -82,18 +82,18 @@ def _frame(title: str, xlab: str, ylab: str, x: _Axis, y: _Axis, chart_id: str, 
     return out
 
 
-def _legend(names: list[str | None], chart_id: str, y0: float = H - MB + 50, colors: list[int] | None = None
-            ) -> tuple[list[str], float]:
+def _legend(names: list[str | None], chart_id: str, y0: float = H - MB + 50, colors: list[int] | None = None,
+            x0: float = ML) -> tuple[list[str], float]:
     """Legend entries (None: series left out of the legend) and the y of the last row."""
-    out, x, y = [], ML, y0
+    out, x, y = [], x0, y0
     for i, name in enumerate(names):
         if name is None:
             continue
         color = PALETTE[(colors[i] if colors else i) % len(PALETTE)]
-        label = name if len(name) <= 40 else name[:39] + "…"
-        width = 18 + 6.2 * len(label)
-        if x + width > W - MR and x > ML:
-            x, y = ML, y + 15
+        label = name if len(name) <= 48 else name[:47] + "…"
+        width = 18 + 6.2 * len(label)  # 10 px text is under 6.2 px per character: entries never touch
+        if x + width > W - MR and x > x0:
+            x, y = x0, y + 15
         out.append(f'<g class="lg" data-chart="{escape(chart_id)}" data-series="{i}" tabindex="0">'
                    f'<rect x="{x:.0f}" y="{y - 9}" width="10" height="10" fill="{color}"/>'
                    f'<text x="{x + 14:.0f}" y="{y}" class="tick"><title>{escape(name)}</title>{escape(label)}</text></g>')
@@ -104,7 +104,8 @@ def _legend(names: list[str | None], chart_id: str, y0: float = H - MB + 50, col
 def xy_chart(chart_id: str, title: str, xlab: str, ylab: str, series: list[dict], log_x: bool = False,
              log_y: bool = False) -> str:
     """Lines and/or points. ``series``: [{"name", "points": [(x, y, tooltip)], "mode": "line"|"points"|"both",
-    "dash": bool, "color": palette index, "legend": bool}]; tooltips are plain text (escaped here)."""
+    "dash": bool, "color": palette index, "legend": bool, "hollow" | "outline": bool (point marks)}]; tooltips are
+    plain text (escaped here)."""
     xs = [p[0] for s in series for p in s["points"]]
     ys = [p[1] for s in series for p in s["points"]]
     x = _Axis(xs, log_x, ML, W - MR, zero=False)
@@ -125,8 +126,12 @@ def xy_chart(chart_id: str, title: str, xlab: str, ylab: str, series: list[dict]
             out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"{dash}>'
                        f'<title>{escape(s["name"])}</title></polyline>')
         if s.get("mode", "both") in ("points", "both"):
+            # "hollow": a ring (published figures); "outline": a filled mark ringed in black (measured here).
+            style = (f'r="4" fill="#fff" stroke="{color}" stroke-width="1.5"' if s.get("hollow") else
+                     f'r="5" fill="{color}" stroke="#000" stroke-width="1.5"' if s.get("outline") else
+                     f'r="4" fill="{color}"')
             for px, py, tip in pts:
-                out.append(f'<circle cx="{x(px):.1f}" cy="{y(py):.1f}" r="4" fill="{color}">'
+                out.append(f'<circle cx="{x(px):.1f}" cy="{y(py):.1f}" {style}>'
                            f'<title>{escape(tip or s["name"])}</title></circle>')
         out.append("</g>")
     out += legend
@@ -134,30 +139,45 @@ def xy_chart(chart_id: str, title: str, xlab: str, ylab: str, series: list[dict]
     return "".join(out)
 
 
-def bar_chart(chart_id: str, title: str, ylab: str, groups: list[dict], series_names: list[str]) -> str:
-    """Grouped bars. ``groups``: [{"label", "values": {series_name: (value, tooltip)}}]."""
+def hbar_chart(chart_id: str, title: str, xlab: str, groups: list[dict], series_names: list[str],
+               label_px: int = 250) -> str:
+    """Horizontal grouped bars: one row per group, its label on the left in full width (never rotated,
+    never overlapping: the chart grows one row per group). ``groups``: [{"label", "values":
+    {series_name: (value, tooltip)}}]."""
     vals = [v[0] for g in groups for v in g["values"].values() if v and v[0] is not None]
-    y = _Axis(vals or [1.0], False, H - MB, MT, zero=True)
-    x = _Axis([0, max(1, len(groups))], False, ML, W - MR, zero=True)
-    x.ticks = []
-    out = _frame(title, "", ylab, x, y, chart_id)
-    slot = (W - ML - MR) / max(1, len(groups))
-    bw = slot * 0.8 / max(1, len(series_names))
+    left, top = label_px, MT + 8
+    bar_h, gap = 7, 6
+    row_h = bar_h * max(1, len(series_names)) + gap
+    plot_h = row_h * max(1, len(groups))
+    x = _Axis(vals or [1.0], False, left, W - MR, zero=True)
+    legend, last_y = _legend(series_names, chart_id, y0=top + plot_h + 46, x0=left)
+    h = last_y + 12
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{escape(chart_id)}" viewBox="0 0 {W} {h:.0f}" '
+           f'width="{W}" height="{h:.0f}" role="img" aria-label="{escape(title)}">',
+           f'<rect x="0" y="0" width="{W}" height="{h:.0f}" fill="#fff"/>',
+           f'<text x="{W / 2}" y="20" text-anchor="middle" class="ct">{escape(title)}</text>']
+    for t in x.ticks:
+        px = x(t)
+        out.append(f'<line x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{top + plot_h}" class="grid"/>'
+                   f'<text x="{px:.1f}" y="{top + plot_h + 14}" text-anchor="middle" class="tick">{escape(_fmt(t))}</text>')
+    out.append(f'<rect x="{left}" y="{top}" width="{W - MR - left}" height="{plot_h}" class="plot"/>')
+    out.append(f'<text x="{(left + W - MR) / 2}" y="{top + plot_h + 32}" text-anchor="middle" class="lab">'
+               f'{escape(xlab)}</text>')
+    max_chars = int((label_px - 12) / 5.6)  # 10 px text: about 5.6 px per character
     for gi, g in enumerate(groups):
-        gx = ML + gi * slot + slot * 0.1
+        gy = top + gi * row_h + gap / 2
         for si, name in enumerate(series_names):
             v = g["values"].get(name)
             if not v or v[0] is None:
                 continue
-            top = y(v[0])
-            out.append(f'<g class="series" data-series="{si}"><rect x="{gx + si * bw:.1f}" y="{top:.1f}" '
-                       f'width="{max(bw - 1, 1):.1f}" height="{max(y(0) - top, 0.5):.1f}" '
-                       f'fill="{PALETTE[si % len(PALETTE)]}"><title>{escape(v[1])}</title></rect></g>')
-        label = g["label"] if len(g["label"]) <= 14 else g["label"][:13] + "…"
-        cx = gx + slot * 0.4
-        out.append(f'<text transform="translate({cx:.1f} {H - MB + 8}) rotate(35)" class="tick">'
+            right = x(v[0])
+            out.append(f'<g class="series" data-series="{si}"><rect x="{left}" y="{gy + si * bar_h:.1f}" '
+                       f'width="{max(right - left, 0.5):.1f}" height="{bar_h - 1}" fill="{PALETTE[si % len(PALETTE)]}">'
+                       f'<title>{escape(v[1])}</title></rect></g>')
+        label = g["label"] if len(g["label"]) <= max_chars else g["label"][: max_chars - 1] + "…"
+        out.append(f'<text x="{left - 6}" y="{gy + row_h / 2 + 1:.1f}" text-anchor="end" class="tick">'
                    f'<title>{escape(g["label"])}</title>{escape(label)}</text>')
-    out += _legend(series_names, chart_id, y0=H - 6)[0]  # below the rotated group labels
+    out += legend
     out.append("</svg>")
     return "".join(out)
 

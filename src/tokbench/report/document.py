@@ -69,10 +69,17 @@ def run_entry(store, info) -> dict:
     records = store.records(info.id)
     ident = run_identity(info)
     hw, spec = hardware_of(ident, info), identity_spec(ident, info)
+    if spec is None:  # a model file still on this machine (the cached default model, a --model PATH)
+        from tokbench.report.planview import _spec_and_quant
+
+        spec = _spec_and_quant(ident, ((info.environment or {}).get("model") or {}).get("path"))[0]
     # From raw rows when the run has them; imported runs (llama-bench, vllm, GuideLLM) may carry
     # only the summaries their file had. Goodput with the SLOs the run was measured under.
     summaries = run_summaries(store, info.id, (info.config or {}).get("slo"))
     samples = {label: _samples(recs) for label, recs in group_points(records).items()}
+    from tokbench.report import bandwidth
+
+    bandwidth.attach(summaries, spec, ident.get("quant"), hw.bandwidth_gbs if hw is not None else None)
     estimates = []
     if hw is not None and spec is not None and ident["quant"] and ident["engine"]:
         for s in summaries:
@@ -125,8 +132,11 @@ def reference_estimates(rows) -> list[dict]:
     return out
 
 
-def build_document(store=None, run_ids: list[str] | None = None, with_reference: bool = True) -> dict:
-    """The results document (see module docstring). ``run_ids`` are full ids; None means all runs."""
+def build_document(store=None, run_ids: list[str] | None = None, with_reference: bool = True,
+                   machine: dict | None = None) -> dict:
+    """The results document (see module docstring). ``run_ids`` are full ids; None means all runs.
+    ``machine``: keyword arguments of :func:`tokbench.report.machine.machine_section` (``hardware``,
+    ``context``, ``min_tps``) for the "What runs on this machine" section."""
     from tokbench import __version__
     from tokbench.report.reference import load_published_rows
     from tokbench.report.validate import validate
@@ -149,6 +159,10 @@ def build_document(store=None, run_ids: list[str] | None = None, with_reference:
         "reference_estimates": reference_estimates(refs),
         "validation": validation,
     }
+    if machine:
+        from tokbench.report.machine import machine_section
+
+        doc["machine"] = machine_section(**machine, refs=doc["reference_rows"], runs=runs)
     return clean(doc)
 
 

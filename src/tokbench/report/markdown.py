@@ -40,7 +40,8 @@ def _cell(cell, notes: Footnotes) -> str:
     parts = []
     for e in cell:
         tag = TAGS.get(e["provenance"], "?")
-        parts.append(f"{md_escape(e['text'])} {tag}[^{notes.ref(e['label'] + ': ' + e['source'])}]")
+        detail = f" · {md_escape(e['detail'])}" if e.get("detail") else ""  # e.g. bandwidth achieved
+        parts.append(f"{md_escape(e['text'])}{detail} {tag}[^{notes.ref(e['label'] + ': ' + e['source'])}]")
     return "<br>".join(parts) if parts else ""
 
 

@@ -20,6 +20,13 @@ def _spec_and_quant(ident: dict, model_path) -> tuple[Any, str | None]:
     try:
         return load_spec(source), ident.get("quant")
     except Exception:  # noqa: BLE001 - a model the planner cannot read just gets no estimate
+        pass
+    from tokbench.report.reference import map_model, model_spec
+
+    key = map_model(str(source))  # a calibration model id (synthetic-llama-3b ...), as reports read it
+    try:
+        return (model_spec(key), ident.get("quant")) if key else (None, None)
+    except Exception:  # noqa: BLE001 - as above
         return None, None
 
 

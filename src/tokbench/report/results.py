@@ -109,14 +109,18 @@ def run_result(store, run_id: str, hardware=None, slo: dict | None = None, with_
         res.workload = "agents"
         return res
     if with_plan:
-        _plan(res, info, hardware if hardware is not None else hardware_of(ident))
+        _plan(res, info, hardware if hardware is not None else hardware_of(ident, info))
     return res
 
 
 def _plan(res: RunResult, info, hardware) -> None:
-    from tokbench.report.planview import attach_estimates, plan_row, planner_note, point_estimates
+    from tokbench.report import bandwidth
+    from tokbench.report.planview import _spec_and_quant, attach_estimates, plan_row, planner_note, point_estimates
 
     model_path = ((info.environment or {}).get("model") or {}).get("path")
+    # Bandwidth achieved needs only the model's bytes (its % also the hardware's nominal bandwidth).
+    spec, quant = _spec_and_quant(res.identity, model_path)
+    bandwidth.attach(res.results, spec, quant, getattr(hardware, "bandwidth_gbs", None))
     res.planner_note = planner_note(res.identity, hardware)
     attach_estimates(res.results, point_estimates(res.identity, model_path, hardware, res.results))
     depths = [r["context_depth"] for r in res.results if isinstance(r.get("context_depth"), int)]

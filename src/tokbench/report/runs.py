@@ -53,13 +53,48 @@ def run_provenance(config: dict | None, run_id: str) -> dict[str, str]:
 
 
 def display(ident: dict[str, Any], hardware: dict | None = None) -> dict[str, str]:
-    """Model, quant, engine and hardware of an identity as tables show them ("-" when not known)."""
+    """Model, quant, engine and hardware of an identity as tables show them: short names (no path,
+    content hash or quant tag in the model), ``labels.UNKNOWN`` for what the run did not record."""
+    from tokbench.report.labels import UNKNOWN, short_model, strip_quant
+
+    quant = ident.get("quant")
     model = ident.get("model_label") or ident.get("model")
-    if isinstance(model, str) and model.startswith("/"):  # a file path: its name (HF ids keep their org)
-        model = model.rsplit("/", 1)[-1]
-    hw = (hardware or {}).get("label") or ident.get("hardware_id") or ident.get("hardware_label")
-    return {"model": str(model or "?"), "quant": str(ident.get("quant") or "-"),
-            "engine": str(ident.get("engine") or ident.get("bench_engine") or "?"), "hardware": str(hw or "?")}
+    model = strip_quant(short_model(model), quant) if model else UNKNOWN
+    # A catalogued machine by its label; an uncatalogued host by what its probe said (its CPU or GPU),
+    # which reads better in a report opened elsewhere than "host".
+    if ident.get("hardware_id"):
+        hw = (hardware or {}).get("label") or ident["hardware_id"]
+    else:
+        hw = ident.get("hardware_label") or (hardware or {}).get("label")
+    return {"model": model, "quant": str(quant) if quant else UNKNOWN,
+            "engine": str(ident.get("engine") or ident.get("bench_engine") or UNKNOWN),
+            "hardware": str(hw) if hw else UNKNOWN}
+
+
+def roles(config: dict | None) -> list[str]:
+    """An agent run's roles in words (``main: MODEL on ENGINE``, ``sub: ...``) from its stored job; []
+    for other runs."""
+    from tokbench.report.labels import short_model
+
+    cfg = config or {}
+    job, index = cfg.get("job"), cfg.get("run_index") or 0
+    runs = (job or {}).get("runs") or []
+    if not isinstance(job, dict) or job.get("workload") != "agents" or index >= len(runs):
+        return []
+    spec = runs[index]
+
+    def side(target: dict | None) -> str:
+        target = target or {}
+        model = (target.get("model") or {}).get("label") or target.get("model_name") or target.get("plan")
+        where = " (an endpoint)" if target.get("endpoint") else ""  # the URL itself stays out of reports
+        return f"{short_model(model) if model else 'the server model'} on {target.get('engine', 'its engine')}{where}"
+
+    agents = spec.get("agents") or {}
+    subs = agents.get("subagents")
+    out = [f"main agent: {side(spec.get('target'))}"]
+    out.append(f"sub-agents{f' (up to {subs})' if subs else ''}: "
+               + (side(spec.get("sub")) if spec.get("sub") else "same server as the main agent"))
+    return out
 
 
 def _legacy_engine(name) -> str | None:
