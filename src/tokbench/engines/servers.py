@@ -165,7 +165,7 @@ class LlamaCppServerEngine(_LaunchedServer):
 
     async def start(self) -> None:
         """Start the rpc-servers (if any), then the server as every launched server starts."""
-        if self.rpc is not None:
+        if self.rpc is not None and self.model_path.exists():  # a missing model: the usual error, nothing started
             from tokbench.engines.threads import in_daemon_thread
 
             await in_daemon_thread(self.rpc.start)

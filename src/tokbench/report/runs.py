@@ -47,8 +47,19 @@ def display(ident: dict[str, Any], hardware: dict | None = None) -> dict[str, st
     if isinstance(model, str) and model.startswith("/"):  # a file path: its name (HF ids keep their org)
         model = model.rsplit("/", 1)[-1]
     hw = (hardware or {}).get("label") or ident.get("hardware_id") or ident.get("hardware_label")
+    topo = topology_label(ident.get("topology"))  # over several devices or machines: say how (issue 11)
     return {"model": str(model or "?"), "quant": str(ident.get("quant") or "-"),
-            "engine": str(ident.get("engine") or ident.get("bench_engine") or "?"), "hardware": str(hw or "?")}
+            "engine": str(ident.get("engine") or ident.get("bench_engine") or "?"),
+            "hardware": str(hw or "?") + (f" [{topo}]" if topo else "")}
+
+
+def topology_label(topo) -> str:
+    """A stored topology as one line ("" for one machine as it comes)."""
+    if not isinstance(topo, dict):
+        return ""
+    from tokbench.identity import Topology
+
+    return Topology(**{k: v for k, v in topo.items() if k in Topology.__dataclass_fields__}).label
 
 
 def _legacy_engine(name) -> str | None:
