@@ -81,7 +81,10 @@ class RpcServers:
             for _ in range(self.n):
                 port = _free_port()
                 log = Path(tempfile.mkstemp(prefix="tokbench-rpc-", suffix=".log")[1])
-                cmd = [self.binary, "-H", "127.0.0.1", "-p", str(port)]
+                # stdbuf: line-buffered stdout, so its log shows connections as they happen (else a
+                # SIGTERM'd server leaves its printf lines unwritten); stderr is unbuffered anyway.
+                line = [shutil.which("stdbuf"), "-oL"] if shutil.which("stdbuf") else []
+                cmd = [*line, self.binary, "-H", "127.0.0.1", "-p", str(port)]
                 if self.threads:
                     cmd += ["-t", str(self.threads)]
                 with open(log, "wb") as f:
@@ -98,17 +101,20 @@ class RpcServers:
 
     @staticmethod
     def _wait(proc: subprocess.Popen, endpoint: str, log: Path) -> None:
-        # Wait for the "Starting RPC server" line, not a connect: a probe connection would take
-        # the server's one client slot and show up in its log as a client.
+        # Ready when it accepts a connection (its "Starting RPC server" line sits in a stdout buffer
+        # when stdout is a file). The probe closes at once; the server then serves the next client.
+        host, port = endpoint.rsplit(":", 1)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 tail = log.read_text(errors="replace").strip().splitlines()
                 raise UserError(f"rpc-server on {endpoint} exited at start ({proc.returncode}): "
                                 f"{tail[-1] if tail else ''}")
-            if "Starting RPC server" in log.read_text(errors="replace"):
-                return
-            time.sleep(0.05)
+            try:
+                with socket.create_connection((host, int(port)), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
         raise UserError(f"rpc-server on {endpoint} did not start within {START_TIMEOUT_S:.0f} s (log: {log})")
 
     def cpu_seconds(self) -> list[float | None]:
