@@ -157,6 +157,22 @@ def _signal(proc: subprocess.Popen, sig) -> None:
             pass
 
 
+def _loaded_ggml(lib_dir: Path) -> str:
+    """The libggml file this process already loaded (through libllama). pip installs a wheel's symlinks
+    as copies, so libggml.so, .so.0 and .so.0.x are three files: opening another one than libllama's
+    would load a second ggml with a device registry of its own, and the model would never see the
+    RPC devices registered there."""
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                if os.path.basename(path).startswith("libggml.so"):
+                    return path
+    except OSError:  # no /proc (macOS): the library by its own name
+        pass
+    return str(lib_dir / "libggml.so")
+
+
 def register_rpc_devices(endpoints: list[str]) -> int:
     """Register each ``host:port`` with ggml's RPC backend in this process (before a model loads);
     returns how many GPU-type devices ggml then has. UserError when this llama.cpp has no RPC backend."""
@@ -164,8 +180,7 @@ def register_rpc_devices(endpoints: list[str]) -> int:
 
     import llama_cpp  # noqa: F401 - loads the very libggml the model will use
 
-    lib_dir = Path(llama_cpp.__file__).parent / "lib"
-    ggml = ctypes.CDLL(str(lib_dir / "libggml.so"))  # glibc returns the already-loaded instance
+    ggml = ctypes.CDLL(_loaded_ggml(Path(llama_cpp.__file__).parent / "lib"))
     ggml.ggml_backend_reg_by_name.restype = ctypes.c_void_p
     ggml.ggml_backend_reg_by_name.argtypes = [ctypes.c_char_p]
     ggml.ggml_backend_reg_get_proc_address.restype = ctypes.c_void_p
