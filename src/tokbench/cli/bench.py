@@ -55,12 +55,14 @@ def register(subparsers) -> None:
     p.add_argument("--plan", metavar="MODEL:QUANT", help="what the planner assumes the endpoint serves, e.g. "
                                                          "llama-3.1-8b:Q4_K_M (default: the model file when it is here)")
     p.add_argument("--rpc", type=int, metavar="N", help="llama.cpp RPC: start N rpc-servers on loopback and spread "
-                   "the model over them and this process (engine llama.cpp-server; scripts/build_rpc builds them)")
+                   "the model over them and this process (engine llama.cpp-server; scripts/build_rpc builds them; default: none)")
     p.add_argument("--split-mode", help="llama.cpp -sm over this machine's GPUs: layer, row, tensor "
-                   "(engine llama.cpp-server; row is refused on CUDA by llama.cpp of llama-cpp-python 0.3.36)")
+                   "(engine llama.cpp-server; row is refused on CUDA by llama.cpp of llama-cpp-python 0.3.36; default: "
+                   "llama.cpp's own, layer)")
     p.add_argument("--tensor-split", help="llama.cpp -ts proportions per device, e.g. 3,1 (default: by memory)")
     p.add_argument("--topology", help="what a server you run spans, as plan spells a cluster: '2x m3-ultra-80c:512' "
-                   "or 'm3-ultra-80c:512+m3-ultra-80c:256' (exo, MLX distributed, vLLM ...); stored with the run")
+                   "or 'm3-ultra-80c:512+m3-ultra-80c:256' (exo, MLX distributed, vLLM ...); stored with the run "
+                   "(default: one machine)")
     p.add_argument("--link", help="the cluster's link (plan's ids: tb5-rdma, 10gbe, nvlink ...; default: loopback for --rpc)")
     p.add_argument("--split", help="the cluster's split: pipeline, tensor, expert (default: from --split-mode; "
                    "pipeline for --rpc)")
