@@ -5,8 +5,9 @@ tokbench.bench.identity for measured runs and tokbench.store.importers for impor
 ``engine`` is the planner's engine name from the one engine table (tokbench.catalog.engines): for
 a generic endpoint, the server tokbench detected (llama-server -> llama.cpp-server, vLLM -> vllm),
 else ``openai`` (which the planner does not estimate). ``bench_engine`` is what ``tokbench bench``
-drove. ``topology`` is a small typed value: one machine today; multi-GPU and multi-node runs will
-fill ``gpus``, ``split`` (pipeline | tensor | expert) and ``link``.
+drove. ``topology`` is a small typed value: one machine as it comes, or (tokbench.bench.layout) a
+llama.cpp RPC or multi-GPU layout tokbench launched, or what an endpoint spans as the user stated it:
+``nodes``, ``gpus``, ``split`` (pipeline | tensor | expert), ``link``, ``hardware`` and ``detail``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,23 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Topology:
-    """How the model is laid out over devices (single machine for now)."""
+    """How the model is laid out over devices and machines."""
 
     nodes: int = 1
     gpus: int | None = None  # GPUs serving the model (0: CPU only; None: not known, e.g. an endpoint)
     split: str | None = None  # pipeline | tensor | expert, when over several devices
-    link: str | None = None  # interconnect between devices or nodes
+    link: str | None = None  # interconnect between devices or nodes (link catalog id)
+    hardware: str | None = None  # the cluster as `tokbench plan --hardware` spells it (stated for an endpoint)
+    detail: str | None = None  # how it was laid out: "llama.cpp RPC: 1 rpc-server(s) on loopback ...", "-sm tensor"
+
+    @property
+    def label(self) -> str:
+        """One line for reports: "" for one machine as it comes, else nodes/GPUs, split and link."""
+        if self.nodes <= 1 and not self.split and not self.detail:
+            return ""
+        head = self.hardware or (f"{self.nodes} nodes" if self.nodes > 1 else f"{self.gpus} GPU(s)")
+        rest = [x for x in (self.split and f"{self.split} split", self.link and f"over {self.link}") if x]
+        return ", ".join([head, *rest]) + (f" ({self.detail})" if self.detail else "")
 
 
 @dataclass(frozen=True)

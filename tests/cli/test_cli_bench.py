@@ -141,7 +141,7 @@ def test_run_records_hardware_and_the_files_quant_for_reports(tiny, tmp_path):
     ident = info.config["identity"]
     assert ident["hardware_id"] == "m3-ultra-80c" and ident["quant"] == "Q8_0"
     assert ident["engine"] == ident["bench_engine"] == "llama.cpp" and ident["engine_version"].startswith("llama-cpp-python")
-    assert ident["topology"] == {"nodes": 1, "gpus": 0, "split": None, "link": None}
+    assert ident["topology"] == {"nodes": 1, "gpus": 0, "split": None, "link": None, "hardware": None, "detail": None}
 
 
 def test_suite_is_one_job_that_resume_finishes_whole(tiny, tmp_path):

@@ -19,11 +19,12 @@ def test_json_shape_with_a_stored_run(tmp_path, capsys):
     run = make_run(db, [dict(depth=0, conc=1, n=4, ttft_s=0.01, itl_s=0.0025)])
     assert main(["validate", "--json", "--db", str(db)]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc) == {"rows", "summary"}
-    assert all(KEYS <= set(r) for r in doc["rows"])
+    assert set(doc) == {"rows", "cluster_rows", "summary"}
+    assert all(KEYS <= set(r) for r in doc["rows"] + doc["cluster_rows"])
+    assert doc["cluster_rows"] and all(r["role"] == "reference" and r["topology"] for r in doc["cluster_rows"])
     assert any(r["source"] == f"run {run}" for r in doc["rows"])
     s = doc["summary"]
-    assert {"all", "by_engine", "by_hardware_family", "skipped"} <= set(s)
+    assert {"all", "by_engine", "by_hardware_family", "skipped", "clusters"} <= set(s)
     assert s["all"]["n"] == len(doc["rows"])
 
 

@@ -26,6 +26,9 @@ def build_job(a: BenchArgs) -> BenchJob:
     """The job ``tokbench bench`` runs for these arguments (UserError on bad input)."""
     hardware = _hardware_id(a.hardware)
     if a.workload == "agents" or _agent_suite(a.suite):
+        if a.rpc or a.split_mode or a.tensor_split or a.topology or a.link or a.split:
+            raise UserError("--rpc, --split-mode, --tensor-split, --topology, --link and --split apply to the "
+                            "standard workload, not agent mixes")
         from tokbench.bench.agents_job import agent_runs
 
         runs, name = agent_runs(a)
@@ -72,6 +75,10 @@ def _engine(a: BenchArgs) -> str | None:
         return eng.name
     if a.endpoint:
         return "openai"
+    from tokbench.bench.layout import LAUNCHER, wants_launcher
+
+    if wants_launcher(a):
+        return LAUNCHER  # --rpc / --split-mode: tokbench launches llama.cpp's server over the devices
     if a.model and Path(a.model).is_dir():
         return "mlx"  # an MLX model is a directory
     return None
@@ -115,6 +122,9 @@ def _workload_overrides(a: BenchArgs, engine: str | None) -> tuple[dict, tuple[s
 
 def _targets(a: BenchArgs, engine: str | None):
     """The command line's model / endpoint / engine over the suite's (None: the suite's own)."""
+    from tokbench.bench.layout import build_layout
+
+    layout = build_layout(a, engine)
     if not (a.model or a.endpoint or engine or a.threads or a.tokenizer):
         return None
     if a.plan:
@@ -124,12 +134,14 @@ def _targets(a: BenchArgs, engine: str | None):
 
     def pick(pairs):
         if a.endpoint:
-            t = Target(engine or "openai", endpoint=a.endpoint, model_name=a.model, tokenizer=a.tokenizer, plan=a.plan)
+            t = Target(engine or "openai", endpoint=a.endpoint, model_name=a.model, tokenizer=a.tokenizer, plan=a.plan,
+                       layout=layout)
             return [(t, None)]
         out = []
         for t, names in pairs[:1] if a.model else pairs:
             model = ModelRef(Path(a.model).name, path=a.model) if a.model else t.model
-            out.append((Target(engine or t.engine, model=model, threads=a.threads, tokenizer=a.tokenizer, plan=a.plan),
+            out.append((Target(engine or t.engine, model=model, threads=a.threads, tokenizer=a.tokenizer, plan=a.plan,
+                               layout=layout),
                         None if a.model else names))
         return out
 

@@ -28,6 +28,8 @@ def identity(target, info, model_path: Path | None, hardware_id: str | None, hos
     if target.plan:  # what the user told the planner the endpoint serves
         model_id, _, q = target.plan.rpartition(":")
         quant = quant or q or None
-    topo = host_topology(host) if target.endpoint is None else Topology(gpus=None)
+    from tokbench.bench.layout import topology_of
+
+    topo = topology_of(target.layout, host_topology(host) if target.endpoint is None else Topology(gpus=None))
     return RunIdentity(model_id, quant, hardware_id, engine, info.version, target.engine, flavor,
                        ref.label if ref is not None else (info.model or target.model_name), hardware_label, topo)

@@ -34,6 +34,33 @@ class ModelRef:
 
 
 @dataclass(frozen=True)
+class Layout:
+    """How a target's model is spread over devices or machines (part of the run's identity).
+
+    Launched by tokbench: ``rpc`` loopback rpc-servers (llama.cpp RPC), ``split_mode`` / ``tensor_split``
+    (llama.cpp ``-sm`` / ``-ts`` over this machine's GPUs). Stated for an endpoint (exo, MLX distributed,
+    vLLM ...): ``nodes`` as ``tokbench plan --hardware`` spells a cluster, with ``link`` and ``split``."""
+
+    rpc: int = 0
+    split_mode: str | None = None  # layer | row | tensor
+    tensor_split: tuple[float, ...] = ()
+    nodes: str | None = None  # "2x m3-ultra-80c:512" or "m3-ultra-80c:512+m3-ultra-80c:256"
+    link: str | None = None  # link catalog id (tokbench.plan.cluster.links)
+    split: str | None = None  # pipeline | tensor | expert
+
+    def engine_options(self) -> dict[str, Any]:
+        """Options for a launched llama.cpp server (nothing for a stated endpoint layout)."""
+        out: dict[str, Any] = {}
+        if self.rpc:
+            out["rpc"] = self.rpc
+        if self.split_mode:
+            out["split_mode"] = self.split_mode
+        if self.tensor_split:
+            out["tensor_split"] = self.tensor_split
+        return out
+
+
+@dataclass(frozen=True)
 class Target:
     """Where one role's requests go: a model an engine loads or launches, or a user's endpoint."""
 
@@ -44,6 +71,7 @@ class Target:
     tokenizer: str | None = None  # local tokenizer dir for exact prompt lengths over HTTP
     threads: int | None = None
     plan: str | None = None  # MODEL:QUANT the planner assumes (an endpoint, or a model it cannot read)
+    layout: Layout | None = None  # over several devices or machines (None: one machine as it comes)
 
     @property
     def label(self) -> str:
@@ -109,8 +137,11 @@ def _pick(cls, d: dict | None):
 def _target(d: dict | None) -> Target | None:
     if d is None:
         return None
+    layout = _pick(Layout, d.get("layout"))
+    if layout is not None:
+        layout = Layout(**{**layout.__dict__, "tensor_split": tuple(layout.tensor_split or ())})
     return Target(**{**{k: v for k, v in d.items() if k in {f.name for f in fields(Target)}},
-                     "model": _pick(ModelRef, d.get("model"))})
+                     "model": _pick(ModelRef, d.get("model")), "layout": layout})
 
 
 def _run(d: dict) -> RunSpec:
@@ -170,3 +201,9 @@ class BenchArgs:
     main_plan: str | None = None
     sub_plan: str | None = None
     plan: str | None = None
+    rpc: int | None = None  # --rpc N
+    split_mode: str | None = None  # --split-mode
+    tensor_split: tuple[float, ...] = ()  # --tensor-split
+    topology: str | None = None  # --topology (what an endpoint spans)
+    link: str | None = None  # --link
+    split: str | None = None  # --split

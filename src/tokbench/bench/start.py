@@ -72,6 +72,8 @@ def engine_options(target: Target, run: RunSpec, role: str = "main", api_key: st
         opts["tokenizer"] = target.tokenizer
     if target.threads:
         opts["n_threads"] = target.threads
+    if target.layout is not None and not target.endpoint:
+        opts.update(target.layout.engine_options())
     return opts
 
 

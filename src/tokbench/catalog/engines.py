@@ -54,7 +54,10 @@ ENGINES: dict[str, Engine] = {e.name: e for e in (
            splits=("pipeline", "tensor")),  # -sm layer / RPC servers; -sm row (GPUs of one machine)
     Engine("llama.cpp-server", "llama.cpp", True, LAUNCHED, _ALL, ("gguf",),
            "tokbench.engines.servers:LlamaCppServerEngine",
-           notes="llama.cpp behind llama-server's HTTP loop (tokbench starts llama_cpp.server)",
+           notes="llama.cpp behind llama-server's HTTP loop (tokbench starts llama_cpp.server; --rpc N adds loopback "
+                 "rpc-servers, --split-mode layer|row|tensor splits over this machine's GPUs; row split is refused "
+                 "on CUDA by llama-cpp-python 0.3.36's llama.cpp: \"device CUDA0 does not support split buffers\", "
+                 "use tensor)",
            splits=("pipeline", "tensor")),
     Engine("ollama", "llama.cpp", True, ENDPOINT, _ALL, ("gguf",), _HTTP,
            notes="llama.cpp behind Ollama's server"),

@@ -54,6 +54,18 @@ def register(subparsers) -> None:
                                       "when it is in the catalog; none for --endpoint)")
     p.add_argument("--plan", metavar="MODEL:QUANT", help="what the planner assumes the endpoint serves, e.g. "
                                                          "llama-3.1-8b:Q4_K_M (default: the model file when it is here)")
+    p.add_argument("--rpc", type=int, metavar="N", help="llama.cpp RPC: start N rpc-servers on loopback and spread "
+                   "the model over them and this process (engine llama.cpp-server; scripts/build_rpc builds them; default: none)")
+    p.add_argument("--split-mode", help="llama.cpp -sm over this machine's GPUs: layer, row, tensor "
+                   "(engine llama.cpp-server; row is refused on CUDA by llama.cpp of llama-cpp-python 0.3.36; default: "
+                   "llama.cpp's own, layer)")
+    p.add_argument("--tensor-split", help="llama.cpp -ts proportions per device, e.g. 3,1 (default: by memory)")
+    p.add_argument("--topology", help="what a server you run spans, as plan spells a cluster: '2x m3-ultra-80c:512' "
+                   "or 'm3-ultra-80c:512+m3-ultra-80c:256' (exo, MLX distributed, vLLM ...); stored with the run "
+                   "(default: one machine)")
+    p.add_argument("--link", help="the cluster's link (plan's ids: tb5-rdma, 10gbe, nvlink ...; default: loopback for --rpc)")
+    p.add_argument("--split", help="the cluster's split: pipeline, tensor, expert (default: from --split-mode; "
+                   "pipeline for --rpc)")
     p.add_argument("--name", help="a name for the run (default: none)")
     p.add_argument("--resume", metavar="ID", help="finish an interrupted run, or every run of a suite id")
     p.add_argument("--json", action="store_true", help="print the results document as JSON")
@@ -126,6 +138,10 @@ def bench_args(args: argparse.Namespace):
     if args.endpoint and not args.endpoint.startswith(("http://", "https://")):
         raise UserError(f"--endpoint must be an http(s) URL like http://127.0.0.1:8080/v1, got '{args.endpoint}'")
     check_agent_args(args)
+    if args.rpc is not None and not 1 <= args.rpc <= 16:
+        raise UserError(f"--rpc takes 1 to 16 rpc-servers, got {args.rpc}")
+    from tokbench.bench.layout import parse_tensor_split
+
     return BenchArgs(
         engine=args.engine, model=args.model, endpoint=args.endpoint, tokenizer=args.tokenizer, api=args.api,
         suite=args.suite, concurrency=_int_list(args.concurrency, "--concurrency"), rate=args.rate,
@@ -135,7 +151,9 @@ def bench_args(args: argparse.Namespace):
         threads=args.threads, hardware=args.hardware, name=args.name, workload=args.workload,
         agents=agent_overrides(args), main_endpoint=args.main_endpoint, main_model=args.main_model,
         sub_endpoint=args.sub_endpoint, sub_model=args.sub_model, sub_engine=args.sub_engine,
-        sub_tokenizer=args.sub_tokenizer, main_plan=args.main_plan or args.plan, sub_plan=args.sub_plan, plan=args.plan)
+        sub_tokenizer=args.sub_tokenizer, main_plan=args.main_plan or args.plan, sub_plan=args.sub_plan, plan=args.plan,
+        rpc=args.rpc, split_mode=args.split_mode, tensor_split=parse_tensor_split(args.tensor_split),
+        topology=args.topology, link=args.link, split=args.split)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,7 +19,13 @@ def register(sub) -> None:
                                             "(headers only), .gguf file, config.json, HF or MLX model dir")
     p.add_argument("--hardware", "-H", default=None,
                    help="ID[:GB][,ID[:GB]...], e.g. m3-ultra-80c:256,m3-ultra-80c:512; 'host' is this machine "
-                        "(tokbench hw probe; any GB)")
+                        "(tokbench hw probe; any GB). A cluster: '2x m3-ultra-80c:256' or "
+                        "'m3-ultra-80c:512+m3-ultra-80c:256' (one model over several GPUs or machines)")
+    p.add_argument("--link", default=None,
+                   help="cluster interconnect(s), comma-separated for one row each: tb5-rdma, tb5-tcp, 10gbe, 25gbe, "
+                        "cx7, nvlink, pcie5 ... (default: what such nodes most likely use)")
+    p.add_argument("--split", default=None,
+                   help="how a cluster splits the model: pipeline (default), tensor, expert; comma-separated for several")
     p.add_argument("--context", "-c", default=None,
                    help="tokens per sequence: 32768, 8k, 128K (default 4k, or the model's maximum when smaller)")
     p.add_argument("--depth", default=None, help="context depth for decode speed, at most --context (default: --context)")
@@ -105,6 +111,14 @@ def run(args: argparse.Namespace) -> int:
     if models.filters_given(args):
         raise UserError("--family/--arch/--min-params/--max-params/--min-active/--max-active filter 'plan --list'")
 
+    from tokbench.cli.plan_cluster import cluster_nodes, refuse_cluster_flags, run_cluster
+
+    clusters = cluster_nodes(args.hardware)
+    if clusters is not None:
+        args.hardware = None  # the nodes are parsed; the rest of the common parsing still applies
+        _, quants, kv_type = _parse_common(args)
+        return run_cluster(args, clusters, quants, kv_type)
+    refuse_cluster_flags(args)
     hws, quants, kv_type = _parse_common(args)
     usable = _usable_kwargs(args)
     if args.model is None:

@@ -188,3 +188,64 @@ def render_recommend(rows: list[dict], hws, min_tps: float, context: int, comps:
     if left_out:
         con.print("Left out, as " + _ctx(context) + " is past their maximum context (--extrapolate keeps them): "
                   + ", ".join(f"{m} ({_ctx(c)})" for m, c in left_out))
+
+
+def _cluster_memory_table(rows: list[dict]):
+    """Per node of each (quant, cluster, split): its layers and memory (the link changes no byte)."""
+    from rich.table import Table
+
+    r0 = rows[0]
+    t = Table(title=f"Memory per node at {_ctx(r0['context'])} context x {r0['concurrency']} sequence(s)")
+    for col in ("Cluster", "Split", "Quant", "Node", "Layers", "Weights", "KV", "State", "Overhead", "Total", "Fits?"):
+        t.add_column(col, justify="left" if col in ("Cluster", "Split", "Quant", "Node", "Layers") else "right")
+    seen = set()
+    for r in rows:
+        key = (r["hardware"], r["split"], r["quant"])
+        if key in seen:
+            continue
+        seen.add(key)
+        for i, n in enumerate(r["nodes"]):
+            fits = f"Yes ({_gib(n['usable_bytes'] - n['total_bytes'])} free)" if n["fits"] else \
+                f"No (short {_gib(n['total_bytes'] - n['usable_bytes'])})"
+            head = [r["hardware"], r["split"], r["quant"]] if i == 0 else ["", "", ""]
+            t.add_row(*head, f"{i}: {n['hardware']}", n["layers"], _gib(n["weights_bytes"]), _gib(n["kv_bytes"]),
+                      _gib(n["state_bytes"]), _gib(n["overhead_bytes"]), _gib(n["total_bytes"]), fits)
+    return t
+
+
+def _cluster_speed_table(rows: list[dict]):
+    """One row per (quant, cluster, split, link): decode with band, prefill, link cost, one node alone."""
+    from rich.table import Table
+
+    n, depth = rows[0]["concurrency"], _ctx(rows[0].get("depth") or rows[0]["context"])
+    t = Table(title=f"Decode and prefill at {depth} depth" + (f", {n} concurrent streams" if n > 1 else ", single stream"))
+    cols = ["Cluster", "Split", "Link", "Quant", "Est. tok/s (1 stream)"]
+    cols += [f"Per stream at {n}", f"Aggregate at {n}"] if n > 1 else []
+    cols += ["Prefill tok/s", "Link ms/token", "One node alone", "Runs?"]
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("Cluster", "Split", "Link", "Quant", "Runs?") else "right")
+    for r in rows:
+        cells = [r["hardware"], r["split"], r["link"], r["quant"], _band(r)]
+        if n > 1:
+            cells += [f"{r['per_stream_decode_tps']:.0f}", f"{r['aggregate_decode_tps']:.0f}"]
+        one = r["single_node_decode_tps"]
+        cells += [f"{r['prefill_tps']:,.0f}", f"{r['link_ms_per_token']:.2f}",
+                  f"{one:.0f}" if one else "does not fit", "yes" if r["feasible"] else "NO: " + "; ".join(r["problems"])]
+        t.add_row(*cells)
+    return t
+
+
+def render_cluster(spec, rows: list[dict]) -> None:
+    """Print a cluster plan: the model, per-node memory, speed per link, and how the numbers are made."""
+    con = _console()
+    con.print(_describe(spec))
+    con.print(f"Engine: {rows[0]['engine']}")
+    con.print(_cluster_memory_table(rows))
+    con.print(_cluster_speed_table(rows))
+    con.print("How these numbers are made:")
+    con.print("  - Each node runs its share of the work (pipeline: its layer range, sized to its usable memory; tensor: "
+              "1/N of every matrix; expert: 1/N of the routed experts) at its own calibrated speed; a pipeline adds "
+              "the stages, tensor and expert splits take the slowest node; the link adds round trips x latency + "
+              "bytes / bandwidth per hop or all-reduce (tokbench.plan.cluster).")
+    for line in dict.fromkeys(n for r in rows for n in r["notes"]):
+        con.print(f"  - {line}")

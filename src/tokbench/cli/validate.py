@@ -31,7 +31,7 @@ def _print(result: dict) -> None:
            f"{'measured':>10}{'estimated':>10}{'error':>8}  source"
     print(head)
     print("-" * len(head))
-    for r in result["rows"]:
+    for r in result["rows"] + result.get("cluster_rows", []):
         print(f"{r['model'][:19]:<20}{r['quant'][:10]:<11}{r['hardware'][:14]:<15}{r['engine'][:9]:<10}{r['context']:>7}"
               f"{r['concurrency']:>4} {r['metric']:<21}{r['measured_tps']:>10.1f}{r['estimated_tps']:>10.1f}"
               f"{r['error_pct']:>+7.1f}%  {r.get('label', '')}: {r['source'][:60]}")
@@ -44,8 +44,9 @@ def _print(result: dict) -> None:
     if a["n"]:
         print(f"  {'all':<36} n={a['n']:<4} MAPE {a['mape_pct']:.1f}%  bias {a['bias_pct']:+.1f}%")
     from tokbench.report.validate import split_lines
+    from tokbench.report.validate_clusters import cluster_lines
 
-    for line in split_lines(result):
+    for line in split_lines(result) + cluster_lines(result):
         print(line)
     if s["skipped"]:
         print(f"\n{len(s['skipped'])} row(s) not matched (see --json for reasons)")

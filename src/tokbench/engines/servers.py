@@ -135,15 +135,64 @@ class _LaunchedServer(OpenAIEngine):
         return info
 
 
+# llama.cpp's split modes (llama.h enum llama_split_mode); row is refused on CUDA by the llama.cpp
+# llama-cpp-python 0.3.36 vendors ("device CUDA0 does not support split buffers", 2x H200 run).
+SPLIT_MODES = {"none": 0, "layer": 1, "row": 2, "tensor": 3}
+
+
 class LlamaCppServerEngine(_LaunchedServer):
-    """``python -m llama_cpp.server`` with a GGUF (llama-cpp-python's server: one request at a time)."""
+    """``python -m llama_cpp.server`` with a GGUF (llama-cpp-python's server: one request at a time).
+
+    Spread over devices (issue 11): ``rpc=N`` starts N loopback rpc-servers first and the server
+    through :mod:`tokbench.engines.rpc` (which registers them); ``split_mode`` / ``tensor_split``
+    are llama.cpp's ``-sm`` / ``-ts`` over the GPUs of this machine."""
 
     name = "llama.cpp-server"
+
+    def __init__(self, model, log_path: str | None = None, rpc: int = 0, split_mode: str | None = None,
+                 tensor_split=(), **options):
+        self.rpc = None
+        if rpc:
+            from tokbench.engines.rpc import RpcServers
+
+            self.rpc = RpcServers(rpc, options.get("n_threads"))
+        if split_mode is not None and split_mode not in SPLIT_MODES:
+            from tokbench.errors import unknown
+
+            raise unknown("split mode", split_mode, SPLIT_MODES)
+        self.split_mode, self.tensor_split = split_mode, tuple(tensor_split or ())
+        super().__init__(model, log_path, **options)
+
+    async def start(self) -> None:
+        """Start the rpc-servers (if any), then the server as every launched server starts."""
+        if self.rpc is not None and self.model_path.exists():  # a missing model: the usual error, nothing started
+            from tokbench.engines.threads import in_daemon_thread
+
+            await in_daemon_thread(self.rpc.start)
+        await super().start()
+
+    async def stop(self) -> None:
+        """Stop the server, then its rpc-servers."""
+        try:
+            await super().stop()
+        finally:
+            if self.rpc is not None:
+                self.rpc.stop(self.stop_grace_s)
+
+    def kill(self) -> None:
+        """SIGKILL the server and its rpc-servers."""
+        super().kill()
+        if self.rpc is not None:
+            self.rpc.kill()
 
     def command(self) -> list[str]:
         o = self._options
         n_ctx = int(o.get("n_ctx_per_seq") or 4096)
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
+        if self.rpc is not None:
+            head = [sys.executable, "-m", "tokbench.engines.rpc", "--rpc", ",".join(self.rpc.endpoints), "--"]
+        else:
+            head = [sys.executable, "-m", "llama_cpp.server"]
+        cmd = [*head, "--model", str(self.model_path),
                "--model_alias", self.model, "--host", "127.0.0.1", "--port", str(self.port),
                "--n_ctx", str(n_ctx), "--verbose", "True",
                # Its default (True) aborts the running stream whenever a new request arrives;
@@ -151,11 +200,22 @@ class LlamaCppServerEngine(_LaunchedServer):
                "--interrupt_requests", "False"]
         if o.get("n_threads"):
             cmd += ["--n_threads", str(o["n_threads"]), "--n_threads_batch", str(o["n_threads"])]
+        if self.rpc is not None or self.split_mode is not None:
+            cmd += ["--n_gpu_layers", "-1"]  # every layer to the devices (RPC ones count as GPUs)
+        if self.split_mode is not None:
+            cmd += ["--split_mode", str(SPLIT_MODES[self.split_mode])]
+        if self.tensor_split:
+            cmd += ["--tensor_split", *(f"{x:g}" for x in self.tensor_split)]
         return cmd
 
     def info(self):
-        """Adds llama-cpp-python's version (the server does not report one)."""
+        """Adds llama-cpp-python's version (the server does not report one) and the layout it ran."""
         info = super().info()
+        if self.rpc is not None:
+            info.extra.update(rpc_servers=list(self.rpc.endpoints), rpc_binary=self.rpc.binary,
+                              rpc_logs=[str(p) for p in self.rpc.logs])
+        if self.split_mode is not None or self.tensor_split:
+            info.extra.update(split_mode=self.split_mode, tensor_split=list(self.tensor_split))
         try:
             import importlib.metadata as md
 

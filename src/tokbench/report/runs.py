@@ -66,9 +66,10 @@ def display(ident: dict[str, Any], hardware: dict | None = None) -> dict[str, st
         hw = (hardware or {}).get("label") or ident["hardware_id"]
     else:
         hw = ident.get("hardware_label") or (hardware or {}).get("label")
+    topo = topology_label(ident.get("topology"))  # over several devices or machines: say how (issue 11)
     return {"model": model, "quant": str(quant) if quant else UNKNOWN,
             "engine": str(ident.get("engine") or ident.get("bench_engine") or UNKNOWN),
-            "hardware": str(hw) if hw else UNKNOWN}
+            "hardware": (str(hw) if hw else UNKNOWN) + (f" [{topo}]" if topo else "")}
 
 
 def roles(config: dict | None) -> list[str]:
@@ -95,6 +96,15 @@ def roles(config: dict | None) -> list[str]:
     out.append(f"sub-agents{f' (up to {subs})' if subs else ''}: "
                + (side(spec.get("sub")) if spec.get("sub") else "same server as the main agent"))
     return out
+
+
+def topology_label(topo) -> str:
+    """A stored topology as one line ("" for one machine as it comes)."""
+    if not isinstance(topo, dict):
+        return ""
+    from tokbench.identity import Topology
+
+    return Topology(**{k: v for k, v in topo.items() if k in Topology.__dataclass_fields__}).label
 
 
 def _legacy_engine(name) -> str | None:

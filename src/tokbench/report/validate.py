@@ -251,12 +251,20 @@ def summarize(rows: list[dict], skipped: list[dict]) -> dict:
 
 
 def validate(store=None, run_ids: list[str] | None = None) -> dict:
-    """{"rows": [...], "summary": {...}} for published rows and (with a store) stored runs."""
+    """{"rows": [...], "cluster_rows": [...], "summary": {...}} for published rows (single machines, and
+    clusters apart: tokbench.report.validate_clusters) and (with a store) stored runs."""
+    from tokbench.report.validate_clusters import cluster_rows_validation, summarize_clusters
+
     skipped: list[dict] = []
     rows = published_rows_validation(skipped)
     if store is not None:
         rows += run_rows_validation(store, skipped, run_ids)
-    return {"rows": rows, "summary": summarize(rows, skipped)}
+    clusters = cluster_rows_validation(skipped)
+    # Cluster rows are kept and summarized per (engine, split, link) on their own: the single-machine
+    # rows and groups (by engine, hardware family, metric) keep meaning one machine.
+    summary = summarize(rows, skipped)
+    summary["clusters"] = summarize_clusters(clusters)
+    return {"rows": rows, "cluster_rows": clusters, "summary": summary}
 
 
 def split_lines(result: dict) -> list[str]:

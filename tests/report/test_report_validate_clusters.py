@@ -1,0 +1,69 @@
+"""Published cluster rows against the cluster planner (tokbench.report.validate_clusters)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tokbench.report import validate_clusters as vc
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def result():
+    skipped: list[dict] = []
+    return vc.cluster_rows_validation(skipped), skipped
+
+
+def test_package_copy_is_the_published_file():
+    src = ROOT / "data" / "published" / "clusters.csv"
+    if not src.exists():
+        pytest.skip("no data/published in this checkout")
+    assert (ROOT / "src/tokbench/catalog/data" / vc.FILE).read_bytes() == src.read_bytes()
+
+
+def test_every_row_is_estimated_or_skipped_with_its_reason(result):
+    rows, skipped = result
+    assert len(rows) + len(skipped) == len(vc.load_rows()) == 433
+    assert all(s["reason"].startswith("cluster row") and s["source"] for s in skipped)
+    for r in rows:
+        assert r["role"] == "reference" and r["cluster"] and r["source"]
+        assert r["error_pct"] == pytest.approx(100 * (r["estimated_tps"] - r["measured_tps"]) / r["measured_tps"])
+
+
+def test_a_row_is_plan_cluster_on_its_topology(result):
+    from tokbench.catalog.hardware import get_hardware
+    from tokbench.modelspec import load_spec
+    from tokbench.plan.cluster import Topology, get_link, plan_cluster
+
+    rows, _ = result
+    r = next(x for x in rows if x["hardware"] == "2x rtx-3090" and x["model"] == "llama-3.3-70b"
+             and x["metric"] == "decode_tps")
+    topo = Topology((get_hardware("rtx-3090"),) * 2, get_link("pcie4"), "pipeline")
+    want = plan_cluster(load_spec("llama-3.3-70b"), r["quant"], topo, "llama.cpp", r["context"], 1,
+                        depth=r["context"]).decode_tps
+    assert r["estimated_tps"] == pytest.approx(want)
+    assert (r["split"], r["link"], r["devices"]) == ("pipeline", "pcie4", 2)
+
+
+@pytest.mark.parametrize("field,text,want", [
+    ("link", "1gbe", "gbe"), ("link", "cx7 (ConnectX-7 200GbE, per the PR description)", "cx7"),
+    ("link", "PCIe (RunPod host; topology not stated)", "pcie4"), ("link", "not stated", None),
+    ("split", "layer (llama.cpp default -sm layer)", "pipeline"), ("split", "rpc (local rpc-server)", "pipeline"),
+    ("split", "not stated", None), ("engine", "exo (1.071)", "exo"), ("engine", "mlx-lm (tensor-parallel)", "mlx"),
+    ("engine", "not stated", None),
+])
+def test_published_spellings(field, text, want):
+    fn = {"link": vc.row_link, "split": vc.row_split, "engine": vc.row_engine}[field]
+    assert fn({field: text}) == want
+
+
+def test_summary_per_engine_split_link(result):
+    rows, _ = result
+    s = vc.summarize_clusters(rows)
+    assert sum(g["n"] for g in s.values()) == len(rows)
+    assert "llama.cpp x pipeline x pcie4" in s
+    lines = vc.cluster_lines({"summary": {"clusters": s}})
+    assert any("llama.cpp x pipeline x pcie4" in line and "MAPE" in line for line in lines)
