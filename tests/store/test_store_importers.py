@@ -181,7 +181,8 @@ def test_two_gpus_and_varying_settings(tmp_path):
     extra = [json.dumps({**json.loads(x), "flash_attn": 1}) for x in lines]
     path.write_text("\n".join(lines + extra) + "\n")
     (imp,) = read_file(path)
-    assert imp.identity["topology"] == {"nodes": 1, "gpus": 2, "split": "pipeline", "link": None}
+    assert imp.identity["topology"] == {"nodes": 1, "gpus": 2, "split": "pipeline", "link": None, "hardware": None,
+                                        "detail": None}
     assert len(imp.points) == 8 and "tg128 flash_attn=1" in imp.points and "tg128 flash_attn=-1" in imp.points
 
 
