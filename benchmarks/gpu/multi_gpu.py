@@ -28,13 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from campaign import append_to, log, synth  # noqa: E402  (the campaign's writer and synth step)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from campaign import append_to, free_port, log, synth  # noqa: E402  (the campaign's writer, port and synth step)
 
 
 def bench(bin_dir: Path, path: Path, extra: list[str], env: dict, timeout: float) -> list[dict]:
