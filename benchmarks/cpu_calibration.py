@@ -25,12 +25,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tokbench.engines.llamacpp import default_threads
 from tokbench.modelspec.model import ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "data" / "cpu_host"
 DEPTHS = "64,256,1024"
-GEN, REPS = 32, 3
+GEN, REPS = 64, 5
 
 # (model id, spec, quant, role). Widths are multiples of 256 so Q4_K_M applies its real mixture.
 # cpu-llama-m is held out: head_dim 128 (the fitted models have 64) at a size between the fitted
@@ -48,7 +49,7 @@ MODELS = [
                               head_dim=128, vocab=2048, intermediate=3072, context_length=4096), "Q8_0", "holdout"),
 ]
 CONC_MODEL = "tokbench-default"  # the concurrency points: the model `tokbench bench` runs by default
-FIELDS = ["hardware_id", "cpu", "cores", "bandwidth_gbs", "fp16_tflops", "model_id", "arch", "n_layers", "hidden",
+FIELDS = ["hardware_id", "cpu", "cores", "threads", "bandwidth_gbs", "fp16_tflops", "clock_mhz", "generation", "model_id", "arch", "n_layers", "hidden",
           "n_heads", "n_kv_heads", "head_dim", "intermediate", "vocab", "quant_id", "engine_id", "metric", "depth",
           "concurrency", "tokens_per_s", "sd", "n", "role", "date", "command"]
 
@@ -64,8 +65,10 @@ def bench(path: Path, depths: str, conc: str, db: Path) -> list[dict]:
 
 def rows_for(mid: str, spec: ModelSpec, quant: str, role: str, results: list[dict], host: dict) -> list[dict]:
     """measurements.csv rows of one bench: decode (or per_stream) and prefill per point."""
-    base = {"hardware_id": "host", "cpu": host["cpu"], "cores": host["cpu_count"],
+    facts = host.get("cpu_facts") or {}
+    base = {"hardware_id": "host", "cpu": host["cpu"], "cores": host["cpu_count"], "threads": default_threads(),
             "bandwidth_gbs": f"{host['bandwidth']['bandwidth_gbs']:.2f}", "fp16_tflops": f"{host['compute']['tflops']:.4f}",
+            "clock_mhz": f"{facts.get('clock_mhz') or 0:.0f}", "generation": facts.get("generation") or "cpu",
             "model_id": mid, "arch": spec.arch, "n_layers": spec.n_layers, "hidden": spec.hidden, "n_heads": spec.n_heads,
             "n_kv_heads": spec.n_kv_heads, "head_dim": spec.head_dim, "intermediate": spec.intermediate,
             "vocab": spec.vocab, "quant_id": quant, "engine_id": "llama.cpp", "role": role,
@@ -78,12 +81,12 @@ def rows_for(mid: str, spec: ModelSpec, quant: str, role: str, results: list[dic
         ci = r.get("decode_tps_ci95") or {}
         metric = "decode" if c == 1 else "per_stream"
         out.append({**base, "metric": metric, "depth": d, "concurrency": c,
-                    "tokens_per_s": f"{r['decode_tps_per_stream']['mean']:.2f}", "sd": f"{ci.get('sd', 0):.2f}",
+                    "tokens_per_s": f"{r['decode_tps_per_stream']['p50']:.2f}", "sd": f"{ci.get('sd', 0):.2f}",
                     "n": ci.get("n", r["ok"])})
         if c == 1 and r.get("prefill_tps"):
             # Prefill of a d-token prompt: its tokens attend d/2 earlier tokens on average.
             out.append({**base, "metric": "prefill", "depth": d // 2, "concurrency": 1,
-                        "tokens_per_s": f"{r['prefill_tps']['mean']:.2f}", "sd": "", "n": r["ok"]})
+                        "tokens_per_s": f"{r['prefill_tps']['p50']:.2f}", "sd": "", "n": r["ok"]})
     return out
 
 

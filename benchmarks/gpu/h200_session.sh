@@ -22,15 +22,18 @@ build)
   (cd "$LLAMA_DIR" && cmake -S . -B build -DGGML_CUDA=ON -DGGML_RPC=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
       -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_UI=OFF \
       -DLLAMA_USE_PREBUILT_UI=OFF -DCMAKE_BUILD_TYPE=Release >"$WORK/build.log" 2>&1 \
-   && cmake --build build -j "$(nproc)" --target llama-server llama-bench rpc-server >>"$WORK/build.log" 2>&1) \
+   && cmake --build build -j "$(nproc)" --target llama-server llama-bench ggml-rpc-server >>"$WORK/build.log" 2>&1) \
    || { echo "llama.cpp build failed"; tail -30 "$WORK/build.log"; exit 1; }
+  # This llama.cpp names the RPC server's target ggml-rpc-server (tools/rpc); the scripts call rpc-server.
+  b="$LLAMA_DIR/build/bin"; [ -x "$b/rpc-server" ] || cp "$(ls "$b"/*rpc-server | head -1)" "$b/rpc-server"
   echo "built llama.cpp in $(( $(date +%s) - t0 )) s"
   ls -la "$LLAMA_DIR/build/bin/" | grep -E "llama-bench|llama-server|rpc-server"
   ;;
 start)
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   df -h /dev/shm /tmp | tee "$WORK/disk.txt"
-  setsid nohup bash benchmarks/gpu/h200_runner.sh "$WORK" "$LLAMA_DIR/build/bin" >"$WORK/runner.log" 2>&1 < /dev/null &
+  # RUNNER: the background script (default: the 2026-11-30 campaign; h200_runner_x2.sh: the second session)
+  setsid nohup bash "${RUNNER:-benchmarks/gpu/h200_runner.sh}" "$WORK" "$LLAMA_DIR/build/bin" >"$WORK/runner.log" 2>&1 < /dev/null &
   sleep 20
   tail -20 "$WORK/runner.log"
   ;;
@@ -40,11 +43,11 @@ wait)
   while [ "$(date +%s)" -lt "$end" ] && [ ! -f "$WORK/DONE" ]; do sleep 10; done
   tail -40 "$WORK/runner.log"
   for f in "$WORK"/runner.log "$WORK"/gpu0/campaign.jsonl "$WORK"/gpu1/campaign.jsonl "$WORK"/spec/spec_decode.jsonl \
-           "$WORK"/multi/multi_gpu.jsonl; do
+           "$WORK"/multi/multi_gpu.jsonl "$WORK"/multi2/multi_gpu.jsonl; do
     [ -f "$f" ] && cp "$f" "$OUTDIR/$(basename "$(dirname "$f")")-$(basename "$f")"
   done
   (cd "$WORK" && tar czf "$OUTDIR/dbs-env.tgz" --ignore-failed-read gpu0/*.db gpu1/*.db gpu0/env.json gpu1/env.json \
-      spec/*.db spec/*.log gpus.txt disk.txt gpu0/*.log gpu1/*.log 2>/dev/null)
+      spec/*.db spec/*.log multi2/*.log gpus.txt disk.txt gpu0/*.log gpu1/*.log 2>/dev/null)
   ls -la "$OUTDIR"
   ;;
 esac

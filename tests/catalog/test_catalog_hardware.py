@@ -64,3 +64,17 @@ def test_unsold_memory_size_is_a_user_error():
 def test_unknown_hardware_names_close_matches():
     with pytest.raises(UserError, match="m3-ultra-80c"):
         get_hardware("m3-ultra-80")
+
+
+def test_a_cpu_on_fewer_threads_has_fewer_units_and_a_share_of_its_matmul_rate():
+    from tokbench.catalog.hardware import Hardware
+
+    cpu = Hardware(id="host", name="x", vendor="", kind="cpu", unified_memory=True, bandwidth_gbs=20.0,
+                   memory_gb=24.0, memory_options_gb=(24.0,), fp16_tflops=0.2, generation="cpu-x86-avx2",
+                   compute_units=4, clock_mhz=2500.0)
+    one = cpu.on_threads(1)
+    assert (one.compute_units, one.fp16_tflops, one.unit_clock_hz) == (1, pytest.approx(0.05), 2.5e9)
+    assert one.bandwidth_gbs == cpu.bandwidth_gbs  # the memory is the same; bw_core caps what 1 core streams
+    assert cpu.on_threads(None) is cpu and cpu.on_threads(8) is cpu
+    gpu = get_hardware("h100-sxm")
+    assert gpu.on_threads(1) is gpu

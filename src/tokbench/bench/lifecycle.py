@@ -295,14 +295,35 @@ class Pipeline:
 
 def planner_hardware(job: BenchJob, spec: RunSpec):
     """The Hardware the planner assumes: --hardware, else this host for local engines (its bandwidth
-    measured once per process: seconds), None for an endpoint without --hardware."""
+    measured once per process: seconds; a llama.cpp engine's thread count applied), None for an
+    endpoint without --hardware."""
+    from tokbench.catalog.calibration import backend_of
+
     if job.hardware:
         from tokbench.catalog.hardware import get_hardware
 
         return get_hardware(job.hardware)
     if spec.target.endpoint is not None:
         return None
-    return _host_hardware()
+    hw = _host_hardware()
+    if hw is not None and backend_of(spec.target.engine) == "llama.cpp":
+        hw = hw.on_threads(spec.target.threads or _default_threads(spec.target.engine))
+    return hw
+
+
+def _default_threads(engine: str) -> int | None:
+    """Threads llama.cpp runs on when tokbench launches it without --threads: the in-process engine
+    leaves one core to the client; llama-cpp-python's server takes half the logical CPUs (its own
+    default, ``max(cpu_count // 2, 1)``)."""
+    if engine == "llama.cpp":
+        from tokbench.engines.llamacpp import default_threads
+
+        return default_threads()
+    if engine == "llama.cpp-server":
+        import os
+
+        return max((os.cpu_count() or 2) // 2, 1)
+    return None
 
 
 _HOST: list = []

@@ -36,6 +36,7 @@ PRIOR_ERA = (0.0, 0.5)  # an older llama.cpp build's kernels relative to current
 PRIOR_ERA_MEM = (0.0, 0.2)
 PRIOR_RHO_ATT = (math.log(64.0), 2.5)  # attention FLOPs per unit per cycle
 PRIOR_BW_CORE = (math.log(20e9), 0.7)  # CPUs: bytes/s one core streams
+PRIOR_ATT_ROW = (math.log(100.0), 2.5)  # CPUs: cycles of decode attention per KV head x cached token
 # A row's log error is weighed against a typical model error of 5%; a machine with n rows counts as
 # sqrt(n) rows, so the H100 campaign's dozens of rows do not drown one-row scoreboard machines.
 ROW_SD = 0.05
@@ -53,6 +54,7 @@ class Design:
     row_sum: np.ndarray  # (rows, types) sum of the matrices' row lengths
     kv_bytes: np.ndarray  # (rows,)
     att_flops: np.ndarray  # (rows,)
+    att_rows: np.ndarray  # (rows,) KV head x cached token pairs (CPU rows' per-row attention term)
     nodes: np.ndarray  # graph nodes that are not matrix kernels
     bw: np.ndarray
     rate: np.ndarray
@@ -66,6 +68,7 @@ class Design:
     i_att: np.ndarray  # (rows,)
     i_gen: np.ndarray  # (rows,) the row's rho_gen index
     i_bwc: np.ndarray  # (rows,) CPU rows: the bw_core index (-1: not a CPU)
+    i_arow: np.ndarray  # (rows,) CPU rows: the att_row index (-1: not a CPU)
     cores: np.ndarray  # (rows,) CPU cores used (0: not a CPU)
     i_era_mem: np.ndarray  # (rows,) -1: current build
     p: float
@@ -82,7 +85,7 @@ def design(rows, p: float) -> Design:
     """Arrays and parameter layout for single-stream decode ``rows`` (attached calibrate.rows.Row)."""
     from tokbench.catalog.calibration import backend_key
     from tokbench.plan.memory import expert_fraction
-    from tokbench.plan.speed import attention_flops, roof_rate, step_bytes
+    from tokbench.plan.speed import attention_flops, attention_rows, roof_rate, step_bytes
 
     types = sorted({t for r in rows for t in r.work.types})
     names: list[str] = []
@@ -95,6 +98,8 @@ def design(rows, p: float) -> Design:
     i_era_mem = -np.ones(R, dtype=int)
     i_gen = np.zeros(R, dtype=int)
     i_bwc = -np.ones(R, dtype=int)
+    i_arow = -np.ones(R, dtype=int)
+    arows = np.zeros(R)
     cores = np.zeros(R)
     i_node = -np.ones((R, 4), dtype=int)
     kv, att, nodes, bw, rate, t = (np.zeros(R) for _ in range(6))
@@ -131,6 +136,9 @@ def design(rows, p: float) -> Design:
         if r.hw.kind == "cpu" and r.hw.compute_units:
             i_bwc[i] = _index(names, prior, f"{b}:bw_core", PRIOR_BW_CORE)
             cores[i] = r.hw.compute_units
+        if r.hw.kind == "cpu":
+            i_arow[i] = _index(names, prior, f"{b}:att_row", PRIOR_ATT_ROW)
+            arows[i] = attention_rows(r.spec, r.depth)
         if r.era != "current":
             i_era_mem[i] = _index(names, prior, f"{b}:era_mem:{r.era}", PRIOR_ERA_MEM)
         nodes[i] = r.work.nodes - r.work.matmul_nodes  # matrix kernels pay mm_s inside their roof
@@ -146,8 +154,8 @@ def design(rows, p: float) -> Design:
     weight = np.array([1.0 / (ROW_SD * math.sqrt(per_machine[r.hardware_id])) for r in rows])
     pm = np.array([prior[n][0] for n in names])
     ps = np.array([prior[n][1] for n in names])
-    return Design(names, pm, ps, mem_b, work, row_sum, kv, att, nodes, bw, rate, t, weight, i_mem, i_rho, i_node, i_row,
-                  i_kv, i_att, i_gen, i_bwc, cores, i_era_mem, p)
+    return Design(names, pm, ps, mem_b, work, row_sum, kv, att, arows, nodes, bw, rate, t, weight, i_mem, i_rho, i_node,
+                  i_row, i_kv, i_att, i_gen, i_bwc, i_arow, cores, i_era_mem, p)
 
 
 def _smax(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
@@ -170,6 +178,7 @@ def predict(d: Design, theta: np.ndarray) -> np.ndarray:
     weights = _smax(mem, cmp, d.p).sum(axis=1)
     att = d.att_flops / (np.exp(theta[d.i_att] + theta[d.i_gen]) * d.rate)
     kv = _smax(d.kv_bytes / (bw_eff * np.exp(theta[d.i_kv])), att, d.p)
+    kv = kv + np.where(d.i_arow >= 0, d.att_rows * np.exp(theta[np.maximum(d.i_arow, 0)]) / d.rate, 0.0)
     return weights + kv + d.nodes * np.exp(theta[d.i_node[:, 0]]) * gen
 
 
@@ -190,6 +199,7 @@ def sparsity(d: Design):
         cols = {int(d.i_mem[i]), int(d.i_kv[i]), int(d.i_att[i]), int(d.i_gen[i]), *(int(c) for c in d.i_rho[i].ravel() if c >= 0),
                 *([int(d.i_era_mem[i])] if d.i_era_mem[i] >= 0 else []),
                 *([int(d.i_bwc[i])] if d.i_bwc[i] >= 0 else []),
+                *([int(d.i_arow[i])] if d.i_arow[i] >= 0 else []),
                 *(int(c) for c in d.i_node[i] if c >= 0), *(int(c) for c in d.i_row[i] if c >= 0)}
         for c in cols:
             S[i, c] = 1

@@ -139,6 +139,8 @@ def _cpu_host_rows(path: Path) -> list[Row]:
                                     "num_key_value_heads": int(r["n_kv_heads"]), "head_dim": int(r["head_dim"]),
                                     "intermediate_size": int(r["intermediate"]), "vocab_size": int(r["vocab"])},
                          "cpu": r["cpu"], "cores": int(r["cores"]), "bandwidth_gbs": float(r["bandwidth_gbs"]),
+                         # llama.cpp's threads in the run (rows before this column ran on every core)
+                         "threads": int(r.get("threads") or r["cores"]),
                          "fp32_tflops": float(r["fp16_tflops"]), "clock_mhz": float(r["clock_mhz"]),
                          "generation": r["generation"]}
             if conc > 1:
@@ -162,7 +164,7 @@ def _host_hardware(row: Row):
     return Hardware(id="host", name=e["cpu"], vendor="", kind="cpu", unified_memory=True,
                     bandwidth_gbs=e["bandwidth_gbs"], memory_gb=24.0, memory_options_gb=(24.0,),
                     fp16_tflops=e["fp32_tflops"], memory_type="DDR", generation=e["generation"],
-                    compute_units=e["cores"], clock_mhz=e["clock_mhz"])
+                    compute_units=e["cores"], clock_mhz=e["clock_mhz"]).on_threads(e["threads"])
 
 
 def attach(rows: list[Row]) -> tuple[list[Row], list[str]]:

@@ -40,6 +40,16 @@ class Hardware:
     compute_units: int | None = None
     clock_mhz: float | None = None
 
+    def on_threads(self, threads: int | None) -> "Hardware":
+        """This CPU as an engine running ``threads`` threads sees it: that many compute units, and the
+        probed matmul rate (measured on every core) scaled to them. Other kinds, or no thread count,
+        are returned as they are. (llama.cpp in tokbench's own engine leaves one core to the client.)"""
+        if self.kind != "cpu" or not threads or not self.compute_units or threads >= self.compute_units:
+            return self
+        share = threads / self.compute_units
+        return replace(self, compute_units=threads,
+                       fp16_tflops=self.fp16_tflops * share if self.fp16_tflops else self.fp16_tflops)
+
     @property
     def unit_clock_hz(self) -> float | None:
         """Compute units x clock (Hz): the scale of the kernel-throughput roof; None when unknown."""

@@ -22,6 +22,7 @@ engine by :func:`tokbench.catalog.calibration.get_calibration`):
 - **KV cache and recurrent state**: the attention kernels stream the cache (memory roof, at their own
   efficiency) and multiply it (their throughput roof, ``rho_att`` FLOPs per unit per cycle): with few
   KV heads at long context the flash-attention decode kernel runs out of parallel work, not bytes.
+  On CPUs a third, additive term: ``att_row`` cycles per KV head and cached token (:func:`attention_rows`).
 - **graph nodes**: a fixed cost per node of the decode graph (launch, tail, synchronisation) of the
   engine's backend on that generation, times the nodes llama.cpp runs for this architecture
   (:mod:`tokbench.plan.work`): this is what 60 Gated DeltaNet layers and 512-expert routing cost.
@@ -77,6 +78,22 @@ def attention_flops(spec: ModelSpec, depth: int) -> float:
             total += 2.0 * spec.n_heads * (width + spec.kv_lora_rank) * cells
         else:
             total += 2.0 * spec.n_heads * spec.head_dim * 2 * cells
+    return total
+
+
+def attention_rows(spec: ModelSpec, depth: int) -> float:
+    """KV rows one token's attention visits: KV heads x cached tokens, summed over attention layers.
+
+    On the CPU, llama.cpp's decode attention costs a near-constant time per (KV head x cached token)
+    whatever the head width (measured on this project's host: head_dim 64 and 128 cost the same per
+    KV row, ~300 ns at one thread; data/cpu_host), which neither its bytes nor its FLOPs describe.
+    """
+    total = 0.0
+    for kind in spec.kinds:
+        if kind == "linear":
+            continue
+        cells = min(depth, spec.sliding_window) if kind == "sliding" and spec.sliding_window else depth
+        total += (1 if kind == "mla" else spec.n_kv_heads) * cells
     return total
 
 
@@ -199,6 +216,8 @@ def step_parts(spec: ModelSpec, work: WorkProfile, hw, k, depth: int, kv_type: s
     sb = step_bytes(spec, work, depth, kv_type, n)
     kv = smooth_max((sb.kv + sb.state) / (k.eta_kv * stream_bandwidth(hw, k)),
                     n * attention_flops(spec, depth) / (k.rho_att * k.rho_gen * roof_rate(hw)), k.p)
+    if k.att_row:  # CPU backends: cycles per KV row visited, over the threads' cycles
+        kv += n * attention_rows(spec, depth) * k.att_row / roof_rate(hw)
     return StepTime(weights=w, kv=kv, nodes=(work.nodes - work.matmul_nodes) * k.node_s, batched_flops=batched_flops_seconds(spec, hw, k, n),
                     server=n * server_seconds(spec, k) if server else 0.0, compute_bound=bound)
 
