@@ -53,8 +53,9 @@ SPLITS = ("pipeline", "tensor", "expert")
 ROUND_TRIPS = {"llama.cpp": {"hop": 3.0, "allreduce": 2.0}, "mlx": {"hop": 1.0, "allreduce": 2.0},
                "vllm": {"hop": 1.0, "allreduce": 6.0}, "sglang": {"hop": 1.0, "allreduce": 6.0}}
 # Fixed cost of one all-reduce beyond the link's round trips and bytes, per backend: llama.cpp's meta
-# backend (-sm tensor) ends a graph segment at each all-reduce, copies the partial sums between the
-# devices and waits on events on the host before the next segment starts. 16 us per exchange step is
+# backend (-sm tensor) ends a graph segment at each all-reduce and exchanges the partial sums (NCCL
+# where built, else ggml-cuda/allreduce.cu: staged through pinned host memory with a handshake
+# between the GPUs) before the next segment starts. 16 us per exchange step is
 # fitted on two rows, the 2x H200 -sm tensor tg128 of llama-3.3-70b and llama-3.1-8b (22 us per
 # all-reduce measured, less the link's 2 x 3 us): in-sample for those two rows. The other backends'
 # collectives are in ROUND_TRIPS already.
