@@ -15,7 +15,8 @@ Each finished measurement is appended to OUT/multi_gpu.jsonl at once (a run cut 
 finished); a mode that fails (out of memory, unsupported) is recorded with its error.
 
 Usage (repository root, on the GPU machine):
-  python3 benchmarks/gpu/multi_gpu.py --llama-bin /tmp/llama.cpp/build/bin --out OUT [--modes ...] MODEL:QUANT ...
+  python3 benchmarks/gpu/multi_gpu.py --llama-bin /tmp/llama.cpp/build/bin --out OUT MODEL:QUANT ... [--modes ...]
+(the models before --modes, which takes a list)
 Modes run in the order given: put the slowest (rpc: half the weights cross loopback at < 0.5 GB/s) last,
 so that a time budget that runs out skips it rather than the others.
 """
@@ -125,11 +126,13 @@ def main() -> None:
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES) + ["sm-row"])
     p.add_argument("--budget-s", type=float, default=540)
     p.add_argument("--keep", action="store_true", help="keep the model files (for a later call)")
+    p.add_argument("--shm-gb", type=float, default=236, help="enlarge /dev/shm to this size first (0: leave it)")
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     # /dev/shm is a tmpfs of half the RAM by default; a 212 GB model needs more (the machine has 256 GiB).
-    subprocess.run(["mount", "-o", "remount,size=236G", "/dev/shm"], capture_output=True)
+    if a.shm_gb:
+        subprocess.run(["mount", "-o", f"remount,size={a.shm_gb:g}G", "/dev/shm"], capture_output=True)
     deadline = time.time() + a.budget_s
     for item in a.models:
         model, _, quant = item.partition(":")
