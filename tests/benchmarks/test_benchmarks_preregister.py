@@ -42,9 +42,6 @@ def test_committed_preregistration_covers_the_unmeasured_models_and_its_commit_e
     assert {(r["run"], r["test"]) for r in doc["rows"]} == {
         (run, f"{t} @ d{d}") for run in ("sm-layer", "sm-tensor", "rpc") for t in ("tg128", "pp512") for d in (0, 4096)}
     assert all(r["low"] < r["predicted"] < r["high"] for r in doc["rows"])
-    measured = {json.loads(x)["model"] for f in (ROOT / "data/h200_campaign/raw").glob("multi*.jsonl")
-                for x in f.read_text().splitlines() if x.strip()}
-    assert not want & measured  # none of them had been measured in a split
     r = subprocess.run(["git", "cat-file", "-t", doc["git_commit"]], cwd=ROOT, capture_output=True, text=True)
     if r.returncode != 0 and "not a git repository" in r.stderr:
         pytest.skip("no git history in this checkout")
