@@ -115,3 +115,10 @@ def test_os_reserve_on_mac_nodes_and_stages_sized_to_usable_memory():
     assert default.nodes[0].layers != reserved.nodes[0].layers  # the stages follow the usable memory
     same = plan_cluster(spec, "Q4_K_M", t, "llama.cpp", context=4096, gpu_limit_gb=100)
     assert same.nodes[0].layers == f"0-{spec.n_layers // 2 - 1}"  # equal limits: equal halves
+
+
+def test_llama_cpp_refuses_its_tensor_split_for_some_architectures():
+    p = plan_cluster(model_spec("deepseek-v3"), "Q4_K_M", topo("tensor", n=8), "llama.cpp", context=4096)
+    assert any("no tensor split (-sm tensor) for architecture 'deepseek2'" in x for x in p.problems)
+    ok = plan_cluster(model_spec("deepseek-v3"), "Q4_K_M", topo("pipeline", n=8), "llama.cpp", context=4096)
+    assert not any("architecture" in x for x in ok.problems)

@@ -73,6 +73,14 @@ N_BATCH = 2048  # llama.cpp's default logical batch: ubatches of one batch are p
 # single-machine llama.cpp prefill rows (tokbench validate, 2026-11-30; fit rows, so in-sample). The
 # prefill roofline is coarser than the decode model (the H200's out-of-sample pp512 MAPE was 38%).
 PREFILL_BAND = (0.70, 1.80)
+# Architectures (GGUF names) for which llama.cpp refuses -sm tensor ("LLAMA_SPLIT_MODE_TENSOR not
+# implemented for architecture"): llm_arch_supports_sm_tensor in src/llama-arch.cpp of the llama.cpp that
+# llama-cpp-python 0.3.36 vendors (the build measured on the H200s).
+LLAMA_CPP_NO_TENSOR_SPLIT = frozenset({
+    "grok", "mpt", "plamo2", "minicpm3", "gemma3n", "mamba", "mamba2", "jamba", "falcon-h1", "olmo2", "olmoe",
+    "deepseek2", "deepseek32", "hy_v4", "dots3note", "glm-dsa", "bitnet", "t5", "nemotron_h", "nemotron_h_moe",
+    "granitehybrid", "minimax-01", "minimax-m2", "minimax-m3", "mistral4", "kimi-linear", "bailingmoe3", "kimi-k3",
+    "glm5-next", "qwen3tts", "qwen4exp"})
 # Thunderbolt 5 ports per Mac, for JACCL's full mesh (every pair of Macs needs its own cable).
 TB5_PORTS = {"apple": 4}
 
@@ -259,6 +267,8 @@ def _problems(spec, topo: Topology, engine: str) -> list[str]:
                        "(exo and vLLM refuse; pipeline or a divisor of the head count)")
         if eng is not None and eng.backend == "llama.cpp" and topo.link.transport not in ("nvlink", "pcie"):
             out.append("llama.cpp's tensor split (-sm tensor) runs on the GPUs of one machine, not over a network")
+        if eng is not None and eng.backend == "llama.cpp" and spec.arch in LLAMA_CPP_NO_TENSOR_SPLIT:
+            out.append(f"llama.cpp has no tensor split (-sm tensor) for architecture '{spec.arch}' (layer split or RPC)")
     if topo.split == "expert" and not spec.n_experts:
         out.append(f"{spec.name} has no routed experts to split")
     if topo.link.id == "tb5-rdma" and n > TB5_PORTS["apple"] + 1:
