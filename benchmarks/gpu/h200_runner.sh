@@ -44,7 +44,7 @@ while kill -0 $p0 2>/dev/null || kill -0 $p1 2>/dev/null; do
 done
 log "single-GPU runs done"
 
-# Two GPUs: llama.cpp's layer split, row split and RPC (issue 11).
+# Two GPUs: llama.cpp's layer split, tensor split and RPC (issue 11).
 python3 benchmarks/gpu/multi_gpu.py --llama-bin "$BIN" --out "$WORK/multi" --budget-s "$(left $TOTAL_S)" \
   llama-3.3-70b:Q4_K_M qwen3.5-397b-a17b:IQ4_XS
 log "all done"

@@ -1,10 +1,13 @@
-"""Two GPUs of one host (issue 11): llama.cpp's layer split, row split and RPC, measured with llama-bench.
+"""Two GPUs of one host (issue 11): llama.cpp's layer split, tensor split and RPC, measured with llama-bench.
 
 For each MODEL:QUANT the model is written once by `tokbench synth` (models over --shm-over-gb go to
 /dev/shm, which this script enlarges to fit them), then llama-bench measures it:
 
 - ``sm-layer``: ``-sm layer`` over both GPUs (each GPU a contiguous range of layers);
-- ``sm-row``: ``-sm row`` (matrices split by rows; llama.cpp keeps routed experts on the main GPU);
+- ``sm-tensor``: ``-sm tensor`` (llama.cpp's tensor parallelism: every matrix, expert stack and the KV
+  cache split over both GPUs, two all-reduces per layer);
+- ``sm-row``: ``-sm row`` (deprecated: matrices split by rows, routed experts on the main GPU; CUDA
+  builds without split buffers refuse it, so it is no longer run by default);
 - ``rpc``: GPU 0 local plus an ``rpc-server`` process on GPU 1, reached over loopback TCP (llama.cpp's
   way to cluster machines, here between two processes of one host).
 
@@ -12,7 +15,10 @@ Each finished measurement is appended to OUT/multi_gpu.jsonl at once (a run cut 
 finished); a mode that fails (out of memory, unsupported) is recorded with its error.
 
 Usage (repository root, on the GPU machine):
-  python3 benchmarks/gpu/multi_gpu.py --llama-bin /tmp/llama.cpp/build/bin --out OUT MODEL:QUANT ...
+  python3 benchmarks/gpu/multi_gpu.py --llama-bin /tmp/llama.cpp/build/bin --out OUT MODEL:QUANT ... [--modes ...]
+(the models before --modes, which takes a list)
+Modes run in the order given: put the slowest (rpc: half the weights cross loopback at < 0.5 GB/s) last,
+so that a time budget that runs out skips it rather than the others.
 """
 
 from __future__ import annotations
@@ -29,6 +35,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from campaign import append_to, free_port, log, synth  # noqa: E402  (the campaign's writer, port and synth step)
+
+
+MODES = ("sm-layer", "sm-tensor", "rpc")
+
+
+def llama_bench_args(mode: str, port: int | None = None) -> list[str]:
+    """llama-bench's arguments for one mode (beyond the model and the tests)."""
+    if mode == "rpc":
+        return ["-rpc", f"127.0.0.1:{port}"]
+    return ["-sm", mode.split("-", 1)[1]]
 
 
 def bench(bin_dir: Path, path: Path, extra: list[str], env: dict, timeout: float) -> list[dict]:
@@ -82,9 +98,9 @@ def run_model(model: str, quant: str, a: argparse.Namespace, out: Path, deadline
                     port = free_port()
                     proc = rpc_server(bin_dir, port, out / f"rpc-{model}-{quant}.log")
                     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "0"}
-                    rows = bench(bin_dir, path, ["-rpc", f"127.0.0.1:{port}"], env, left - 30)
+                    rows = bench(bin_dir, path, llama_bench_args(mode, port), env, left - 30)
                 else:
-                    rows = bench(bin_dir, path, ["-sm", mode.split("-")[1]], both, left - 30)
+                    rows = bench(bin_dir, path, llama_bench_args(mode), both, left - 30)
                 for row in rows:
                     append_to(out, "multi_gpu.jsonl", {**base, "kind": "llama-bench", "mode": mode, "row": row})
                 log(f"  {mode}: " + ", ".join(f"p{r['n_prompt']}n{r['n_gen']}d{r['n_depth']}={r['avg_ts']:.1f}"
@@ -107,14 +123,16 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--workdir", default="/tmp/models-multi")
     p.add_argument("--shm-over-gb", type=float, default=40)
-    p.add_argument("--modes", nargs="+", default=["sm-layer", "rpc", "sm-row"])
+    p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES) + ["sm-row"])
     p.add_argument("--budget-s", type=float, default=540)
     p.add_argument("--keep", action="store_true", help="keep the model files (for a later call)")
+    p.add_argument("--shm-gb", type=float, default=236, help="enlarge /dev/shm to this size first (0: leave it)")
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     # /dev/shm is a tmpfs of half the RAM by default; a 212 GB model needs more (the machine has 256 GiB).
-    subprocess.run(["mount", "-o", "remount,size=236G", "/dev/shm"], capture_output=True)
+    if a.shm_gb:
+        subprocess.run(["mount", "-o", f"remount,size={a.shm_gb:g}G", "/dev/shm"], capture_output=True)
     deadline = time.time() + a.budget_s
     for item in a.models:
         model, _, quant = item.partition(":")

@@ -11,6 +11,7 @@ It uses only ``tokbench.plan.estimate`` with catalog ids, so the same script als
 earlier planner predicted (run it from a checkout of that commit with ``--label``).
 
 Usage (repository root): python benchmarks/gpu/preregister.py --hardware h200 --out data/h200_campaign/
+Two GPUs (issue 11): add --cluster 2 [--models MODEL:QUANT ...] [--runs sm-layer rpc sm-tensor] [--file NAME].
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ def _commit() -> str:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def _dirty() -> bool:
+    """True when the working tree differs from the commit recorded (the file then is not that commit's)."""
+    try:
+        r = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "src"], capture_output=True,
+                           text=True, check=True)
+        return bool(r.stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return True
 
 
 def _row(est, **keys) -> dict:
@@ -82,33 +93,46 @@ def server_rows(hw: str) -> list[dict]:
     return out
 
 
-# Two GPUs of one host (issue 11): llama-bench with -sm layer / -sm row over both GPUs, and a local GPU
-# plus an rpc-server process on the other GPU (RPC over loopback TCP), for a model that fits one GPU
-# and one that needs both.
+# Two GPUs of one host (issue 11): llama-bench with -sm layer / -sm tensor over both GPUs, and a local GPU
+# plus an rpc-server process on the other GPU (RPC over loopback TCP), as benchmarks/gpu/multi_gpu.py runs
+# them (its --modes). The first file (predictions-v4-2gpu.json) named the tensor split "sm-row": this
+# llama.cpp refuses -sm row on CUDA and its tensor parallelism is -sm tensor.
 CLUSTER = ["llama-3.3-70b:Q4_K_M", "qwen3.5-397b-a17b:IQ4_XS"]
-CLUSTER_RUNS = {"sm-layer": ("pipeline", "nvlink"), "sm-row": ("tensor", "nvlink"), "rpc": ("pipeline", "loopback")}
+CLUSTER_RUNS = {"sm-layer": ("pipeline", "nvlink"), "sm-tensor": ("tensor", "nvlink"), "rpc": ("pipeline", "loopback")}
 
 
-def cluster_rows(hw: str, n: int = 2) -> list[dict]:
-    """tg128 at depth 0 and 4096 of each CLUSTER model on ``n`` x ``hw`` per llama.cpp split mode."""
+def _cluster_row(p, **keys) -> dict:
+    return {**keys, "engine": "llama.cpp", "feasible": p.feasible, "problems": p.problems,
+            "link_ms": p.link_ms_per_token, "single_gpu_decode": p.single_node_decode_tps,
+            "single_gpu_prefill": p.single_node_prefill_tps,
+            "nodes": [{"layers": x.layers, "total_gib": round(x.total_bytes / 2**30, 2), "fits": x.fits} for x in p.nodes]}
+
+
+def cluster_rows(hw: str, n: int = 2, models: list[str] | None = None, runs: list[str] | None = None) -> list[dict]:
+    """tg128 and pp512 at depth 0 and 4096 of each model on ``n`` x ``hw`` per llama.cpp split mode (run).
+
+    llama-bench's tg128 at depth d decodes at d + 64 on average with d + 128 cells of KV; its pp512
+    processes 512 prompt tokens (one ubatch) that attend d + 256 earlier tokens on average."""
     from tokbench.plan.cluster import Topology, get_link, parse_nodes, plan_cluster
     from tokbench.report.reference import model_spec
 
     out = []
     nodes = parse_nodes(f"{n}x {hw}")
-    for item in CLUSTER:
+    for item in models or CLUSTER:
         model, quant = item.split(":")
-        for run, (split, link) in CLUSTER_RUNS.items():
+        spec = model_spec(model)
+        for run in runs or CLUSTER_RUNS:
+            split, link = CLUSTER_RUNS[run]
+            topo = Topology(nodes, get_link(link), split)
             for start in (0, 4096):
-                p = plan_cluster(model_spec(model), quant, Topology(nodes, get_link(link), split), "llama.cpp",
-                                 context=start + 64)
-                out.append({"model": model, "quant": quant, "engine": "llama.cpp", "run": run, "split": split,
-                            "link": link, "test": f"tg128 @ d{start}", "depth": start + 64, "metric": "decode_tps",
-                            "predicted": p.decode_tps, "low": p.decode_tps_low, "high": p.decode_tps_high,
-                            "feasible": p.feasible, "problems": p.problems, "link_ms": p.link_ms_per_token,
-                            "single_gpu": p.single_node_decode_tps,
-                            "nodes": [{"layers": x.layers, "total_gib": x.total_bytes / 2**30, "fits": x.fits}
-                                      for x in p.nodes]})
+                keys = dict(model=model, quant=quant, run=run, split=split, link=link)
+                d = plan_cluster(spec, quant, topo, "llama.cpp", context=start + 128, depth=start + 64)
+                out.append(_cluster_row(d, **keys, test=f"tg128 @ d{start}", depth=start + 64, metric="decode_tps",
+                                        predicted=d.decode_tps, low=d.decode_tps_low, high=d.decode_tps_high))
+                p = plan_cluster(spec, quant, topo, "llama.cpp", context=start + 512, prompt_tokens=512,
+                                 prompt_depth=start + 256)
+                out.append(_cluster_row(p, **keys, test=f"pp512 @ d{start}", depth=start + 256, metric="prefill_tps",
+                                        predicted=p.prefill_tps, low=p.prefill_tps_low, high=p.prefill_tps_high))
     return out
 
 
@@ -119,15 +143,23 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="folder for predictions-<label>.json")
     ap.add_argument("--label", default="v4", help="planner label in the file name (v4: this checkout)")
     ap.add_argument("--cluster", type=int, metavar="N", help="instead: N GPUs of one host (issue 11's split modes)")
+    ap.add_argument("--models", nargs="+", metavar="MODEL:QUANT", help="with --cluster: these models (default: CLUSTER)")
+    ap.add_argument("--runs", nargs="+", choices=sorted(CLUSTER_RUNS), help="with --cluster: these split modes")
+    ap.add_argument("--file", help="the file name inside --out (default predictions-LABEL.json)")
+    ap.add_argument("--note", help="what the file is for (kept in it)")
     a = ap.parse_args()
-    rows = cluster_rows(a.hardware, a.cluster) if a.cluster else llama_bench_rows(a.hardware) + server_rows(a.hardware)
-    doc = {"hardware": a.hardware, "planner": a.label, "git_commit": _commit(),
+    if a.cluster:
+        rows = cluster_rows(a.hardware, a.cluster, a.models, a.runs)
+    else:
+        rows = llama_bench_rows(a.hardware) + server_rows(a.hardware)
+    doc = {"hardware": a.hardware, "planner": a.label, "git_commit": _commit(), "git_dirty": _dirty(),
            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-           "note": "predictions committed before the campaign measured this machine; the machine is in no fit",
+           "note": a.note or "predictions committed before the campaign measured this machine; the machine is in no fit",
            "rows": rows}
     if a.cluster:
+        doc["gpus"] = a.cluster
         a.label = f"{a.label}-{a.cluster}gpu"
-    path = Path(a.out) / f"predictions-{a.label}.json"
+    path = Path(a.out) / (a.file or f"predictions-{a.label}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {path} ({len(doc['rows'])} predictions)")

@@ -47,8 +47,23 @@ def test_table_names_nodes_links_and_the_single_node_comparison(capsys):
                  "--link", "tb5-rdma,10gbe"]) == 0
     out = capsys.readouterr().out
     for text in ("Memory per node", "0: m3-ultra-80c:512", "1: m3-ultra-80c:512", "Link ms/token", "One node alone",
-                 "tb5-rdma", "10gbe", "10 Gigabit Ethernet"):
+                 "tb5-rdma", "10gbe", "10 Gigabit Ethernet", "Prefill tok/s", "prefill band"):
         assert text in out, text
+
+
+def test_memory_options_size_every_node_as_for_one_machine(capsys):
+    (free,) = _rows(capsys, "llama-3.3-70b", "-q", "Q4_K_M", "--hardware", "2x h200")
+    (capped,) = _rows(capsys, "llama-3.3-70b", "-q", "Q4_K_M", "--hardware", "2x h200", "--gpu-limit-gb", "15")
+    assert free["feasible"] and not capped["feasible"]
+    assert [n["usable_bytes"] for n in capped["nodes"]] == [15 * 2**30] * 2
+    (mac,) = _rows(capsys, "llama-3.3-70b", "-q", "Q4_K_M", "--hardware", "2x m3-ultra-80c:256", "--os-reserve-gb", "100")
+    assert all(n["usable_bytes"] <= (256 - 100) * 2**30 for n in mac["nodes"])
+
+
+def test_prefill_with_its_band_in_json(capsys):
+    (r,) = _rows(capsys, "llama-3.3-70b", "-q", "Q4_K_M", "--hardware", "2x h200", "--split", "tensor", "-c", "4096")
+    assert r["prefill_tps_low"] < r["prefill_tps"] < r["prefill_tps_high"]
+    assert r["prompt_tokens"] == 4096 and r["single_node_prefill_tps"] < r["prefill_tps"]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -56,7 +71,9 @@ def test_table_names_nodes_links_and_the_single_node_comparison(capsys):
     (["--hardware", "2x m3-ultra-80c:512", "--split", "tensr"], "did you mean: tensor"),
     (["--hardware", "m3-ultra-80c:512", "--split", "tensor"], "--link and --split plan a cluster"),
     (["--hardware", "2x m3-ultra-80c:512,m3-ultra-80c:256"], "mixes clusters with single machines"),
-    (["--hardware", "2x m3-ultra-80c:512", "--gpu-limit-gb", "400"], "--gpu-limit-gb plan one machine"),
+    (["--hardware", "2x m3-ultra-80c:512", "--gpu-fraction", "1.5"], "--gpu-fraction out of range"),
+    (["--hardware", "2x m3-ultra-80c:512", "--os-reserve-gb", "nan"], "--os-reserve-gb out of range"),
+    (["--hardware", "2x m3-ultra-80c:512", "--min-tps", "5"], "--min-tps plan one machine"),
 ])
 def test_bad_cluster_input_exits_2_with_one_line(capsys, argv, message):
     assert main(["plan", "deepseek-v3", *argv]) == 2

@@ -67,3 +67,33 @@ def test_summary_per_engine_split_link(result):
     assert "llama.cpp x pipeline x pcie4" in s
     lines = vc.cluster_lines({"summary": {"clusters": s}})
     assert any("llama.cpp x pipeline x pcie4" in line and "MAPE" in line for line in lines)
+
+
+def test_split_error_is_the_planned_speedup_against_the_measured_one(result):
+    rows, _ = result
+    with_single = [r for r in rows if r["single_node_measured_tps"]]
+    assert with_single and all(r["single_node_estimated_tps"] for r in with_single)
+    for r in with_single:
+        want = (r["estimated_tps"] / r["single_node_estimated_tps"]) / (r["measured_tps"] / r["single_node_measured_tps"])
+        assert r["split_error_pct"] == pytest.approx(100 * (want - 1))
+    assert all(r["split_error_pct"] is None for r in rows if not r["single_node_measured_tps"])
+    assert {r["metric"] for r in with_single} == {"decode_tps", "prefill_tps"}  # prefill rows have a single node too
+
+
+def test_layer_split_prefill_speedup_follows_the_pipelined_ubatches(result):
+    """4 GPUs, llama-bench pp4096 (two 2048-token batches of 4 ubatches): the RunPod rows measured 2.0x over
+    one GPU on average; a planner without the pipeline said 1.0x."""
+    rows, _ = result
+    sel = [r for r in rows if r["metric"] == "prefill_tps" and r["devices"] == 4 and "test=pp4096" in r["notes"]
+           and r["single_node_measured_tps"]]
+    measured = sum(r["measured_tps"] / r["single_node_measured_tps"] for r in sel) / len(sel)
+    planned = sum(r["estimated_tps"] / r["single_node_estimated_tps"] for r in sel) / len(sel)
+    assert measured > 1.8 and planned == pytest.approx(measured, rel=0.15)
+
+
+def test_summary_has_the_splits_own_error_per_metric(result):
+    rows, _ = result
+    g = vc.summarize_clusters(rows)["llama.cpp x pipeline x pcie4"]
+    assert set(g["by_metric"]) == {"decode_tps", "prefill_tps"}
+    assert g["split_n"] == sum(x["split_n"] for x in g["by_metric"].values()) > 0
+    assert any("split's own" in line for line in vc.cluster_lines({"summary": {"clusters": {"k": g}}}))

@@ -51,7 +51,7 @@ _HTTP = "tokbench.engines.openai_http:OpenAIEngine"  # every endpoint engine is 
 ENGINES: dict[str, Engine] = {e.name: e for e in (
     Engine("llama.cpp", "llama.cpp", False, IN_PROCESS, _ALL, ("gguf",), "tokbench.engines.llamacpp:LlamaCppEngine",
            notes="llama.cpp in process (llama-cpp-python; llama-bench's figures)",
-           splits=("pipeline", "tensor")),  # -sm layer / RPC servers; -sm row (GPUs of one machine)
+           splits=("pipeline", "tensor")),  # -sm layer / RPC servers; -sm tensor (GPUs of one machine)
     Engine("llama.cpp-server", "llama.cpp", True, LAUNCHED, _ALL, ("gguf",),
            "tokbench.engines.servers:LlamaCppServerEngine",
            notes="llama.cpp behind llama-server's HTTP loop (tokbench starts llama_cpp.server; --rpc N adds loopback "

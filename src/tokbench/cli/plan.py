@@ -43,9 +43,9 @@ def register(sub) -> None:
     p.add_argument("--min-tps", type=float, default=None, help="rank catalog options reaching this decode tok/s")
     p.add_argument("--with", dest="with_", action="append", default=[], metavar="MODEL:QUANT[:CTX]",
                    help="a companion model sharing the machine (repeatable)")
-    p.add_argument("--gpu-limit-gb", type=float, default=None, help="GPU memory limit (Apple: iogpu.wired_limit_mb/1024)")
-    p.add_argument("--gpu-fraction", type=float, default=None, help="share of memory the GPU may use (Apple default 0.75)")
-    p.add_argument("--os-reserve-gb", type=float, default=None, help="memory kept for the OS on unified-memory machines")
+    p.add_argument("--gpu-limit-gb", type=float, default=None, help="GPU memory limit (Apple: iogpu.wired_limit_mb/1024; a cluster: every node)")
+    p.add_argument("--gpu-fraction", type=float, default=None, help="share of memory the GPU may use (Apple default 0.75; a cluster: every node)")
+    p.add_argument("--os-reserve-gb", type=float, default=None, help="memory kept for the OS on unified-memory machines (a cluster: every node)")
     p.add_argument("--json", action="store_true", help='print {"rows": [...]}')
     p.add_argument("--list", action="store_true", help="list the model catalog (same as 'tokbench models'; filters below)")
     from tokbench.cli.models import add_filter_args
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if clusters is not None:
         args.hardware = None  # the nodes are parsed; the rest of the common parsing still applies
         _, quants, kv_type = _parse_common(args)
-        return run_cluster(args, clusters, quants, kv_type)
+        return run_cluster(args, clusters, quants, kv_type, _usable_kwargs(args))
     refuse_cluster_flags(args)
     hws, quants, kv_type = _parse_common(args)
     usable = _usable_kwargs(args)

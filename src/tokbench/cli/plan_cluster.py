@@ -57,17 +57,16 @@ def refuse_cluster_flags(args) -> None:
 
 
 def _refuse_unsupported(args) -> None:
-    flags = {"--with": args.with_, "--min-tps": args.min_tps is not None,
-             "--gpu-limit-gb": args.gpu_limit_gb is not None, "--gpu-fraction": args.gpu_fraction is not None,
-             "--os-reserve-gb": args.os_reserve_gb is not None}
+    flags = {"--with": args.with_, "--min-tps": args.min_tps is not None}
     given = [f for f, v in flags.items() if v]
     if given:
-        raise UserError(f"{', '.join(given)} plan one machine; a cluster plan sizes each node from its catalog "
-                        f"memory (drop {given[0]}, or plan the nodes one by one)")
+        raise UserError(f"{', '.join(given)} plan one machine; plan the cluster without {given[0]}, or plan the "
+                        f"nodes one by one")
 
 
-def run_cluster(args, clusters, quants, kv_type) -> int:
-    """Plan MODEL on each cluster x split x link; print tables or ``{"rows": [...]}``."""
+def run_cluster(args, clusters, quants, kv_type, memory: dict | None = None) -> int:
+    """Plan MODEL on each cluster x split x link; print tables or ``{"rows": [...]}``. ``memory``: the
+    ``--gpu-limit-gb`` / ``--gpu-fraction`` / ``--os-reserve-gb`` values, applied to every node."""
     from tokbench.cli.plan_args import check_combination, default_quants, file_quant, resolve_context, resolve_engine
     from tokbench.cli.plan_source import resolve
     from tokbench.plan.cluster import Topology, plan_cluster
@@ -97,7 +96,7 @@ def run_cluster(args, clusters, quants, kv_type) -> int:
                 for split in splits:
                     for link in parse_links(args.link, nodes):
                         plan = plan_cluster(tg.spec, q, Topology(tuple(nodes), link, split), engine.name, context,
-                                            args.concurrency, kv_type, depth=depth)
+                                            args.concurrency, kv_type, depth=depth, **(memory or {}))
                         row = plan.to_dict()
                         row.update(hardware=_cluster_label(nodes), link=link.id, link_name=link.name,
                                    depth=depth or context)

@@ -213,6 +213,15 @@ def _cluster_memory_table(rows: list[dict]):
     return t
 
 
+def _prefill_band(r: dict) -> str:
+    """``3,063 (2,144-5,513)``: the prefill estimate with its band; "-" without an FP16 peak."""
+    if r.get("prefill_tps") is None:
+        return "-"
+    if r.get("prefill_tps_low") is None:
+        return f"{r['prefill_tps']:,.0f}"
+    return f"{r['prefill_tps']:,.0f} ({r['prefill_tps_low']:,.0f}-{r['prefill_tps_high']:,.0f})"
+
+
 def _cluster_speed_table(rows: list[dict]):
     """One row per (quant, cluster, split, link): decode with band, prefill, link cost, one node alone."""
     from rich.table import Table
@@ -221,7 +230,8 @@ def _cluster_speed_table(rows: list[dict]):
     t = Table(title=f"Decode and prefill at {depth} depth" + (f", {n} concurrent streams" if n > 1 else ", single stream"))
     cols = ["Cluster", "Split", "Link", "Quant", "Est. tok/s (1 stream)"]
     cols += [f"Per stream at {n}", f"Aggregate at {n}"] if n > 1 else []
-    cols += ["Prefill tok/s", "Link ms/token", "One node alone", "Runs?"]
+    cols += [f"Prefill tok/s ({_ctx(rows[0].get('prompt_tokens') or rows[0]['context'])} prompt)", "Link ms/token",
+             "One node alone", "Runs?"]
     for col in cols:
         t.add_column(col, justify="left" if col in ("Cluster", "Split", "Link", "Quant", "Runs?") else "right")
     for r in rows:
@@ -229,7 +239,7 @@ def _cluster_speed_table(rows: list[dict]):
         if n > 1:
             cells += [f"{r['per_stream_decode_tps']:.0f}", f"{r['aggregate_decode_tps']:.0f}"]
         one = r["single_node_decode_tps"]
-        cells += [f"{r['prefill_tps']:,.0f}", f"{r['link_ms_per_token']:.2f}",
+        cells += [_prefill_band(r), f"{r['link_ms_per_token']:.2f}",
                   f"{one:.0f}" if one else "does not fit", "yes" if r["feasible"] else "NO: " + "; ".join(r["problems"])]
         t.add_row(*cells)
     return t
@@ -245,7 +255,7 @@ def render_cluster(spec, rows: list[dict]) -> None:
     con.print("How these numbers are made:")
     con.print("  - Each node runs its share of the work (pipeline: its layer range, sized to its usable memory; tensor: "
               "1/N of every matrix; expert: 1/N of the routed experts) at its own calibrated speed; a pipeline adds "
-              "the stages, tensor and expert splits take the slowest node; the link adds round trips x latency + "
-              "bytes / bandwidth per hop or all-reduce (tokbench.plan.cluster).")
+              "the stages (prefill: overlapped ubatch by ubatch), tensor and expert splits take the slowest node; "
+              "the link adds round trips x latency + bytes / bandwidth per hop or all-reduce (tokbench.plan.cluster).")
     for line in dict.fromkeys(n for r in rows for n in r["notes"]):
         con.print(f"  - {line}")

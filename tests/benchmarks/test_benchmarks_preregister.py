@@ -1,0 +1,48 @@
+"""benchmarks/gpu/preregister.py --cluster: the two-GPU rows are the cluster planner's, per llama.cpp split
+mode, for decode (tg128) and prefill (pp512) at depth 0 and 4096, each with its band; the committed
+pre-registration names the models that had not been measured in a split and records its commit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks" / "gpu"))
+
+import preregister  # noqa: E402
+
+
+def test_cluster_rows_are_plan_cluster_at_llama_bench_depths():
+    from tokbench.plan.cluster import Topology, get_link, parse_nodes, plan_cluster
+    from tokbench.report.reference import model_spec
+
+    rows = preregister.cluster_rows("h200", 2, ["gemma-3-27b:Q4_K_M"], ["rpc"])
+    assert [(r["test"], r["metric"]) for r in rows] == [
+        ("tg128 @ d0", "decode_tps"), ("pp512 @ d0", "prefill_tps"),
+        ("tg128 @ d4096", "decode_tps"), ("pp512 @ d4096", "prefill_tps")]
+    topo = Topology(parse_nodes("2x h200"), get_link("loopback"), "pipeline")
+    pp = plan_cluster(model_spec("gemma-3-27b"), "Q4_K_M", topo, "llama.cpp", context=4096 + 512, prompt_tokens=512,
+                      prompt_depth=4096 + 256)
+    assert rows[3]["predicted"] == pytest.approx(pp.prefill_tps)
+    tg = plan_cluster(model_spec("gemma-3-27b"), "Q4_K_M", topo, "llama.cpp", context=128, depth=64)
+    assert rows[0]["predicted"] == pytest.approx(tg.decode_tps)
+    for r in rows:
+        assert r["low"] < r["predicted"] < r["high"] and r["run"] == "rpc" and r["split"] == "pipeline"
+
+
+def test_committed_preregistration_covers_the_unmeasured_models_and_its_commit_exists():
+    doc = json.loads((ROOT / "data/h200_campaign/preregistered_x2_2026-11-30.json").read_text())
+    want = {"qwen2.5-32b", "gpt-oss-120b", "qwen3-next-80b-a3b", "qwen3-30b-a3b", "gemma-3-27b"}
+    assert {r["model"] for r in doc["rows"]} == want and not doc["git_dirty"]
+    assert {(r["run"], r["test"]) for r in doc["rows"]} == {
+        (run, f"{t} @ d{d}") for run in ("sm-layer", "sm-tensor", "rpc") for t in ("tg128", "pp512") for d in (0, 4096)}
+    assert all(r["low"] < r["predicted"] < r["high"] for r in doc["rows"])
+    r = subprocess.run(["git", "cat-file", "-t", doc["git_commit"]], cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0 and "not a git repository" in r.stderr:
+        pytest.skip("no git history in this checkout")
+    assert r.stdout.strip() == "commit"
