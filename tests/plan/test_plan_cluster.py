@@ -122,3 +122,13 @@ def test_llama_cpp_refuses_its_tensor_split_for_some_architectures():
     assert any("no tensor split (-sm tensor) for architecture 'deepseek2'" in x for x in p.problems)
     ok = plan_cluster(model_spec("deepseek-v3"), "Q4_K_M", topo("pipeline", n=8), "llama.cpp", context=4096)
     assert not any("architecture" in x for x in ok.problems)
+
+
+def test_only_llama_cpp_pipelines_one_prompt():
+    spec = model_spec("llama-3.3-70b")
+    mac = get_hardware("m3-ultra-80c:256")
+    t = Topology((mac, mac), get_link("tb5-rdma"), "pipeline")
+    short, long = (plan_cluster(spec, "mlx-4bit", t, "mlx", context=4608, prompt_tokens=n, prompt_depth=1000)
+                   for n in (512, 4096))
+    assert long.prefill_tps == pytest.approx(short.prefill_tps, rel=0.02)  # every stage in turn
+    assert not any("pipelined" in n for n in long.notes)

@@ -26,7 +26,7 @@ def test_package_copy_is_the_published_file():
 
 def test_every_row_is_estimated_or_skipped_with_its_reason(result):
     rows, skipped = result
-    assert len(rows) + len(skipped) == len(vc.load_rows()) == 433
+    assert len(rows) + len(skipped) == len(vc.load_rows()) == 445
     assert all(s["reason"].startswith("cluster row") and s["source"] for s in skipped)
     for r in rows:
         assert r["role"] == "reference" and r["cluster"] and r["source"]
@@ -97,3 +97,22 @@ def test_summary_has_the_splits_own_error_per_metric(result):
     assert set(g["by_metric"]) == {"decode_tps", "prefill_tps"}
     assert g["split_n"] == sum(x["split_n"] for x in g["by_metric"].values()) > 0
     assert any("split's own" in line for line in vc.cluster_lines({"summary": {"clusters": {"k": g}}}))
+
+
+def test_tensor_split_rows_and_a_prompt_after_earlier_context(result):
+    """llama.cpp PR 19378's 4x RTX 4090 rows: -sm layer and -sm tensor of gpt-oss-120b side by side; its
+    pp512 at depth 65536 is a 512-token prompt (one ubatch: no pipelining), not a 131k-token one."""
+    rows, _ = result
+    pr = [r for r in rows if "pull/19378" in r["source"]]
+    assert {(r["split"], r["link"]) for r in pr} == {("pipeline", "pcie4"), ("tensor", "pcie4")} and len(pr) == 12
+    assert "llama.cpp x tensor x pcie4" in vc.summarize_clusters(rows)
+    r = next(x for x in pr if x["split"] == "pipeline" and "test=pp512 @ d65536" in x["notes"])
+    assert r["context"] == 65536 + 256
+    from tokbench.catalog.hardware import get_hardware
+    from tokbench.plan.cluster import Topology, get_link, plan_cluster
+
+    topo = Topology((get_hardware("rtx-4090"),) * 4, get_link("pcie4"), "pipeline")
+    want = plan_cluster(vc._spec("gpt-oss-120b"), "MXFP4_MOE", topo, "llama.cpp", 65536 + 512, 1, depth=65536 + 256,
+                        prompt_tokens=512, prompt_depth=65536 + 256)
+    assert r["estimated_tps"] == pytest.approx(want.prefill_tps)
+    assert vc.row_prompt({"notes": "test=pp512; depth=256"}, 256) == 512

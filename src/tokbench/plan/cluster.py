@@ -355,9 +355,12 @@ def _link_seconds(spec, topo: Topology, engine_backend: str, conc: int, n_tokens
 def _prefill_seconds(spec, topo: Topology, engine_backend: str, stage_s: list[float], prompt: int) -> float:
     """Seconds per prompt token of a ``prompt``-token prefill from each node's seconds per token.
 
-    A pipeline overlaps the ubatches of one batch (module docstring): a batch of U ubatches costs
-    ``sum(stages) + (U - 1) * max(stages)`` ubatch-times; tensor and expert splits wait for the slowest
-    node. The link's cost is per ubatch, plus (RPC) the last token's logits once per prompt."""
+    llama.cpp's pipeline overlaps the ubatches of one batch (module docstring): a batch of U ubatches
+    costs ``sum(stages) + (U - 1) * max(stages)`` ubatch-times. Other engines' pipelines are charged
+    every stage in turn: mlx-lm's and exo's process a prompt's chunks one after another through all
+    ranks, and vLLM overlaps micro-batches of different requests, not one prompt's. Tensor and expert
+    splits wait for the slowest node. The link's cost is per ubatch, plus (RPC) the last token's
+    logits once per prompt."""
     from tokbench.plan.kv import DEFAULT_UBATCH
 
     u = max(1, min(prompt, DEFAULT_UBATCH))
@@ -366,7 +369,7 @@ def _prefill_seconds(spec, topo: Topology, engine_backend: str, stage_s: list[fl
         link += spec.vocab * LOGIT_BYTES / (min(topo.link.bandwidth_gbs, RPC_GBS) * 1e9) / prompt
     if topo.split != "pipeline":
         return max(stage_s) + link
-    ubatches = math.ceil(min(prompt, N_BATCH) / u)
+    ubatches = math.ceil(min(prompt, N_BATCH) / u) if engine_backend == "llama.cpp" else 1
     return (sum(stage_s) + (ubatches - 1) * max(stage_s)) / ubatches + link
 
 
@@ -446,7 +449,7 @@ def _add_notes(plan: ClusterPlan, topo: Topology, backend: str) -> None:
     if topo.split == "tensor" and ALLREDUCE_SYNC_S.get(backend):
         plan.notes.append(f"{backend} tensor split: 2 all-reduces per layer, each "
                           f"{ALLREDUCE_SYNC_S[backend] * 1e6:g} us of synchronization plus the link's cost")
-    if topo.split == "pipeline" and plan.prompt_tokens and plan.prompt_tokens > 512:
+    if topo.split == "pipeline" and backend == "llama.cpp" and plan.prompt_tokens and plan.prompt_tokens > 512:
         plan.notes.append("prefill pipelined over the stages, ubatch by ubatch (llama.cpp n_batch 2048, n_ubatch 512)")
     plan.notes.append("decode band widened to the extrapolated level: link and engine round trips are stated "
                       f"constants, checked against published cluster rows, not fitted; prefill band x{PREFILL_BAND[0]:g}"

@@ -77,6 +77,13 @@ def row_depth(r: dict) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def row_prompt(r: dict, depth: int) -> int:
+    """A prefill row's prompt tokens: ``prompt=N`` in its notes (a prompt after earlier context, e.g.
+    pp512 at depth 65536), else a prompt from an empty context of twice its mean depth."""
+    m = re.search(r"\bprompt=(\d+)", r.get("notes") or "")
+    return int(m.group(1)) if m else 2 * depth
+
+
 def _missing(r: dict, parts: dict) -> list[str]:
     names = {"hardware": "hardware", "model": "model", "quant": "quant", "split": "split", "link": "link",
              "engine": "engine", "depth": "context depth"}
@@ -99,13 +106,13 @@ def _spec(model: str):
 
 @lru_cache(maxsize=None)
 def _estimate(model: str, quant: str, hw: tuple, gpus: int, link: str, split: str, engine: str, context: int,
-              depth: int) -> dict:
+              depth: int, prompt: int | None = None) -> dict:
     from tokbench.catalog.hardware import get_hardware
     from tokbench.plan.cluster import Topology, get_link, plan_cluster
 
     nodes = tuple(get_hardware(h) for h in hw for _ in range(gpus))
     return plan_cluster(_spec(model), quant, Topology(nodes, get_link(link), split), engine, context, 1,
-                        depth=depth).to_dict()
+                        depth=depth, prompt_tokens=prompt, prompt_depth=depth if prompt else None).to_dict()
 
 
 def cluster_rows_validation(skipped: list[dict]) -> list[dict]:
@@ -124,11 +131,12 @@ def cluster_rows_validation(skipped: list[dict]) -> list[dict]:
             continue
         hw = tuple(p["hardware"]) if len(p["hardware"]) > 1 else tuple(p["hardware"]) * int(r["nodes"])
         depth = max(1, p["depth"])
-        # prefill: the planner's prefill speed is at a prompt's mean depth, half its length (as validate.py)
-        context = 2 * depth if metric == "prefill_tps" else depth
+        # prefill: a prompt of row_prompt tokens whose mean depth is the row's depth (pp512 from empty: 256)
+        prompt = row_prompt(r, depth) if metric == "prefill_tps" else None
+        context = depth + prompt // 2 if prompt else depth  # the KV the prompt's last token sees
         try:
             est = _estimate(p["model"], p["quant"], hw, int(r["gpus_per_node"]), p["link"], p["split"], p["engine"],
-                            context, depth)
+                            context, depth, prompt)
         except UserError as exc:
             skipped.append({"source": r["source"], "model": r["model_id"], "hardware": r["hardware_id"],
                             "metric": metric, "reason": f"cluster row: {exc}"})
