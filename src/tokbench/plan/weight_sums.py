@@ -88,7 +88,7 @@ def lookup(spec: ModelSpec, quant: str | None):
 
 def fresh_entry(spec: ModelSpec, quants=QUANTS) -> dict:
     """The sums of ``spec`` at ``quants``, computed from its tensors (what the file stores)."""
-    from dataclasses import asdict
+    from dataclasses import asdict, astuple
 
     from tokbench.plan.memory import _typed_bytes, weight_bytes
     from tokbench.plan.work import work_profile
@@ -101,8 +101,7 @@ def fresh_entry(spec: ModelSpec, quants=QUANTS) -> dict:
             continue
         work = work_profile(spec, q, sizes)
         out["quants"][q] = {"weights": asdict(weight_bytes(spec, q, sizes)),
-                            "work": {ty: [getattr(tw, f) for f in tw.__dataclass_fields__]
-                                     for ty, tw in work.types.items()}}
+                            "work": {ty: list(astuple(tw)) for ty, tw in work.types.items()}}
     return out
 
 
