@@ -1,7 +1,6 @@
 """Ranking: the cheap lower bounds prune nothing that qualifies, and `tokbench plan --min-tps` is fast."""
 
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -37,15 +36,35 @@ def test_pruning_changes_no_answer(monkeypatch, hw, tps, ctx):
     assert rec.recommend(hw, tps, ctx) == fast
 
 
-def test_recommend_cold_start_under_a_second():
-    # 32 catalog models x 5 quants: the cheap bound leaves ~40 exact estimates at ~16 ms each (0.85 s
-    # measured on the 2-core VM at load 3, 2026-11-30; 12 models took 0.22 s). Under a second.
-    argv = [sys.executable, "-m", "tokbench.cli.main", "plan", "--hardware", "m3-ultra-80c:256", "--min-tps", "50",
-            "--context", "128k", "--json"]
-    times = []
+COLD_START = {
+    "recommend": ["plan", "--hardware", "m3-ultra-80c:256", "--min-tps", "60", "--context", "128k", "--json"],
+    "recommend 50": ["plan", "--hardware", "m3-ultra-80c:256", "--min-tps", "50", "--context", "128k", "--json"],
+    "one model": ["plan", "qwen3.5-397b-a17b", "--hardware", "m3-ultra-80c:256,m3-ultra-80c:512", "--context", "128k",
+                  "--json"],
+}
+
+
+@pytest.mark.parametrize("case", COLD_START)
+def test_plan_cold_start_under_half_a_second(case, tmp_path):
+    # Issue 15's target. 32 catalog models took 0.85 s to rank (2-core VM, load 3, 2026-11-30); the
+    # committed per-tensor sums (tokbench.plan.weight_sums) bring it to ~0.3 s (benchmarks/plan_cold_start.py).
+    # Measured as the child's CPU seconds (user + sys), best of 3, so other work on a loaded CI
+    # machine does not count, after one run that writes the bytecode an installed package ships with
+    # (into tmp_path: PYTHONDONTWRITEBYTECODE would otherwise recompile every module on every run).
+    import os
+    import resource
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(tmp_path)
+    argv = [sys.executable, "-m", "tokbench.cli.main", *COLD_START[case]]
+    subprocess.run(argv, check=True, capture_output=True, env=env)
+    cpu, wall = [], []
     for _ in range(3):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-        times.append(time.perf_counter() - t)
-    assert json.loads(out)["rows"]
-    assert statistics.median(times) < 1.0, times
+        out = subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout
+        wall.append(time.perf_counter() - t)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    assert "rows" in json.loads(out)
+    assert min(cpu) < 0.5, f"CPU s {cpu}, wall s {wall}"

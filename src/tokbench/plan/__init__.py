@@ -55,12 +55,9 @@ class PlanRow:
 
 
 def frozen(spec: ModelSpec) -> ModelSpec:
-    """``spec`` with its tensor list built once (catalog specs otherwise rebuild it on every call)."""
-    if spec.tensor_list is not None:
-        return spec
-    from dataclasses import replace
-
-    return replace(spec, tensor_list=spec.tensors())
+    """``spec`` itself: kept for callers; ModelSpec.tensors() now builds a spec's tensor list once, on
+    first use, so a plan whose sums come from :mod:`tokbench.plan.weight_sums` never builds it."""
+    return spec
 
 
 # Weight bytes of the last specs seen, by (id(spec), quant): a plan run asks for the same model x quant
@@ -78,8 +75,12 @@ def _weights(spec: ModelSpec, quant: str | None):
         return hit[1]
     if len(_WB_CACHE) > 256:
         _WB_CACHE.clear()
-    sizes = _typed_bytes(spec, quant)  # llama.cpp's per-tensor type choice: the costly part, done once
-    pair = (weight_bytes(spec, quant, sizes), work_profile(spec, quant, sizes))
+    from tokbench.plan.weight_sums import lookup
+
+    pair = lookup(spec, quant)  # catalog models at the default presets: committed sums, tested equal
+    if pair is None:
+        sizes = _typed_bytes(spec, quant)  # llama.cpp's per-tensor type choice: the costly part, done once
+        pair = (weight_bytes(spec, quant, sizes), work_profile(spec, quant, sizes))
     _WB_CACHE[(id(spec), quant)] = (spec, pair)
     return pair
 

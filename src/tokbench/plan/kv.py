@@ -142,12 +142,12 @@ def kv_cache(
     cells = {"full": per_stream, "mla": per_stream, "dsa": per_stream, "sliding": swa_cells}
     by_kind: dict[str, int] = {}
     layers: dict[str, int] = {}
+    rows = _kind_rows(spec, kv_type)
     for i, kind in enumerate(spec.kinds):
         layers[kind] = layers.get(kind, 0) + 1
         if kind not in cells or not spec.has_kv(i):
             continue
-        k, v = layer_kv_widths(spec, kind)
-        row = kv_row_bytes(kv_type, k) + (kv_row_bytes(kv_type, v) if v else 0)
+        row = rows[kind]
         by_kind[kind] = by_kind.get(kind, 0) + row * cells[kind] * n_stream
     state = state_bytes_per_sequence(spec) * max(1, n_seq)
     if state:
@@ -160,9 +160,21 @@ def kv_cache(
                    bytes_by_kind=by_kind)
 
 
+def _kind_rows(spec: ModelSpec, kv_type: str) -> dict[str, int]:
+    """K + V row bytes of one token in one layer, per attention kind of ``spec`` (the same for every layer
+    of a kind: computed once per kind, not once per layer, which a ranking of the catalog asks thousands
+    of times)."""
+    rows = {}
+    for kind in set(spec.kinds):
+        k, v = layer_kv_widths(spec, kind)
+        rows[kind] = kv_row_bytes(kv_type, k) + (kv_row_bytes(kv_type, v) if v else 0)
+    return rows
+
+
 def kv_read_bytes(spec: ModelSpec, depth: int, kv_type: str = "f16") -> int:
     """KV bytes one decode step of one sequence reads at context ``depth`` (no padding: only used cells)."""
     total = 0
+    rows = _kind_rows(spec, kv_type)
     for kind in spec.kinds:
         if kind in RECURRENT_KINDS or kind == "ffn":
             continue
@@ -172,8 +184,7 @@ def kv_read_bytes(spec: ModelSpec, depth: int, kv_type: str = "f16") -> int:
             total += kv_row_bytes(kv_type, spec.index_head_dim) * depth
             total += kv_row_bytes(kv_type, mla) * min(depth, spec.index_topk or depth)
             continue
-        k, v = layer_kv_widths(spec, kind)
-        row = kv_row_bytes(kv_type, k) + (kv_row_bytes(kv_type, v) if v else 0)
+        row = rows[kind]
         cells = min(depth, spec.sliding_window) if kind == "sliding" and spec.sliding_window else depth
         total += row * cells
     return total

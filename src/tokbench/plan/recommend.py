@@ -83,8 +83,9 @@ def recommend(hardware, min_tps: float, context: int, engine: str = "llama.cpp",
     """
     from tokbench.catalog.hardware import get_hardware
     from tokbench.catalog.models import model_ids
-    from tokbench.plan import estimate, frozen
+    from tokbench.plan import estimate
     from tokbench.plan.speed import active_params
+    from tokbench.plan.weight_sums import counts
     from tokbench.modelspec import load_spec
 
     if min_tps <= 0:
@@ -93,9 +94,11 @@ def recommend(hardware, min_tps: float, context: int, engine: str = "llama.cpp",
     hw = get_hardware(hardware) if isinstance(hardware, str) else hardware
     out = []
     for model in model_ids():
-        spec = frozen(load_spec(model))
-        n_params, n_active = spec.n_params(), active_params(spec)
-        # Exact per-tensor types cost ~10 ms per option; skip options a cheap lower bound rules out.
+        spec = load_spec(model)
+        # The committed sums (tokbench.plan.weight_sums) spare building the tensor list of every model.
+        n_params, n_active = counts(spec) or (spec.n_params(), active_params(spec))
+        # Exact per-tensor types cost ~10 ms per option without committed sums (a --quant outside the
+        # defaults, a changed catalog entry); skip options a cheap lower bound rules out.
         bounds = _bounds(spec, hw, engine, context, concurrency, kv_type, usable)
         for q in quants:
             if cannot_qualify(n_params, n_active, q, bounds, min_tps, other_bytes):
