@@ -134,6 +134,10 @@ GROUPS = (
     ("prefill (llama-bench pp512)", lambda r: r["run"] == "1 GPU" and r["metric"] == "prefill_tps"),
     ("two GPUs: decode, pre-registered (layer split, RPC, tensor split)",
      lambda r: r["run"] != "1 GPU" and r["metric"] == "decode_tps" and r["preregistered"]),
+    ("  of which the first registration (70B, 397B; predictions-v4-2gpu.json)",
+     lambda r: r["run"] != "1 GPU" and r["metric"] == "decode_tps" and "v4-2gpu" in (r["level"] or "")),
+    ("  of which the second (5 models new to splits, after the split model was revised; preregistered_x2)",
+     lambda r: r["run"] != "1 GPU" and r["metric"] == "decode_tps" and "preregistered_x2" in (r["level"] or "")),
     ("two GPUs: prefill pp512, pre-registered", lambda r: r["run"] != "1 GPU" and r["metric"] == "prefill_tps"
      and r["preregistered"]),
     ("two GPUs: prefill pp512, post-hoc (not pre-registered)", lambda r: r["run"] != "1 GPU"
@@ -177,7 +181,11 @@ def write(rows: list[dict], meta: dict) -> str:
              + ", ".join(f"{n} at {m['git_commit'][:7]} ({m['date']})" for n, m in meta.items()
                          if n in PREREGISTERED_2GPU) + ".",
              "The H200 is in no fit. Error = (predicted - measured) / measured. Two-GPU rows: `sm-tensor` is",
-             "llama.cpp's -sm tensor (predictions-v4-2gpu.json called it sm-row: -sm row is refused on CUDA here).", "",
+             "llama.cpp's -sm tensor (predictions-v4-2gpu.json called it sm-row: -sm row is refused on CUDA here).",
+             "The second registration's rows were measured on a second lease (raw/multi-x2-prereg-call1.jsonl: qwen2.5-32b,",
+             "qwen3-next-80b-a3b, gpt-oss-120b, layer and tensor split); those from multi-x2-prereg-transcribed.jsonl",
+             "(qwen3-30b-a3b tensor split, gemma-3-27b) were copied from a device call's printed log after the machine",
+             "that wrote them was released (raw/x2-session2-transcribed.md). RPC was not measured in the second test.", "",
              "| group | n | v3 MAPE | v3 bias | v4 MAPE | v4 bias | v4 worst | inside v4 band |", "|---|---|---|---|---|---|---|---|"]
     for title, pick in GROUPS:
         sel = [r for r in rows if pick(r)]

@@ -62,6 +62,41 @@ def model_file(a: argparse.Namespace) -> Path:
     return path
 
 
+def make_peaked(path: Path) -> Path:
+    """A copy of an F16 llama GGUF whose greedy next token no longer hangs on rounding noise.
+
+    With random weights the logits are nearly flat, so the draft (one token at a time) and the target
+    (a batch of drafted tokens, other kernels) round differently and pick different argmaxes: on the
+    2026-11-30 H200 run acceptance was ~1%. Here the final norm keeps only the hidden state's first
+    component and the output matrix's first column is zero but for -1 (token 1) and +1 (token 2), so
+    the logits are ``0, -x0, +x0, 0, ...``: one clear maximum (token 2 when x0 > 0, token 1 when
+    x0 < 0) by a margin of |x0| ~ 1, which both paths agree on unless x0 is within rounding of 0. Work per token is unchanged (same shapes
+    and types), so speed is that of the model it came from.
+    """
+    import shutil
+
+    import numpy as np
+    from gguf import GGUFReader
+
+    out = path.with_name(path.stem + "-peaked.gguf")
+    if out.exists():
+        return out
+    shutil.copyfile(path, out)
+    r = GGUFReader(out, "r+")
+    t = {x.name: x for x in r.tensors}
+    norm, head = t["output_norm.weight"], t.get("output.weight") or t["token_embd.weight"]
+    if head.tensor_type.name != "F16":
+        raise SystemExit(f"--peaked needs an F16 output matrix, {path.name} has {head.tensor_type.name}")
+    norm.data[...] = 0.0
+    norm.data.reshape(-1)[0] = 1.0
+    w = head.data.reshape(-1, norm.data.size)  # rows: vocab entries; columns: hidden dims
+    w[:, 0] = 0.0
+    w[1, 0], w[2, 0] = -1.0, 1.0  # ordinary tokens in every vocabulary (the ends hold control tokens)
+    r.data.flush()
+    log(f"peaked copy written: {out.name}")
+    return out
+
+
 def start_server(bin_dir: Path, model: Path, n_max: int, ctx: int, logf: Path) -> tuple[subprocess.Popen, int]:
     """llama-server with the model as its own draft; returns (process, port) once /health answers."""
     port = free_port()
@@ -174,6 +209,8 @@ def main() -> None:
     p.add_argument("--gguf", help="serve this GGUF instead of synthesizing one")
     p.add_argument("--workdir", default="/tmp/spec-decode", help="where the synthesized model is written")
     p.add_argument("--n-max", default="1,4,8,16", help="--spec-draft-n-max values (0: no draft model)")
+    p.add_argument("--peaked", action="store_true", help="serve a copy whose greedy token is unambiguous "
+                   "(F16 models; see make_peaked), so drafts are accepted and chunks carry several tokens")
     p.add_argument("--depth", type=int, default=512)
     p.add_argument("--gen-tokens", type=int, default=256)
     p.add_argument("--requests", type=int, default=8)
@@ -184,6 +221,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     Path(a.workdir).mkdir(parents=True, exist_ok=True)
     model = model_file(a)
+    if a.peaked:
+        model = make_peaked(model)
     env = environment(Path(a.llama_bin))
     for n in [int(x) for x in a.n_max.split(",")]:
         try:

@@ -114,9 +114,8 @@ def test_connections_are_kept_alive_warmed_and_never_reused_after_close():
 
 def test_server_that_drops_kept_alive_connections_costs_at_most_one_request():
     """A server that closes a connection after one streamed response without ``Connection: close``,
-    when the next request arrives on it (llama-server on the H200 lost every other request so): the
-    request that meets the close fails with a line that says why, and the pool stops reusing, so
-    every later request gets its response."""
+    when the next request arrives on it: the request that meets the close fails with a line that
+    says why, and the pool stops reusing, so every later request gets its response."""
     from tokbench.engines.protocol import EngineError
     from tokbench.engines.rawhttp import Pool, post_stream
 
@@ -155,3 +154,48 @@ def test_server_that_drops_kept_alive_connections_costs_at_most_one_request():
     ok, reuse, errors = asyncio.run(main())
     assert ok == 5 and len(served) == 5 and not reuse  # without the switch: 3 of 6 (every other one)
     assert len(errors) == 1 and "no longer reused" in str(errors[0]) and errors[0].error_class == "connect"
+
+
+def test_a_terminator_split_across_reads_is_not_read_as_the_next_response():
+    """The chunked body's last empty line arriving in a later read than its "0" chunk: the connection
+    goes back to the pool only after it, so the next request on it parses a clean response."""
+    from tokbench.engines.rawhttp import Pool, post_stream
+
+    seen = []
+
+    async def handle(reader, writer):
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(2)
+                seen.append(writer.get_extra_info("peername")[1])
+                wire = HEAD_CHUNKED + _chunked(EVENTS)
+                writer.write(wire[:-2])  # ... "0\r\n" now, the final "\r\n" a moment later
+                await writer.drain()
+                await asyncio.sleep(0.02)
+                writer.write(b"\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = Pool("127.0.0.1", port)
+        bodies = []
+        try:
+            for _ in range(4):
+                got = []
+                await post_stream("127.0.0.1", port, "/s", {}, b"{}",
+                                  lambda d, t: got.append(d) or b"[DONE]\n" in b"".join(got), 10, pool)
+                bodies.append(b"".join(got))
+                await asyncio.sleep(0.05)  # the terminator's last bytes have come: the connection is idle
+            return bodies, pool.reuse
+        finally:
+            pool.close()
+            server.close()
+            await server.wait_closed()
+
+    bodies, reuse = asyncio.run(main())
+    assert all(b"[DONE]" in b for b in bodies) and reuse
+    assert len(set(seen)) == 1  # one kept-alive connection served all four

@@ -15,8 +15,11 @@ other request failed with "closed before responding"). Before reuse a connection
 close that already arrived (a non-blocking peek), and the first unannounced close of a reused
 connection turns reuse off for that server: every later request opens its own connection. The
 request that met it is recorded as failed, not sent again: on the wire it cannot be told from a
-server that read the request and then dropped it, and a POST is not sent twice. Plain HTTP only;
-``https`` endpoints use aiohttp.
+server that read the request and then dropped it, and a POST is not sent twice. A chunked body ends
+only when its trailer's empty line has arrived, so no byte of one response is left on the connection
+to be read as the start of the next (on the H200, llama-server's final CRLF came in a read of its
+own, the next request met it, and the switch above never fired: every other request was lost). Plain
+HTTP only; ``https`` endpoints use aiohttp.
 """
 
 from __future__ import annotations
@@ -133,17 +136,26 @@ class _Conn(asyncio.Protocol):
                 if len(self.cbuf) < 2:
                     break
                 self.cbuf, self.left = self.cbuf[2:], 0
+            if self.left == -3:  # after the last chunk: the trailer section, ended by an empty line
+                if self.cbuf.startswith(b"\r\n"):
+                    self.cbuf, self.ended = self.cbuf[2:], True
+                    break
+                end = self.cbuf.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                self.cbuf, self.ended = self.cbuf[end + 4:], True
+                break
             line, sep, rest = self.cbuf.partition(b"\r\n")
             if not sep:
                 break
             size = int(line.split(b";")[0] or b"0", 16)
             self.cbuf = rest
             if size == 0:
-                # The last chunk; an empty trailer section ends the body ("0\r\n\r\n").
-                if self.cbuf.startswith(b"\r\n"):
-                    self.cbuf = self.cbuf[2:]
-                self.ended = True
-                break
+                # The last chunk. The body ends with the trailer section's empty line, which may come
+                # in a later read: a connection released before it would meet those two bytes when
+                # armed for the next request (the H200's llama-server lost every other request so).
+                self.left = -3
+                continue
             self.left = size
         return b"".join(out)
 
@@ -285,7 +297,9 @@ async def post_stream(host: str, port: int, path: str, headers: dict[str, str], 
     try:
         await _send(reused or await (pool or Pool(host, port)).open(), request, feed, idle_timeout_s, pool)
     except EngineError as exc:
-        if reused is not None and exc.error_class == "connect" and not reused.got_bytes:
+        # No response had started (no status line; stray bytes of an earlier response do not count):
+        # the server closed a kept-alive connection as the request went out on it.
+        if reused is not None and exc.error_class == "connect" and not reused.status:
             pool.reuse = False  # the server drops kept-alive connections unannounced: no reuse from now on
             pool.close()
             raise EngineError("connect", "server closed a kept-alive connection before responding (connections "
