@@ -123,41 +123,43 @@ class _Conn(asyncio.Protocol):
             self._release()
 
     def _dechunk(self) -> bytes:
-        out = []
+        # Positions into one buffer rather than re-slicing what is left after each chunk: a read
+        # often carries several chunks, and this runs once per network read of every stream.
+        buf, pos, out = self.cbuf, 0, []
+        n = len(buf)
         while True:
             if self.left > 0:  # inside a chunk's data
-                piece, self.cbuf = self.cbuf[:self.left], self.cbuf[self.left:]
-                self.left -= len(piece)
-                out.append(piece)
+                take = min(self.left, n - pos)
+                out.append(buf[pos:pos + take])
+                pos += take
+                self.left -= take
                 if self.left > 0:
                     break
                 self.left = -2  # expect the CRLF after the data
             if self.left == -2:
-                if len(self.cbuf) < 2:
+                if n - pos < 2:
                     break
-                self.cbuf, self.left = self.cbuf[2:], 0
+                pos += 2
+                self.left = 0
             if self.left == -3:  # after the last chunk: the trailer section, ended by an empty line
-                if self.cbuf.startswith(b"\r\n"):
-                    self.cbuf, self.ended = self.cbuf[2:], True
+                if buf.startswith(b"\r\n", pos):
+                    pos, self.ended = pos + 2, True
                     break
-                end = self.cbuf.find(b"\r\n\r\n")
-                if end < 0:
-                    break
-                self.cbuf, self.ended = self.cbuf[end + 4:], True
+                end = buf.find(b"\r\n\r\n", pos)
+                if end >= 0:
+                    pos, self.ended = end + 4, True
                 break
-            line, sep, rest = self.cbuf.partition(b"\r\n")
-            if not sep:
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
                 break
-            size = int(line.split(b";")[0] or b"0", 16)
-            self.cbuf = rest
-            if size == 0:
-                # The last chunk. The body ends with the trailer section's empty line, which may come
-                # in a later read: a connection released before it would meet those two bytes when
-                # armed for the next request (the H200's llama-server lost every other request so).
-                self.left = -3
-                continue
-            self.left = size
-        return b"".join(out)
+            size = int(buf[pos:eol].split(b";")[0] or b"0", 16)
+            pos = eol + 2
+            # The last chunk. The body ends with the trailer section's empty line, which may come
+            # in a later read: a connection released before it would meet those two bytes when
+            # armed for the next request (the H200's llama-server lost every other request so).
+            self.left = size if size else -3
+        self.cbuf = buf[pos:] if pos else buf
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def _http_error(self) -> EngineError:
         # Retry-After first: the body is cut to fit, the server's hint must survive.
@@ -205,25 +207,20 @@ class _Conn(asyncio.Protocol):
 
 
 def _open(conn: _Conn) -> bool:
-    """False when the server's close already reached this idle connection's socket (a peek that
-    does not wait: the event loop may not have run ``connection_lost`` yet)."""
-    import socket
+    """False when anything already reached this idle connection's socket: the server's close (the
+    event loop may not have run ``connection_lost`` yet) or bytes nobody asked for; either way it
+    is not fit for a request. A zero-timeout select: no read, no descriptor duplicated (a dup per
+    request start cost ~160 us on the 2-core VM, serial at a point's start)."""
+    import select
 
     sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
     if sock is None:
         return True
-    try:  # asyncio's socket wrapper has no recv: peek through a duplicate of the descriptor
-        dup = socket.fromfd(sock.fileno(), sock.family, sock.type)
-    except OSError:
-        return False
     try:
-        return dup.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
-    except BlockingIOError:
-        return True  # nothing to read: still open
-    except OSError:
+        readable, _, _ = select.select([sock.fileno()], [], [], 0)
+    except (OSError, ValueError):
         return False
-    finally:
-        dup.close()
+    return not readable
 
 
 class Pool:
