@@ -118,4 +118,8 @@ def test_report_keeps_the_first_files_sm_row_predictions_for_sm_tensor_and_marks
     got = next(r for r in rows if r["model"] == "llama-3.3-70b" and r["run"] == "sm-tensor" and r["test"] == "tg128 @ d0")
     assert got["v4"] == want["predicted"] and got["preregistered"]
     pp = [r for r in rows if r["run"] != "1 GPU" and r["metric"] == "prefill_tps"]
-    assert pp and all(not r["preregistered"] and r["level"].startswith("post-hoc") for r in pp)
+    # The first registration had no prefill: those rows are post-hoc; the second registered prefill too.
+    first_pp = [r for r in pp if r["file"] == "multi-multi_gpu.jsonl"]
+    assert first_pp and all(not r["preregistered"] and r["level"].startswith("post-hoc") for r in first_pp)
+    second_pp = [r for r in pp if r["file"].startswith("multi-x2-prereg")]
+    assert all(r["preregistered"] and "preregistered_x2" in r["level"] for r in second_pp)
