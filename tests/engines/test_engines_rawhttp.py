@@ -199,3 +199,43 @@ def test_a_terminator_split_across_reads_is_not_read_as_the_next_response():
     bodies, reuse = asyncio.run(main())
     assert all(b"[DONE]" in b for b in bodies) and reuse
     assert len(set(seen)) == 1  # one kept-alive connection served all four
+
+
+def test_a_server_that_closes_after_each_response_stops_reuse_at_once():
+    """llama-server (this project's CPU build, read with a raw socket) ends a streamed response with
+    "0\\r\\n", then "\\r\\n" in a read of its own, then closes the connection without having said
+    Connection: close. The first such close turns reuse off, before any request can meet one."""
+    from tokbench.engines.rawhttp import Pool, post_stream
+
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(2)
+        wire = HEAD_CHUNKED + _chunked(EVENTS)
+        writer.write(wire[:-2])
+        await writer.drain()
+        await asyncio.sleep(0.002)
+        writer.write(b"\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = Pool("127.0.0.1", port)
+        ok, reuse_after = 0, []
+        try:
+            for _ in range(4):
+                got = []
+                await post_stream("127.0.0.1", port, "/s", {}, b"{}",
+                                  lambda d, t: got.append(d) or b"[DONE]\n" in b"".join(got), 10, pool)
+                ok += b"[DONE]" in b"".join(got)
+                await asyncio.sleep(0.02)
+                reuse_after.append(pool.reuse)
+            return ok, reuse_after
+        finally:
+            pool.close()
+            server.close()
+            await server.wait_closed()
+
+    ok, reuse_after = asyncio.run(main())
+    assert ok == 4 and reuse_after == [False] * 4

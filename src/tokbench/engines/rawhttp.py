@@ -18,8 +18,11 @@ request that met it is recorded as failed, not sent again: on the wire it cannot
 server that read the request and then dropped it, and a POST is not sent twice. A chunked body ends
 only when its trailer's empty line has arrived, so no byte of one response is left on the connection
 to be read as the start of the next (on the H200, llama-server's final CRLF came in a read of its
-own, the next request met it, and the switch above never fired: every other request was lost). Plain
-HTTP only; ``https`` endpoints use aiohttp.
+own, the next request met it, and the switch above never fired: every other request was lost). A
+server that closes a connection within CLOSE_AFTER_RESPONSE_S of a response's end (llama-server
+after every streamed response, measured on this project's CPU build) turns reuse off at once, so the
+race above is left only for a request that takes the connection in those microseconds. Plain HTTP
+only; ``https`` endpoints use aiohttp.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from tokbench.engines.protocol import EngineError, clock
 
 Feed = Callable[[bytes, float], bool]  # (body bytes, arrival time) -> True when the stream is done
 IDLE_S = 2.0  # pooled connections older than this are dropped: servers time idle ones out after ~5 s
+# A server close this soon after a response's last byte is the server's habit, not an idle timeout.
+CLOSE_AFTER_RESPONSE_S = 0.05
 
 
 class _Conn(asyncio.Protocol):
@@ -40,6 +45,7 @@ class _Conn(asyncio.Protocol):
         self.pool = pool
         self.transport = None
         self.closed = False
+        self.ours = False
         self.last = clock()  # when the last byte arrived (the idle timeout counts from here)
         self._arm(feed, done)
 
@@ -170,6 +176,12 @@ class _Conn(asyncio.Protocol):
         self.closed = True
         if self.pool is not None:
             self.pool.forget(self)
+            if (self.done is None and not self.ours and self.got_bytes
+                    and clock() - self.last < CLOSE_AFTER_RESPONSE_S):
+                # The server closed this connection right after its response (llama-server does so
+                # after every streamed one, without saying Connection: close): stop reusing before a
+                # request meets such a close.
+                self.pool.reuse = False
         if self.done is None or self.done.done():
             return
         if self.status and self.status != 200:
@@ -201,6 +213,7 @@ class _Conn(asyncio.Protocol):
             self._close()
 
     def _close(self) -> None:
+        self.ours = True  # closed by this client, not the server
         self.done = self.feed = None
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
