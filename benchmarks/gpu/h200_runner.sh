@@ -1,22 +1,11 @@
 #!/usr/bin/env bash
 # The background part of benchmarks/gpu/h200_session.sh: runs on the two-H200 machine, in a session of
 # its own so that it outlives the device call that started it. Usage: h200_runner.sh WORK LLAMA_BIN
-set -uo pipefail
-WORK=$1
-BIN=$2
-export PYTHONPATH=$PWD/src:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-export PYTHONUNBUFFERED=1
-# NVLink multicast stays off (the device tool's rule for multi-GPU machines).
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-log() { echo "[$(date +%H:%M:%S)] $*"; }
-# /dev/shm holds the largest models: enlarge it past the tmpfs default of half the RAM.
-mount -o remount,size=236G /dev/shm 2>/dev/null && log "/dev/shm: $(df -h /dev/shm | tail -1)"
+source "$(dirname "$0")/runner_env.sh" "$@"
 # One lease holds the machine for at most ~25 minutes after the build: single-GPU work stops starting
 # new models SINGLE_S after this script starts, the two-GPU splits by TOTAL_S.
-T0=$(date +%s)
 SINGLE_S=${SINGLE_S:-540}
 TOTAL_S=${TOTAL_S:-1050}
-left() { echo $(( T0 + $1 - $(date +%s) )); }
 C="python3 benchmarks/gpu/campaign.py --llama-bin $BIN --hardware h200"
 
 # Single GPU, both GPUs at once on disjoint model lists (llama-bench; llama-server sweeps for three models).

@@ -5,17 +5,8 @@
 # data/h200_campaign/preregistered_x2_2026-11-30.json, committed before this ran): layer and tensor
 # split for every model first, then RPC for the smaller ones while time lasts.
 # Usage: h200_runner_x2.sh WORK LLAMA_BIN
-set -uo pipefail
-WORK=$1
-BIN=$2
-export PYTHONPATH=$PWD/src:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-export PYTHONUNBUFFERED=1
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-log() { echo "[$(date +%H:%M:%S)] $*"; }
-mount -o remount,size=236G /dev/shm 2>/dev/null && log "/dev/shm: $(df -h /dev/shm | tail -1)"
-T0=$(date +%s)
+source "$(dirname "$0")/runner_env.sh" "$@"
 TOTAL_S=${TOTAL_S:-960}
-left() { echo $(( T0 + $1 - $(date +%s) )); }
 MODELS=${MODELS:-"qwen3-30b-a3b:Q4_K_M gemma-3-27b:Q4_K_M qwen2.5-32b:Q4_K_M qwen3-next-80b-a3b:Q4_K_M gpt-oss-120b:MXFP4_MOE"}
 RPC_MODELS=${RPC_MODELS:-"qwen3-30b-a3b:Q4_K_M gemma-3-27b:Q4_K_M qwen2.5-32b:Q4_K_M"}
 
