@@ -61,12 +61,17 @@ class _Axis:
         return self.a + f * (self.b - self.a)
 
 
+def _svg_open(title: str, chart_id: str, h: float) -> list[str]:
+    """The opening of a chart's SVG: element, white canvas, centred title."""
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{escape(chart_id)}" viewBox="0 0 {W} {h:.0f}" '
+            f'width="{W}" height="{h:.0f}" role="img" aria-label="{escape(title)}">',
+            f'<rect x="0" y="0" width="{W}" height="{h:.0f}" fill="#fff"/>',
+            f'<text x="{W / 2}" y="20" text-anchor="middle" class="ct">{escape(title)}</text>']
+
+
 def _frame(title: str, xlab: str, ylab: str, x: _Axis, y: _Axis, chart_id: str, h: float = H) -> list[str]:
     # ``h`` only grows the canvas below the plot (room for a long legend); the plot area is fixed.
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{escape(chart_id)}" viewBox="0 0 {W} {h:.0f}" '
-           f'width="{W}" height="{h:.0f}" role="img" aria-label="{escape(title)}">',
-           f'<rect x="0" y="0" width="{W}" height="{h:.0f}" fill="#fff"/>',
-           f'<text x="{W / 2}" y="20" text-anchor="middle" class="ct">{escape(title)}</text>']
+    out = _svg_open(title, chart_id, h)
     for t in x.ticks:
         px = x(t)
         out.append(f'<line x1="{px:.1f}" y1="{MT}" x2="{px:.1f}" y2="{H - MB}" class="grid"/>'
@@ -152,10 +157,7 @@ def hbar_chart(chart_id: str, title: str, xlab: str, groups: list[dict], series_
     x = _Axis(vals or [1.0], False, left, W - MR, zero=True)
     legend, last_y = _legend(series_names, chart_id, y0=top + plot_h + 46, x0=left)
     h = last_y + 12
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{escape(chart_id)}" viewBox="0 0 {W} {h:.0f}" '
-           f'width="{W}" height="{h:.0f}" role="img" aria-label="{escape(title)}">',
-           f'<rect x="0" y="0" width="{W}" height="{h:.0f}" fill="#fff"/>',
-           f'<text x="{W / 2}" y="20" text-anchor="middle" class="ct">{escape(title)}</text>']
+    out = _svg_open(title, chart_id, h)
     for t in x.ticks:
         px = x(t)
         out.append(f'<line x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{top + plot_h}" class="grid"/>'
