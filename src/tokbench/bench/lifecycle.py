@@ -312,14 +312,19 @@ def planner_hardware(job: BenchJob, spec: RunSpec):
 
 
 def _default_threads(engine: str) -> int | None:
-    """Threads llama.cpp runs on when tokbench launches it without --threads: the in-process engine
-    leaves one core to the client; llama-cpp-python's server takes half the logical CPUs (its own
-    default, ``max(cpu_count // 2, 1)``)."""
-    if engine == "llama.cpp":
+    """Threads llama.cpp runs on when tokbench starts it without --threads: the in-process engine
+    leaves one core to the client; a server tokbench launches (llama-cpp-python's) takes half the
+    logical CPUs, its own default ``max(cpu_count // 2, 1)``."""
+    from tokbench.catalog.engines import ENGINES, IN_PROCESS, LAUNCHED
+
+    e = ENGINES.get(engine)
+    if e is None:
+        return None
+    if e.bench == IN_PROCESS:
         from tokbench.engines.llamacpp import default_threads
 
         return default_threads()
-    if engine == "llama.cpp-server":
+    if e.bench == LAUNCHED:
         import os
 
         return max((os.cpu_count() or 2) // 2, 1)
