@@ -1,8 +1,10 @@
 """How many concurrent streams can one client core drive without distorting timings, through the
 command users run (``tokbench bench``), beside ``vllm bench serve`` in the same run?
 
-Method (issue 16): benchmarks/stream_server.py pinned to core 0 (TTFT 20 ms, then 100 tokens 10 ms
-apart on an absolute schedule; it reports what it actually did on GET /stats); each client pinned to
+Method (issue 16): a scripted server pinned to core 0 (TTFT 20 ms, then 100 tokens 10 ms apart on
+an absolute schedule; it reports what it actually did on GET /stats): benchmarks/stream_server.c,
+built here with ``cc -O2`` (``--server python``: benchmarks/stream_server.py, which at 448 streams
+takes ~90% of its core and runs late when the VM is noisy); each client pinned to
 core 1; at each concurrency every stream sends 2 requests back to back (depth 16). tokbench runs as
 ``tokbench bench --endpoint ... --concurrency C --requests 2C --context-depth 16 --gen-tokens 100
 --json`` (the whole command is timed, start-up and prompt preparation included); ``vllm bench
@@ -13,7 +15,8 @@ the measured window + 20 s. Each point is repeated; the medians of the repetitio
 with the machine's load average (``uptime``) before each.
 
 Run: python benchmarks/client_capacity.py [--levels 1,64,...] [--reps 3] [--clients tokbench,vllm]
-     [--out benchmarks/results/client_capacity.md]   (VLLM_VENV: a venv with `vllm bench serve`)
+     [--server c|python] [--out benchmarks/results/client_capacity.md]
+     (VLLM_VENV: a venv with `vllm bench serve`)
 """
 
 from __future__ import annotations
@@ -132,22 +135,43 @@ def vllm_client(port: int, c: int, tok: Path) -> dict:
 
 
 # ---- driver --------------------------------------------------------------------------------------------
-def start_server(port: int) -> subprocess.Popen:
+def build_c_server() -> Path:
+    """benchmarks/stream_server.c compiled (once per source version) into a build folder."""
+    src = HERE / "stream_server.c"
+    out = ROOT / "build" / f"stream_server-{int(src.stat().st_mtime)}"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cc", "-O2", "-o", str(out), str(src)], check=True)
+    return out
+
+
+def start_server(port: int, kind: str = "c") -> subprocess.Popen:
     """The scripted server, pinned to core 0."""
-    proc = subprocess.Popen(["taskset", "-c", "0", sys.executable, str(HERE / "stream_server.py"), str(port),
-                             "--ttft-ms", str(TTFT_MS), "--gap-ms", str(GAP_MS), "--tokens", str(TOKENS)])
+    args = ["--ttft-ms", str(TTFT_MS), "--gap-ms", str(GAP_MS), "--tokens", str(TOKENS)]
+    prog = [str(build_c_server())] if kind == "c" else [sys.executable, str(HERE / "stream_server.py")]
+    proc = subprocess.Popen(["taskset", "-c", "0", *prog, str(port), *args])
     time.sleep(1.0)
     return proc
 
 
-def one(client: str, port: int, c: int, tok: Path) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one(client: str, port: int, c: int, tok: Path, server_pid: int) -> dict:
     """One measurement of one client at one level, with the server's view and the load beside it."""
     load = loadavg()
     server_stats(port)  # reset
+    cpu0 = cpu_seconds(server_pid)
     r = tokbench_client(port, c) if client == "tokbench" else vllm_client(port, c, tok)
+    server_cpu = cpu_seconds(server_pid) - cpu0
     s = server_stats(port)
+    window = r.get("window_s") or r.get("vllm_window_s")
     r.update(load=load, server_ttft_p50_ms=s["ttft_ms_p50"], server_gap_p50_ms=s["gap_ms_p50"],
-             server_late_p99_ms=s["late_ms_p99"])
+             server_late_p99_ms=s["late_ms_p99"], server_cpu_s=server_cpu,
+             server_cpu_share=server_cpu / window if window else None)  # an upper bound: the whole command's
     return r
 
 
@@ -171,13 +195,14 @@ def main() -> None:
     ap.add_argument("--vllm-levels", default="64,224,448", help="levels for vllm bench serve (its start-up takes "
                                                                "~100 s on the 2-core VM: fewer points)")
     ap.add_argument("--vllm-reps", type=int, default=1)
+    ap.add_argument("--server", choices=("c", "python"), default="c")
     ap.add_argument("--out", default=str(HERE / "results" / "client_capacity.md"))
     a = ap.parse_args()
     from tokbench.engines.servers import free_port
 
     levels = [int(x) for x in a.levels.split(",")]
     port = free_port()
-    server = start_server(port)
+    server = start_server(port, a.server)
     results: dict[str, list] = {}
     loads = [loadavg()]
     try:
@@ -188,7 +213,7 @@ def main() -> None:
             for c in [int(x) for x in a.vllm_levels.split(",")] if vllm else levels:
                 reps = []
                 for _ in range(a.vllm_reps if vllm else a.reps):  # consecutive: one client at a time
-                    reps.append(one(client, port, c, tok))
+                    reps.append(one(client, port, c, tok, server.pid))
                     print(client, c, reps[-1], flush=True)
                 rows.append((c, median_row(reps)))
                 loads.append(loadavg())
@@ -196,7 +221,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(5)
-    write(a.out, results, f"{a.reps} (vllm {a.vllm_reps})", loads)
+    write(a.out, results, f"{a.reps} (vllm {a.vllm_reps})", loads, a.server)
 
 
 def _fmt(v, nd: int = 1) -> str:
@@ -208,7 +233,7 @@ def table(name: str, rows: list[tuple[int, dict]]) -> tuple[str, int]:
     lines, cap = [], 0
     for c, r in rows:
         if "error" in r:
-            lines.append(f"| {name} | {c} | error: {r['error']} |" + " |" * 9)
+            lines.append(f"| {name} | {c} | error: {r['error']} |" + " |" * 10)
             continue
         ok = clean(r, c)
         cap = c if ok and c > cap else cap
@@ -219,19 +244,21 @@ def table(name: str, rows: list[tuple[int, dict]]) -> tuple[str, int]:
                else f"{r.get('vllm_command_s', 0):.1f} / {r.get('vllm_window_s') or 0:.1f}")
         lines.append(f"| {name} | {c} | {_fmt(r['ttft_p50_ms'])} ({_fmt(r.get('server_ttft_p50_ms'))}) | "
                      f"{_fmt(r['itl_p50_ms'], 2)} ({_fmt(r.get('server_gap_p50_ms'), 2)}) | {_fmt(r['aggregate_tps'], 0)} "
-                     f"({_fmt(ideal, 0)}%) | {cmd} | {cpu} | {_fmt(r.get('load'), 2)} | {r.get('reps', 1)} | "
+                     f"({_fmt(ideal, 0)}%) | {cmd} | {cpu} | {_fmt(r.get('server_late_p99_ms'))} | "
+                     f"{_fmt(r.get('load'), 2)} | {r.get('reps', 1)} | "
                      f"{'yes' if ok else 'no'} |")
     return "\n".join(lines), cap
 
 
-def write(path: str, results: dict, reps: str, loads: list[float]) -> None:
+def write(path: str, results: dict, reps: str, loads: list[float], server: str = "c") -> None:
     """Commit-ready Markdown with the machine named and its load stated."""
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
     out = [f"# Client capacity through the command ({time.strftime('%Y-%m-%d')})", "",
            f"Machine: {cpu}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()};",
            f"load average (1 min) {min(loads):.2f}-{max(loads):.2f} during the run (shared machine).",
-           "Server: benchmarks/stream_server.py on core 0 (TTFT 20 ms, 100 tokens 10 ms apart, absolute schedule);",
+           f"Server: benchmarks/stream_server.{'c (cc -O2)' if server == 'c' else 'py'} on core 0 (TTFT 20 ms, 100 "
+           "tokens 10 ms apart, absolute schedule; 'server late' is the p99 lateness of its writes against that schedule);",
            "each client on core 1; 2 requests per stream per point, depth 16. tokbench is the `tokbench bench`",
            f"command (whole command timed); medians of {reps} repetitions per point. Clean = ITL p50 within 5%",
            "of the server's per-token gap as written (median over streams of (last - first write) / 99), TTFT p50",
@@ -240,8 +267,8 @@ def write(path: str, results: dict, reps: str, loads: list[float]) -> None:
            "per SSE event (its own definition), its window its own `duration`.",
            "Produced by benchmarks/client_capacity.py.", "",
            "| client | concurrency | TTFT p50 ms (server's) | ITL p50 ms (server's gap) | aggregate tok/s (% ideal) "
-           "| command / window s | client CPU | load | reps | clean |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+           "| command / window s | client CPU | server late p99 ms | load | reps | clean |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     caps = {}
     for name, rows in results.items():
         text, caps[name] = table(name, rows)

@@ -63,7 +63,9 @@ class Schedule:
     async def run(self) -> None:
         done_ms = int(time.perf_counter() * 1000)
         while True:
-            await asyncio.sleep(0.0005)
+            # Until the next millisecond slot (uvloop's timers count whole milliseconds: a 0.5 ms
+            # sleep returned at once, and the ticker spun a core at 100% even with no stream).
+            await asyncio.sleep(max(0.0, (done_ms + 1) / 1000 - time.perf_counter()))
             now_ms = int(time.perf_counter() * 1000)
             for ms in range(done_ms + 1, now_ms + 1):
                 for s in self.slots.pop(ms, ()):

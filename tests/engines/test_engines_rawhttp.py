@@ -239,3 +239,100 @@ def test_a_server_that_closes_after_each_response_stops_reuse_at_once():
 
     ok, reuse_after = asyncio.run(main())
     assert ok == 4 and reuse_after == [False] * 4
+
+
+def test_reads_decoded_in_batches_keep_their_own_arrival_times(monkeypatch):
+    """Reads are kept and decoded later, but each event reaches the feed with the time its read
+    arrived, in order; the batch is decoded as soon as a read may end the response."""
+    import tokbench.engines.rawhttp as rawhttp
+
+    ticks = iter(range(1, 1000))
+    monkeypatch.setattr(rawhttp, "clock", lambda: float(next(ticks)))
+    loop = asyncio.new_event_loop()
+    try:
+        done = loop.create_future()
+        got = []
+
+        def feed(data, t):
+            got.append((data, t))
+            return b"[DONE]" in data
+
+        conn = _Conn(feed, done)
+        conn.transport = None
+        wire = [HEAD_CHUNKED] + [b"%x\r\n%s\r\n" % (len(e), e) for e in EVENTS] + [b"0\r\n\r\n"]
+        for i, data in enumerate(wire):
+            conn.data_received(data)
+            if i < len(EVENTS):  # events without [DONE]: kept, not decoded yet
+                assert not done.done() and len(got) == 0 and len(conn.pending) == i
+        assert done.done() and done.exception() is None
+        # arrival times: the clock ran once per read (the head's read took time 1 after the
+        # connection's own creation stamp)
+        times = [t for _, t in got]
+        assert times == sorted(times) and len(set(times)) == len(EVENTS)
+        assert [d for d, _ in got] == EVENTS
+    finally:
+        loop.close()
+
+
+def _server(script):
+    """A loopback server: each connection runs ``script(writer)`` after reading a request."""
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(HEAD_CHUNKED)
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the head in a read of its own: the events are read as a body's
+        await script(writer)
+
+    return asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+async def _events(writer, n):
+    for _ in range(n):  # one read each
+        writer.write(b"%x\r\n%s\r\n" % (len(EVENTS[0]), EVENTS[0]))
+        await writer.drain()
+        await asyncio.sleep(0.02)
+
+
+def test_tokens_before_a_stall_cancel_or_close_reach_the_feed():
+    """Reads kept for batch decoding are decoded before a timeout, a cancel or a server close is
+    acted on: the tokens that arrived are never lost from the record."""
+    from tokbench.engines.protocol import EngineError
+    from tokbench.engines.rawhttp import Pool, post_stream
+
+    async def stall(writer):
+        await _events(writer, 3)
+        await asyncio.sleep(30)
+
+    async def close(writer):
+        await _events(writer, 3)
+        await asyncio.sleep(0.05)
+        writer.close()
+
+    async def one(script, timeout, cancel_after=None):
+        server = await _server(script)
+        port = server.sockets[0].getsockname()[1]
+        got = []
+
+        def feed(data, t):
+            got.append(data)
+            return False
+
+        task = asyncio.ensure_future(post_stream("127.0.0.1", port, "/", {}, b"{}", feed, timeout, Pool("127.0.0.1", port)))
+        try:
+            if cancel_after is not None:
+                await asyncio.sleep(cancel_after)
+                task.cancel()
+            try:
+                await task
+                error = None
+            except EngineError as exc:
+                error = exc.error_class
+            except asyncio.CancelledError:
+                error = "cancelled"
+        finally:
+            server.close()
+        return error, b"".join(got).count(b"data:")
+
+    assert asyncio.run(one(stall, 0.3)) == ("timeout_idle", 3)
+    assert asyncio.run(one(stall, 10, cancel_after=0.3)) == ("cancelled", 3)
+    assert asyncio.run(one(close, 10)) == ("truncated_stream", 3)

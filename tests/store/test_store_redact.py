@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tokbench.records import RequestRecord
 from tokbench.store import open_store, redact
 from tokbench.store.redact import env_secrets, is_secret_key
@@ -56,3 +59,49 @@ def test_store_never_writes_secret(tmp_path, monkeypatch):
         data = f.read_bytes()
         for secret in (KEY, "envsecret-98765", "late-secret-1"):
             assert secret.encode() not in data, (f.name, secret)
+
+
+
+def _words():
+    from tokbench.store.redact import _SECRET_KEYS, _SECRET_SUFFIXES
+
+    keys = sorted(_SECRET_KEYS) + ["my" + x for x in _SECRET_SUFFIXES]
+    variants = [k.upper().replace("_", "-") for k in keys] + [f" {k} " for k in keys]
+    return keys + variants + [
+        "token_source", "tokens", "max_tokens", "Bearer abcdefgh12345678", "sk-" + "a" * 20, "hf_" + "b" * 24,
+        "finish_reason", "length", "predicted_per_second", "monkey", "prefix sk-short", "hunter22", "pass", "keys",
+        "", "\u00e9", "a\"b", "hunter22\n"]
+
+
+_WORDS = _words()
+
+
+def test_the_quick_secret_check_never_skips_what_redact_would_change():
+    """``might_hold_secret`` is the store's shortcut past :func:`redact`: whenever it says no, the
+    walk would have returned the value unchanged (every credential name and pattern, as a key, a
+    value, nested)."""
+    import json
+
+    from tokbench.store.redact import might_hold_secret, redact
+
+    secrets = ["hunter22"]
+    for w in _WORDS:
+        for value in ({w: "x"}, {"a": w}, [w], {"n": [{w: 1}]}, {"n": {"m": w}}):
+            if not might_hold_secret(json.dumps(value), secrets):
+                assert json.dumps(redact(value, secrets)) == json.dumps(value), value
+    assert not might_hold_secret(json.dumps({"finish_reason": "length", "token_source": "chunks", "chunks": 3}))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.one_of(st.sampled_from(_WORDS), st.integers(), st.floats(allow_nan=False), st.none()),
+                    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                            st.dictionaries(st.sampled_from(_WORDS), inner, max_size=4)),
+                    max_leaves=8))
+def test_the_quick_secret_check_on_mixed_values(value):
+    """The same on random nestings of those names and values."""
+    import json
+
+    from tokbench.store.redact import might_hold_secret, redact
+
+    if not might_hold_secret(json.dumps(value), ["hunter22"]):
+        assert json.dumps(redact(value, ["hunter22"])) == json.dumps(value)

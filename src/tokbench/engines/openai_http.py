@@ -349,18 +349,26 @@ class OpenAIEngine:
         return text.replace(self._api_key, "[REDACTED]") if self._api_key else text
 
     async def _generate(self, request: GenRequest, sink: TokenSink) -> GenResult:
-        import aiohttp
-
         native = self._native_api() if request.api == "completions" else None
         url, body, parse = self._request_bytes(request, native)
         reader = sse.SSEReader(sink, parse)
-        if self._raw is not None:
-            from tokbench.engines.rawhttp import post_stream
+        try:
+            if self._raw is not None:
+                from tokbench.engines.rawhttp import post_stream
 
-            host, port, path = self._raw
-            await post_stream(host, port, path + url[len(self._raw_base):], self._raw_headers,
-                              body, reader.feed, self.idle_timeout_s, self._pool)
+                host, port, path = self._raw
+                await post_stream(host, port, path + url[len(self._raw_base):], self._raw_headers,
+                                  body, reader.feed, self.idle_timeout_s, self._pool)
+            else:
+                await self._aiohttp_stream(url, body, reader)
             return await self._finish(request, reader)
+        except BaseException:  # failed or cancelled mid-stream: the tokens that came stay in the record
+            reader.flush_sink()
+            raise
+
+    async def _aiohttp_stream(self, url: str, body: bytes, reader: sse.SSEReader) -> None:
+        import aiohttp
+
         try:
             async with self._session.post(url, data=body, headers=_JSON) as resp:
                 if resp.status != 200:
@@ -376,7 +384,6 @@ class OpenAIEngine:
             raise EngineError("connect", str(exc)) from None
         except TimeoutError as exc:
             raise EngineError("timeout_idle", str(exc)) from None
-        return await self._finish(request, reader)
 
     async def _finish(self, request: GenRequest, reader: sse.SSEReader) -> GenResult:
         result = reader.result

@@ -33,6 +33,9 @@ from collections.abc import Callable
 from tokbench.engines.protocol import EngineError, clock
 
 Feed = Callable[[bytes, float], bool]  # (body bytes, arrival time) -> True when the stream is done
+# Reads kept at most before they are decoded. Small: what is still kept when a stream ends is
+# decoded then, at the moment hundreds of closed-loop streams end and start together.
+DRAIN_READS = 16
 IDLE_S = 2.0  # pooled connections older than this are dropped: servers time idle ones out after ~5 s
 # A server close this soon after a response's last byte is the server's habit, not an idle timeout.
 CLOSE_AFTER_RESPONSE_S = 0.05
@@ -62,6 +65,9 @@ class _Conn(asyncio.Protocol):
         self.got_bytes = False
         self.retry_after = ""  # the server's Retry-After on 429/503, kept in the error message
         self.finished = False  # the stream's final event was seen (the response may still be ending)
+        self.fast = False  # a 200 chunked body is being read: reads of one whole chunk take the short path
+        self.lazy = False  # ... and reads are kept, then decoded in batches (``data_received``)
+        self.pending: list[tuple[bytes, float]] = []  # reads not decoded yet: (bytes, arrival time)
 
     def start(self, feed: Feed, done: asyncio.Future) -> None:
         """Use this (idle) connection for the next response."""
@@ -74,18 +80,52 @@ class _Conn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         t = self.last = clock()
-        self.got_bytes = True
-        if self.done is None:  # bytes on an idle connection: it is no longer in a known state
-            self._close()
+        if self.lazy:
+            # Inside a 200 chunked body, a read is only timestamped and kept; reads are decoded in
+            # batches: when a read may end the response (the terminator's bytes, [DONE]), every
+            # DRAIN_READS reads, and before any close, timeout or cancel is acted on. Decoding the
+            # same reads in one tight loop costs a fraction of decoding each one as it comes, between
+            # the event loop's system calls (caches cold): the per-read cost that decides how many
+            # streams one core times cleanly (benchmarks/client_capacity.py). Timings are the
+            # reads' own arrival times either way.
+            pending = self.pending
+            pending.append((data, t))
+            if (len(data) < 8 or data.endswith(b"\r\n\r\n") or b"[DONE]" in data
+                    or len(pending) >= DRAIN_READS):
+                self.drain()
             return
-        if not self.mode:
-            self.head += data
-            head, sep, rest = self.head.partition(b"\r\n\r\n")
-            if not sep:
-                return
-            self._headers(head)
-            data = rest
+        self._read(data, t)
+
+    def drain(self) -> None:
+        """Decode every read kept so far (see ``data_received``)."""
+        pending, self.pending = self.pending, []
+        for data, t in pending:
+            if self.done is None:  # the response ended on an earlier read: these bytes belong to
+                self._close()  # no request (what an idle connection does with them)
+                break
+            self._read(data, t)
+
+    def _read(self, data: bytes, t: float) -> None:
         try:
+            if self.fast and not self.left and not self.cbuf:
+                payload = _whole_chunks(data)
+                if payload is not None:
+                    if not self.finished and self.feed(payload, t):
+                        self.finished = True
+                        self._finish(None)
+                    return
+            self.got_bytes = True
+            if self.done is None:  # bytes on an idle connection: it is no longer in a known state
+                self._close()
+                return
+            if not self.mode:
+                self.head += data
+                head, sep, rest = self.head.partition(b"\r\n\r\n")
+                if not sep:
+                    return
+                self._headers(head)
+                self.fast = self.lazy = self.mode == "chunked" and self.status == 200
+                data = rest
             self._body(data, t)
         except EngineError as exc:
             self._finish(exc)
@@ -174,6 +214,8 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self.closed = True
+        if self.pending:  # what arrived before the close decides how the response ended
+            self.drain()
         if self.pool is not None:
             self.pool.forget(self)
             if (self.done is None and not self.ours and self.got_bytes
@@ -207,6 +249,7 @@ class _Conn(asyncio.Protocol):
         if self.closed or self.done is None:
             return
         self.done = self.feed = None
+        self.fast = self.lazy = False
         if self.pool is not None and self.keep and not self.cbuf:
             self.pool.put(self)
         else:
@@ -215,8 +258,45 @@ class _Conn(asyncio.Protocol):
     def _close(self) -> None:
         self.ours = True  # closed by this client, not the server
         self.done = self.feed = None
+        self.fast = self.lazy = False
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+
+
+def _whole_chunks(data: bytes) -> bytes | None:
+    """The payload of ``data`` when it is one or more whole non-empty chunks, else None.
+
+    Nearly every read of a token stream is that (one chunk, or a few when the reader fell behind);
+    decoding it without the general decoder's buffer and state machine is the short path. Anything
+    else (a partial chunk, the terminator, a chunk extension) goes to the general decoder, and
+    nothing was consumed."""
+    n = len(data)
+    eol = data.find(b"\r\n", 0, 12)
+    if eol <= 0:
+        return None
+    try:
+        end = eol + 2 + int(data[:eol], 16)
+    except ValueError:  # a chunk extension (";name=value") or not a size line
+        return None
+    if end <= eol + 2 or data[end:end + 2] != b"\r\n":  # empty (the last) or negative
+        return None
+    if end + 2 == n:
+        return data[eol + 2:end]
+    parts = [data[eol + 2:end]]
+    pos = end + 2
+    while pos < n:
+        eol = data.find(b"\r\n", pos, pos + 12)
+        if eol <= pos:
+            return None
+        try:
+            end = eol + 2 + int(data[pos:eol], 16)
+        except ValueError:
+            return None
+        if end <= eol + 2 or data[end:end + 2] != b"\r\n":  # empty (the last) or negative
+            return None
+        parts.append(data[eol + 2:end])
+        pos = end + 2
+    return b"".join(parts)
 
 
 def _open(conn: _Conn) -> bool:
@@ -326,6 +406,8 @@ async def _send(conn: _Conn, request: bytes, feed: Feed, idle_timeout_s: float |
     try:
         await _wait(conn, done, idle_timeout_s)
     finally:
+        if conn.pending:  # cancelled: the tokens that did arrive still reach the feed (and the record)
+            conn.drain()
         if not done.done() or done.cancelled():  # we stopped waiting (cancel): the server must stop
             done.cancel()  # streaming, and closing must not set an exception nobody will read
             conn._close()
@@ -345,6 +427,8 @@ async def _wait(conn: _Conn, done: asyncio.Future, idle_timeout_s: float | None)
 
     def check() -> None:
         nonlocal timer
+        if conn.pending:
+            conn.drain()
         if done.done():
             return
         left = idle_timeout_s - (clock() - conn.last)

@@ -9,6 +9,7 @@ variable) to :func:`tokbench.store.open_store` or :meth:`Store.add_secrets`; the
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -38,6 +39,24 @@ def is_secret_key(key: str) -> bool:
     """True when a mapping key names a credential (``api_key``, ``Authorization``, ``hf_token`` ...)."""
     k = str(key).strip().lower().replace("-", "_")
     return k in _SECRET_KEYS or k.endswith(_SECRET_SUFFIXES)
+
+
+# Anything a credential key name or text pattern above could be part of, as it shows in JSON text:
+# secret key names all end in key / token / authorization / secret / password|passwd / cookie, or
+# hold "bearer". A superset test: a match only means the exact walk below runs.
+_SUSPECT = re.compile(r'(?i)key\s*"|token\s*"|authoriz|secret|passw|cookie|bearer|sk-|hf_')
+
+
+def might_hold_secret(json_text: str, secrets: Iterable[str] = ()) -> bool:
+    """False only when ``json_text`` (a ``json.dumps`` output) certainly holds no credential key,
+    no bearer/``sk-``/``hf_`` token and none of ``secrets``: then :func:`redact` would change nothing,
+    and the walk (tens of microseconds a request row, on the writer thread) is skipped."""
+    if _SUSPECT.search(json_text):
+        return True
+    for s in secrets:
+        if s and len(s) >= _MIN_SECRET_LEN and (s in json_text or json.dumps(s)[1:-1] in json_text):
+            return True
+    return False
 
 
 def env_secrets(environ: dict[str, str] | None = None) -> list[str]:

@@ -1,0 +1,133 @@
+"""The CPU of the GPU machine lent here, as a CPU-only llama.cpp host (issue 15): a machine the CPU
+speed model was never fitted on, pre-registered, then measured.
+
+The lent machines are microVMs on an Intel Xeon host ("Intel(R) Xeon(R) Processor", 16 vCPUs on the
+one-GPU kind); llama.cpp built without CUDA runs there as on any x86 server. Two phases, each one
+device call, with the predictions committed in between:
+
+  predict  probe the host as ``tokbench plan --hardware host`` does (tokbench.env.probe_host:
+           /proc/cpuinfo, numpy copy bandwidth, float32 matmul rate; the GPU left out), then write the
+           planner's decode tok/s for every measurement below (``tokbench.plan.estimate``, engine
+           llama.cpp, the host as ``--threads`` threads see it) to OUT/predictions-cpu.json, with the
+           probe, the date and the commit. Also starts the CPU-only llama.cpp build in the background.
+  measure  for each model x quant: ``tokbench synth`` at real size, then
+           ``llama-bench -ngl 0 -t THREADS -p 0 -n 32 -r 3 -d DEPTH`` (the GPU hidden), one JSON line
+           per result appended to OUT/cpu-campaign.jsonl as it finishes; the file is deleted after.
+
+Usage (repository root, on the device):
+  python3 benchmarks/gpu/cpu_host_campaign.py predict --out OUT [--threads N] [--commit SHA]
+  python3 benchmarks/gpu/cpu_host_campaign.py measure --out OUT --llama-bin DIR [--threads N] [--budget-s S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+# (model, quant, depth): llama-3.1-8b across the storage types the Ryzen 9 7950X rows cover (the
+# x86 AVX-512 kernels' other machine in the data), a smaller dense model at two depths, and a MoE.
+PLAN = ([("llama-3.1-8b", q, 0) for q in ("Q4_0", "Q4_K_M", "Q5_K_S", "Q6_K", "Q8_0", "IQ4_XS", "Q3_K_S",
+                                          "IQ2_XXS", "F16")]
+        + [("llama-3.2-3b", "Q4_K_M", 0), ("llama-3.2-3b", "Q4_K_M", 2048), ("llama-3.2-3b", "Q8_0", 0),
+           ("qwen3-30b-a3b", "Q4_K_M", 0)])
+GEN = 32
+
+
+def host(threads: int):
+    """(probe dict, Hardware as ``threads`` threads see it): the CPU only, the GPU left out."""
+    from tokbench.env import host_hardware, probe_host
+
+    info = probe_host(measure=True)
+    info["nvidia"] = []  # the CPU is what is measured here
+    hw = host_hardware(info)
+    return info, hw, hw.on_threads(threads)
+
+
+def predict(a: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
+    from tokbench.plan import estimate
+
+    info, hw, seen = host(a.threads)
+    rows = []
+    for model, quant, depth in PLAN:
+        e = estimate(model, quant, seen, "llama.cpp", context=depth + GEN // 2)
+        cal = e.calibration or {}
+        rows.append({"model": model, "quant": quant, "engine": "llama.cpp", "test": f"tg{GEN} @ d{depth}",
+                     "depth": depth + GEN // 2, "threads": a.threads, "metric": "decode_tps",
+                     "predicted": e.decode_tps, "low": e.decode_tps_low, "high": e.decode_tps_high,
+                     "level": cal.get("level") or cal.get("family"), "basis": cal.get("basis")})
+    doc = {"label": "cpu-device-host", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+           "commit": a.commit, "threads": a.threads, "probe": info,
+           "hardware": {k: v for k, v in asdict(hw).items() if not callable(v)},
+           "note": "predictions made on the lent machine before any llama.cpp run there; CPU-only llama.cpp, "
+                   "llama-bench -ngl 0; the machine is in no fit", "rows": rows}
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "predictions-cpu.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    for r in rows:
+        print(f"{r['model']:>16} {r['quant']:>8} d{r['depth']:>5}: {r['predicted']:.2f} tok/s "
+              f"[{r['low']:.2f}, {r['high']:.2f}] {r['level']}")
+    print(f"host: {info.get('cpu')} cores {hw.compute_units} clock {hw.clock_mhz} gen {hw.generation} "
+          f"bw {hw.bandwidth_gbs} GB/s matmul {hw.fp16_tflops} TFLOP/s")
+
+
+def measure(a: argparse.Namespace) -> None:
+    from tokbench.modelspec import load_spec
+    from tokbench.synth import synthesize
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = out / "cpu-campaign.jsonl"
+    deadline = time.time() + a.budget_s
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    work = Path(a.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    for model, quant, depth in PLAN:
+        if time.time() > deadline - 60:
+            print("budget spent: stopping before", model, quant, depth, flush=True)
+            break
+        path = work / f"{model}-{quant}.gguf"
+        rec = {"model": model, "quant": quant, "depth": depth, "threads": a.threads}
+        try:
+            if not path.exists():
+                t0 = time.time()
+                synthesize(load_spec(model), quant, path, seed=0, vocab="real")
+                rec["synth_s"] = round(time.time() - t0, 1)
+            cmd = [str(Path(a.llama_bin) / "llama-bench"), "-m", str(path), "-ngl", "0", "-t", str(a.threads),
+                   "-p", "0", "-n", str(GEN), "-r", "3", "-d", str(depth), "-o", "jsonl"]
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                               timeout=max(30, min(300, deadline - time.time() - 30)))
+            rows = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+            rec.update(kind="llama-bench", rows=rows, stderr_tail=r.stderr[-400:] if not rows else "")
+        except Exception as exc:  # noqa: BLE001 - one failure must not end the campaign
+            rec.update(kind="error", error=repr(exc)[:1000])
+        with lines.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        ts = [row.get("avg_ts") for row in rec.get("rows", [])]
+        print(f"{model} {quant} d{depth}: {ts} {rec.get('error', '')}", flush=True)
+        nxt = [p for p in PLAN[PLAN.index((model, quant, depth)) + 1:] if p[:2] == (model, quant)]
+        if not nxt:
+            path.unlink(missing_ok=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("phase", choices=("predict", "measure"))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--commit", default="unknown")
+    ap.add_argument("--llama-bin")
+    ap.add_argument("--workdir", default="/tmp/cpu-models")
+    ap.add_argument("--budget-s", type=float, default=480)
+    a = ap.parse_args()
+    predict(a) if a.phase == "predict" else measure(a)
+
+
+if __name__ == "__main__":
+    main()
