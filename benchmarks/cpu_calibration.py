@@ -9,7 +9,7 @@ bench model, and records the host's measured copy bandwidth and float32 matmul r
 (tokbench.env.probe_host), which the fit uses as the host's bandwidth and compute peak.
 
 Output: data/cpu_host/measurements.csv (one row per measurement, with the host's bandwidth_gbs and
-fp16_tflops on every row, hardware_id "host") and data/cpu_host/host.json (the probe).
+fp16_tflops on every row, hardware_id HARDWARE_ID) and data/cpu_host/host.json (the probe).
 scripts/fit_calibration.py fits the "cpu" x llama.cpp calibration row from the csv.
 
 Usage: python benchmarks/cpu_calibration.py   (about 2-3 minutes on a 2-core VM)
@@ -31,6 +31,7 @@ from tokbench.modelspec.model import ModelSpec
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "data" / "cpu_host"
 DEPTHS = "64,256,1024"
+HARDWARE_ID = "cpu-dev-vm-epyc-2c"  # this project's 2-core VM ("host" is any user's probed machine)
 GEN, REPS = 64, 5
 
 # (model id, spec, quant, role). Widths are multiples of 256 so Q4_K_M applies its real mixture.
@@ -66,7 +67,7 @@ def bench(path: Path, depths: str, conc: str, db: Path) -> list[dict]:
 def rows_for(mid: str, spec: ModelSpec, quant: str, role: str, results: list[dict], host: dict) -> list[dict]:
     """measurements.csv rows of one bench: decode (or per_stream) and prefill per point."""
     facts = host.get("cpu_facts") or {}
-    base = {"hardware_id": "host", "cpu": host["cpu"], "cores": host["cpu_count"], "threads": default_threads(),
+    base = {"hardware_id": HARDWARE_ID, "cpu": host["cpu"], "cores": host["cpu_count"], "threads": default_threads(),
             "bandwidth_gbs": f"{host['bandwidth']['bandwidth_gbs']:.2f}", "fp16_tflops": f"{host['compute']['tflops']:.4f}",
             "clock_mhz": f"{facts.get('clock_mhz') or 0:.0f}", "generation": facts.get("generation") or "cpu",
             "model_id": mid, "arch": spec.arch, "n_layers": spec.n_layers, "hidden": spec.hidden, "n_heads": spec.n_heads,

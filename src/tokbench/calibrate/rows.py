@@ -22,6 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]  # the repository (rows from data/ exist only in a checkout)
 EXTRA_FILES = ("data/published/decode_prefill.csv", "data/published/cpu.csv")
 CPU_HOST_FILE = "data/cpu_host/measurements.csv"
+# Probed CPU hosts measured by this project, one hardware id each (not "host": that id is whatever
+# machine a user probes, which no fit has seen): this 2-core VM, and the lent GPU machine's Xeon.
+CPU_HOST_FILES = (CPU_HOST_FILE, "data/cpu_device/measurements.csv")
 
 
 @dataclass
@@ -52,7 +55,7 @@ class Row:
         import re
 
         text = f"{self.extra.get('engine_text', '')} {self.source}"
-        if self.source.startswith("measured here") or self.hardware_id == "host":
+        if self.source.startswith("measured here") or self.extra.get("probed"):
             return "current"  # llama-cpp-python 0.3.36's llama.cpp (2026), built by this project
         m = re.search(r"\((\d{4,5})\)|\bb(\d{4,5})\b", text)
         if not m:
@@ -130,11 +133,11 @@ def _cpu_host_rows(path: Path) -> list[Row]:
         for r in csv.DictReader(fh):
             metric = {"per_stream": "decode"}.get(r["metric"], r["metric"])
             conc = int(r["concurrency"])
-            row = Row(hardware_id="host", model_id=r["model_id"], quant_id=r["quant_id"], engine_id=r["engine_id"],
-                      metric=metric, depth=int(r["depth"]), concurrency=int(r["concurrency"]),
-                      tps=float(r["tokens_per_s"]), source=f"{CPU_HOST_FILE} ({r['date']}: {r['command']})",
+            row = Row(hardware_id=r["hardware_id"], model_id=r["model_id"], quant_id=r["quant_id"],
+                      engine_id=r["engine_id"], metric=metric, depth=int(r["depth"]), concurrency=int(r["concurrency"]),
+                      tps=float(r["tokens_per_s"]), source=f"{path.parent.name}/{path.name} ({r['date']}: {r['command']})",
                       role=(r.get("role") or "").strip(), test=r["metric"])
-            row.extra = {"config": {"model_type": r["arch"], "num_hidden_layers": int(r["n_layers"]),
+            row.extra = {"probed": True, "config": {"model_type": r["arch"], "num_hidden_layers": int(r["n_layers"]),
                                     "hidden_size": int(r["hidden"]), "num_attention_heads": int(r["n_heads"]),
                                     "num_key_value_heads": int(r["n_kv_heads"]), "head_dim": int(r["head_dim"]),
                                     "intermediate_size": int(r["intermediate"]), "vocab_size": int(r["vocab"])},
@@ -161,7 +164,7 @@ def _host_hardware(row: Row):
     from tokbench.catalog.hardware import Hardware
 
     e = row.extra
-    return Hardware(id="host", name=e["cpu"], vendor="", kind="cpu", unified_memory=True,
+    return Hardware(id=row.hardware_id, name=e["cpu"], vendor="", kind="cpu", unified_memory=True,
                     bandwidth_gbs=e["bandwidth_gbs"], memory_gb=24.0, memory_options_gb=(24.0,),
                     fp16_tflops=e["fp32_tflops"], memory_type="DDR", generation=e["generation"],
                     compute_units=e["cores"], clock_mhz=e["clock_mhz"]).on_threads(e["threads"])
@@ -179,7 +182,7 @@ def attach(rows: list[Row]) -> tuple[list[Row], list[str]]:
     out, skipped = [], []
     for r in rows:
         try:
-            if r.hardware_id == "host":
+            if r.extra.get("probed"):
                 r.hw = _host_hardware(r)
                 key = ("cfg", r.model_id, r.quant_id)
                 if key not in cache:
@@ -213,8 +216,9 @@ def load_rows(include_cpu_host: bool = True) -> tuple[tuple[Row, ...], tuple[str
             rows += _csv_rows(p.read_text(), rel)
     if (ROOT / SWEEP_FILE).exists():
         rows += _sweep_rows(ROOT / SWEEP_FILE)
-    if include_cpu_host and (ROOT / CPU_HOST_FILE).exists():
-        rows += _cpu_host_rows(ROOT / CPU_HOST_FILE)
+    for rel in CPU_HOST_FILES if include_cpu_host else ():
+        if (ROOT / rel).exists():
+            rows += _cpu_host_rows(ROOT / rel)
     seen, unique = set(), []
     for r in rows:
         if r.key not in seen:
