@@ -137,15 +137,16 @@ def _cpu_host_rows(path: Path) -> list[Row]:
                       engine_id=r["engine_id"], metric=metric, depth=int(r["depth"]), concurrency=int(r["concurrency"]),
                       tps=float(r["tokens_per_s"]), source=f"{path.parent.name}/{path.name} ({r['date']}: {r['command']})",
                       role=(r.get("role") or "").strip(), test=r["metric"])
-            row.extra = {"probed": True, "config": {"model_type": r["arch"], "num_hidden_layers": int(r["n_layers"]),
-                                    "hidden_size": int(r["hidden"]), "num_attention_heads": int(r["n_heads"]),
-                                    "num_key_value_heads": int(r["n_kv_heads"]), "head_dim": int(r["head_dim"]),
-                                    "intermediate_size": int(r["intermediate"]), "vocab_size": int(r["vocab"])},
-                         "cpu": r["cpu"], "cores": int(r["cores"]), "bandwidth_gbs": float(r["bandwidth_gbs"]),
+            row.extra = {"probed": True, "cpu": r["cpu"], "cores": int(r["cores"]), "bandwidth_gbs": float(r["bandwidth_gbs"]),
                          # llama.cpp's threads in the run (rows before this column ran on every core)
                          "threads": int(r.get("threads") or r["cores"]),
                          "fp32_tflops": float(r["fp16_tflops"]), "clock_mhz": float(r["clock_mhz"]),
                          "generation": r["generation"]}
+            if r.get("n_layers"):  # a synthetic shape written inline; else model_id is a catalog model
+                row.extra["config"] = {"model_type": r["arch"], "num_hidden_layers": int(r["n_layers"]),
+                                       "hidden_size": int(r["hidden"]), "num_attention_heads": int(r["n_heads"]),
+                                       "num_key_value_heads": int(r["n_kv_heads"]), "head_dim": int(r["head_dim"]),
+                                       "intermediate_size": int(r["intermediate"]), "vocab_size": int(r["vocab"])}
             if conc > 1:
                 row.extra["step_s"] = 1.0 / row.tps  # in-process batch: each stream gains a token per step
             out.append(row)
@@ -182,11 +183,17 @@ def attach(rows: list[Row]) -> tuple[list[Row], list[str]]:
     out, skipped = [], []
     for r in rows:
         try:
-            if r.extra.get("probed"):
+            if r.extra.get("probed") and "config" in r.extra:
                 r.hw = _host_hardware(r)
                 key = ("cfg", r.model_id, r.quant_id)
                 if key not in cache:
                     spec = frozen(spec_from_config(r.extra["config"], name=r.model_id, source=CPU_HOST_FILE))
+                    cache[key] = (spec, work_profile(spec, r.quant_id))
+            elif r.extra.get("probed"):
+                r.hw = _host_hardware(r)
+                key = (r.model_id, r.quant_id)
+                if key not in cache:
+                    spec = frozen(model_spec(r.model_id))
                     cache[key] = (spec, work_profile(spec, r.quant_id))
             else:
                 r.hw = get_hardware(r.hardware_id, largest_variant=True)  # published rows may omit the core count

@@ -35,7 +35,9 @@ def measure_bandwidth(mib: int = DEFAULT_MIB, repeats: int = 4, max_threads: int
     src = np.ones(mib * 2**20 // 8, dtype=np.float64)
     dst = np.empty_like(src)
     np.copyto(dst, src)  # touch pages first: page faults are not bandwidth
-    cores = max_threads or min(os.cpu_count() or 1, 8)
+    # Every core: llama.cpp decodes on all of them, and on the lent 16-vCPU Xeon 8 threads copied at
+    # 61 GB/s while llama.cpp on 16 read an 8B F16 model at 85 (data/cpu_device/results.md).
+    cores = max_threads or (os.cpu_count() or 1)
     results = {}
     for threads in sorted({1, cores}):
         best = min(_copy_once(np, src, dst, threads) for _ in range(repeats))
