@@ -338,7 +338,9 @@ class OpenAIEngine:
 
     # ---- requests --------------------------------------------------------------------------
     async def generate(self, request: GenRequest, sink: TokenSink) -> GenResult:
-        """Stream one request; one sink call per network read with the tokens it carried."""
+        """Stream one request. Tokens come back as ``token_times`` settled after the stream (each read's
+        arrival time, counted in tokens); a request that fails or is cancelled mid-stream hands the
+        tokens that arrived to ``sink`` first (per read: its arrival time and token count)."""
         try:
             return await self._generate(request, sink)
         except EngineError as exc:  # a server may echo the key back in its error body

@@ -42,7 +42,7 @@ class GenRequest:
 
 @dataclass
 class GenResult:
-    """What an engine reports after a request ends (tokens themselves went to the sink)."""
+    """What an engine reports after a request ends (its tokens went to the sink, or are ``token_times``)."""
 
     finish_reason: str | None = None
     usage_prompt_tokens: int | None = None
@@ -107,4 +107,6 @@ class Engine(Protocol):
         ``progress(done, total)`` may be called as prompts are ready."""
 
     async def generate(self, request: GenRequest, sink: TokenSink) -> GenResult:
-        """Run one request, calling ``sink`` per chunk; raise :class:`EngineError` on failure."""
+        """Run one request; raise :class:`EngineError` on failure. Tokens reach ``sink(t, k)`` as they
+        arrive, or (engines that settle counts after the stream) come back as ``token_times``, and
+        those that arrived before a failure or cancel are handed to ``sink`` before it propagates."""
