@@ -40,6 +40,11 @@ PLAN = ([("llama-3.1-8b", q, 0) for q in ("Q4_0", "Q4_K_M", "Q5_K_S", "Q6_K", "Q
                                           "IQ2_XXS", "F16")]
         + [("llama-3.2-3b", "Q4_K_M", 0), ("llama-3.2-3b", "Q4_K_M", 2048), ("llama-3.2-3b", "Q8_0", 0),
            ("qwen3-30b-a3b", "Q4_K_M", 0)])
+# A second set, after the first was reported: the other storage types of the 7950X's rows, so the
+# AVX-512 per-type factors rest on two machines (pre-registered the same way: ``--set 2``).
+PLAN2 = [("llama-3.1-8b", q, 0) for q in ("Q4_1", "Q5_0", "Q5_1", "IQ3_S", "IQ3_XXS", "IQ4_NL", "IQ2_XS", "IQ2_M",
+                                          "Q2_K_S", "BF16")]
+PLANS = {"1": PLAN, "2": PLAN2}
 GEN = 32
 
 
@@ -60,7 +65,7 @@ def predict(a: argparse.Namespace) -> None:
 
     info, hw, seen = host(a.threads)
     rows = []
-    for model, quant, depth in PLAN:
+    for model, quant, depth in PLANS[a.set]:
         e = estimate(model, quant, seen, "llama.cpp", context=depth + GEN // 2)
         cal = e.calibration or {}
         rows.append({"model": model, "quant": quant, "engine": "llama.cpp", "test": f"tg{GEN} @ d{depth}",
@@ -74,7 +79,7 @@ def predict(a: argparse.Namespace) -> None:
                    "llama-bench -ngl 0; the machine is in no fit", "rows": rows}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "predictions-cpu.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    (out / f"predictions-cpu{'' if a.set == '1' else '-set' + a.set}.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
     for r in rows:
         print(f"{r['model']:>16} {r['quant']:>8} d{r['depth']:>5}: {r['predicted']:.2f} tok/s "
               f"[{r['low']:.2f}, {r['high']:.2f}] {r['level']}")
@@ -88,12 +93,13 @@ def measure(a: argparse.Namespace) -> None:
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    lines = out / "cpu-campaign.jsonl"
+    lines = out / f"cpu-campaign{'' if a.set == '1' else '-set' + a.set}.jsonl"
+    plan = PLANS[a.set]
     deadline = time.time() + a.budget_s
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    for model, quant, depth in PLAN:
+    for model, quant, depth in plan:
         if time.time() > deadline - 60:
             print("budget spent: stopping before", model, quant, depth, flush=True)
             break
@@ -116,7 +122,7 @@ def measure(a: argparse.Namespace) -> None:
             fh.write(json.dumps(rec) + "\n")
         ts = [row.get("avg_ts") for row in rec.get("rows", [])]
         print(f"{model} {quant} d{depth}: {ts} {rec.get('error', '')}", flush=True)
-        nxt = [p for p in PLAN[PLAN.index((model, quant, depth)) + 1:] if p[:2] == (model, quant)]
+        nxt = [p for p in plan[plan.index((model, quant, depth)) + 1:] if p[:2] == (model, quant)]
         if not nxt:
             path.unlink(missing_ok=True)
 
@@ -127,33 +133,26 @@ FIELDS = ["hardware_id", "cpu", "cores", "threads", "bandwidth_gbs", "fp16_tflop
           "engine_id", "metric", "depth", "concurrency", "tokens_per_s", "sd", "n", "role", "date", "command"]
 
 
-def report(a: argparse.Namespace) -> None:
-    import csv
-    import statistics
+# (predictions file, measurements file) of each set, in the order they were run.
+SETS = (("predictions-cpu-2026-11-30.json", "cpu-campaign.jsonl"),
+        ("predictions-cpu-set2-2026-11-30.json", "cpu-campaign-set2.jsonl"))
 
-    d = Path(a.dir)
-    pred = json.loads(next(d.glob("predictions-cpu-*.json")).read_text())
-    meas = {(r["model"], r["quant"], r["depth"]): r for r in map(json.loads, (d / "cpu-campaign.jsonl").open())
-            if r.get("kind") == "llama-bench" and r.get("rows")}
+
+def _fit_bandwidth(d: Path, probe: dict, cores: int) -> float:
+    """The bandwidth a set's rows carry into the fit: its own probe when that copied on every core,
+    else the probe re-run on every core on a machine of the same kind (reprobe-all-cores.txt): the
+    probe stopped at 8 threads when the first set's predictions were made."""
+    bw = probe["bandwidth"]
+    if bw["threads"] >= cores or not (d / "reprobe-all-cores.txt").exists():
+        return bw["bandwidth_gbs"]
+    line = next(ln for ln in (d / "reprobe-all-cores.txt").read_text().splitlines() if ln.startswith("default "))
+    return json.loads(line.split(" ", 1)[1])["bandwidth_gbs"]
+
+
+def _set_rows(d: Path, pred: dict, meas: dict, fit_bw: float) -> tuple[list[str], list[float], int, list[dict]]:
+    """Markdown rows, absolute errors, rows inside the band, and measurements.csv rows of one set."""
     probe, facts = pred["probe"], pred["probe"].get("cpu_facts") or {}
-    # The bandwidth the fit uses: the probe as it now runs (on every core; it stopped at 8 threads when
-    # the predictions were made), re-run on a machine of the same kind (reprobe-all-cores.txt).
-    fit_bw, reprobe = probe["bandwidth"]["bandwidth_gbs"], d / "reprobe-all-cores.txt"
-    if reprobe.exists():
-        line = next(ln for ln in reprobe.read_text().splitlines() if ln.startswith("default "))
-        fit_bw = json.loads(line.split(" ", 1)[1])["bandwidth_gbs"]
-    lines = ["# The lent GPU machine's CPU as a llama.cpp host: pre-registered, then measured (issue 15)", "",
-             f"Machine: {probe.get('cpu')}, {facts.get('cores')} vCPUs (1 thread per core, 1 socket; lscpu.txt, "
-             f"flags.txt), generation {facts.get('generation')}; probed {probe['bandwidth']['bandwidth_gbs']} GB/s "
-             f"({probe['bandwidth']['method']}, {probe['bandwidth']['threads']} threads), float32 matmul "
-             f"{probe['compute']['tflops']} TFLOP/s. The GPU machine of kind nvidia-h200, lent 2026-11-30.",
-             f"Predictions: {pred['date']}, planner {pred['commit'][:7]} (committed before the runs: "
-             "predictions-cpu-2026-11-30.json). Measured: llama.cpp from the llama-cpp-python 0.3.36 sources built "
-             "without CUDA (GGML_NATIVE), `llama-bench -ngl 0 -t 16 -p 0 -n 32 -r 3 -d DEPTH`, synthetic real-size "
-             "GGUFs (`tokbench synth`). Produced by `python benchmarks/gpu/cpu_host_campaign.py report`.", "",
-             "| model | quant | test | predicted tok/s [band] | measured tok/s | error | in band |",
-             "|---|---|---|---:|---:|---:|---|"]
-    errs, inside, out = [], 0, []
+    lines, errs, inside, out = [], [], 0, []
     for p in pred["rows"]:
         m = meas.get((p["model"], p["quant"], p["depth"] - GEN // 2))
         if m is None:
@@ -174,18 +173,51 @@ def report(a: argparse.Namespace) -> None:
                     "tokens_per_s": round(tps, 3), "sd": round(row["stddev_ts"], 3), "n": len(row["samples_ts"]),
                     "role": "fit", "date": pred["date"][:10],
                     "command": f"llama-bench -ngl 0 -t {row['n_threads']} -p 0 -n {GEN} -r 3 -d {row['n_depth']}"})
-    lines += ["", f"Pre-registered decode error: MAPE {statistics.mean(errs):.1f}% over {len(errs)} rows, "
-              f"{inside} of {len(errs)} inside the planner's band.", "",
-              "What it showed: the bandwidth-bound types (F16, Q8_0, Q4_0) came 39-42% under. llama.cpp on 16 "
-              "threads read an 8B F16 model at ~85 GB/s where the probe, a numpy copy on at most 8 threads, had "
-              f"measured {probe['bandwidth']['bandwidth_gbs']} GB/s. The probe now copies on every core: re-run on "
-              f"a machine of the same kind it read {fit_bw} GB/s on 16 threads (reprobe-all-cores.txt); that figure "
-              "is the one these rows carry in measurements.csv, where they joined the speed fit after this test.", ""]
+    return lines, errs, inside, out
+
+
+def report(a: argparse.Namespace) -> None:
+    import csv
+    import statistics
+
+    d = Path(a.dir)
+    lines = ["# The lent GPU machine's CPU as a llama.cpp host: pre-registered, then measured (issue 15)", "",
+             "Measured: llama.cpp from the llama-cpp-python 0.3.36 sources built without CUDA (GGML_NATIVE), "
+             f"`llama-bench -ngl 0 -t 16 -p 0 -n {GEN} -r 3 -d DEPTH`, synthetic real-size GGUFs (`tokbench synth`), "
+             "on machines of kind nvidia-h200 lent 2026-11-30 (each set on a fresh one). Each set's predictions "
+             "were made on its machine and committed before llama.cpp ran there. Produced by "
+             "`python benchmarks/gpu/cpu_host_campaign.py report`.", ""]
+    csv_rows = []
+    for n, (pfile, mfile) in enumerate(SETS, 1):
+        if not (d / pfile).exists() or not (d / mfile).exists():
+            continue
+        pred = json.loads((d / pfile).read_text())
+        meas = {(r["model"], r["quant"], r["depth"]): r for r in map(json.loads, (d / mfile).open())
+                if r.get("kind") == "llama-bench" and r.get("rows")}
+        probe, facts = pred["probe"], pred["probe"].get("cpu_facts") or {}
+        fit_bw = _fit_bandwidth(d, probe, facts.get("cores") or 1)
+        rows, errs, inside, out = _set_rows(d, pred, meas, fit_bw)
+        csv_rows += out
+        lines += [f"## Set {n} ({pfile}, planner {pred['commit'][:7]}, {pred['date']})", "",
+                  f"Machine: {probe.get('cpu')}, {facts.get('cores')} vCPUs (1 thread per core, 1 socket: lscpu.txt, "
+                  f"flags.txt), generation {facts.get('generation')}; probed {probe['bandwidth']['bandwidth_gbs']} GB/s "
+                  f"({probe['bandwidth']['method']}, {probe['bandwidth']['threads']} threads), float32 matmul "
+                  f"{probe['compute']['tflops']} TFLOP/s; the rows carry {fit_bw} GB/s into the fit.", "",
+                  "| model | quant | test | predicted tok/s [band] | measured tok/s | error | in band |",
+                  "|---|---|---|---:|---:|---:|---|", *rows, "",
+                  f"Pre-registered decode error: MAPE {statistics.mean(errs):.1f}% over {len(errs)} rows, "
+                  f"{inside} of {len(errs)} inside the planner's band.", ""]
+        if n == 1:
+            lines += ["What it showed: the bandwidth-bound types (F16, Q8_0, Q4_0) came 39-42% under. llama.cpp on "
+                      "16 threads read an 8B F16 model at ~85 GB/s where the probe, a numpy copy on at most 8 "
+                      f"threads, had measured {probe['bandwidth']['bandwidth_gbs']} GB/s. The probe now copies on "
+                      f"every core: re-run on a machine of the same kind it read {fit_bw} GB/s on 16 threads "
+                      "(reprobe-all-cores.txt). These rows joined the speed fit after this test.", ""]
     (d / "results.md").write_text("\n".join(lines))
     with (d / "measurements.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, FIELDS)
         w.writeheader()
-        w.writerows(out)
+        w.writerows(csv_rows)
     print("\n".join(lines))
 
 
@@ -199,6 +231,7 @@ def main() -> None:
     ap.add_argument("--llama-bin")
     ap.add_argument("--workdir", default="/tmp/cpu-models")
     ap.add_argument("--budget-s", type=float, default=480)
+    ap.add_argument("--set", choices=sorted(PLANS), default="1", help="which list of runs (PLAN, PLAN2)")
     a = ap.parse_args()
     {"predict": predict, "measure": measure, "report": report}[a.phase](a)
 
