@@ -66,8 +66,13 @@ def test_in_sample_error_is_small_where_the_machine_is_known(rows):
 
 
 def test_measurements_never_beat_the_ceiling(rows):
+    """No row streams more bytes than its machine's bandwidth. A probed host's figure is a numpy copy
+    counted as 2 bytes moved per byte copied; with write-allocate a copy moves 3, so what the memory
+    did can be up to 1.5x the figure (on the lent Xeon llama.cpp read ~101 GB/s where the copy said
+    75): that is its ceiling."""
     for r in rows:
-        assert r.tps < r.hw.bandwidth_bytes / step_bytes(r.spec, r.work, r.depth).total, r.hardware_id
+        ceiling = r.hw.bandwidth_bytes * (1.5 if r.extra.get("probed") else 1.0)
+        assert r.tps < ceiling / step_bytes(r.spec, r.work, r.depth).total, r.hardware_id
 
 
 def test_h200_inherits_the_h100s_kernels_and_only_its_bandwidth_changes():
