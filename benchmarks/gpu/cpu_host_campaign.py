@@ -44,7 +44,10 @@ PLAN = ([("llama-3.1-8b", q, 0) for q in ("Q4_0", "Q4_K_M", "Q5_K_S", "Q6_K", "Q
 # AVX-512 per-type factors rest on two machines (pre-registered the same way: ``--set 2``).
 PLAN2 = [("llama-3.1-8b", q, 0) for q in ("Q4_1", "Q5_0", "Q5_1", "IQ3_S", "IQ3_XXS", "IQ4_NL", "IQ2_XS", "IQ2_M",
                                           "Q2_K_S", "BF16")]
-PLANS = {"1": PLAN, "2": PLAN2}
+# A third, run on 4 threads (``--set 3 --threads 4``): there decode is held by the kernels, not the
+# memory (the 7950X's rows ran 1-4 threads), so these pin the AVX-512 per-type kernel rates.
+PLAN3 = [("llama-3.2-3b", q, 0) for q in ("Q4_0", "Q4_1", "Q5_0", "Q8_0", "Q4_K_M", "Q5_K_S", "Q6_K", "IQ4_XS")]
+PLANS = {"1": PLAN, "2": PLAN2, "3": PLAN3}
 GEN = 32
 
 
@@ -135,7 +138,8 @@ FIELDS = ["hardware_id", "cpu", "cores", "threads", "bandwidth_gbs", "fp16_tflop
 
 # (predictions file, measurements file) of each set, in the order they were run.
 SETS = (("predictions-cpu-2026-11-30.json", "cpu-campaign.jsonl"),
-        ("predictions-cpu-set2-2026-11-30.json", "cpu-campaign-set2.jsonl"))
+        ("predictions-cpu-set2-2026-11-30.json", "cpu-campaign-set2.jsonl"),
+        ("predictions-cpu-set3-2026-11-30.json", "cpu-campaign-set3.jsonl"))
 
 
 def _fit_bandwidth(d: Path, probe: dict, cores: int) -> float:
@@ -183,7 +187,7 @@ def report(a: argparse.Namespace) -> None:
     d = Path(a.dir)
     lines = ["# The lent GPU machine's CPU as a llama.cpp host: pre-registered, then measured (issue 15)", "",
              "Measured: llama.cpp from the llama-cpp-python 0.3.36 sources built without CUDA (GGML_NATIVE), "
-             f"`llama-bench -ngl 0 -t 16 -p 0 -n {GEN} -r 3 -d DEPTH`, synthetic real-size GGUFs (`tokbench synth`), "
+             f"`llama-bench -ngl 0 -t THREADS -p 0 -n {GEN} -r 3 -d DEPTH` (16 threads; set 3: 4), synthetic real-size GGUFs (`tokbench synth`), "
              "on machines of kind nvidia-h200 lent 2026-11-30 (each set on a fresh one). Each set's predictions "
              "were made on its machine and committed before llama.cpp ran there. Produced by "
              "`python benchmarks/gpu/cpu_host_campaign.py report`.", ""]
