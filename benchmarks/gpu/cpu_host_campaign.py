@@ -19,8 +19,9 @@ error, band coverage) into data/cpu_device/results.md and writes data/cpu_device
 (the probed-host format of data/cpu_host, catalog model ids) that the speed fit reads.
 
 Usage (repository root, on the device):
-  python3 benchmarks/gpu/cpu_host_campaign.py predict --out OUT [--threads N] [--commit SHA]
-  python3 benchmarks/gpu/cpu_host_campaign.py measure --out OUT --llama-bin DIR [--threads N] [--budget-s S]
+  python3 benchmarks/gpu/cpu_host_campaign.py predict --out OUT [--set 1|2|3] [--threads N] [--commit SHA]
+  python3 benchmarks/gpu/cpu_host_campaign.py measure --out OUT --llama-bin DIR [--set 1|2|3] [--threads N]
+  (set 1 and 2 on 16 threads, set 3 on 4; each set was run on a fresh machine, predictions committed between)
   python3 benchmarks/gpu/cpu_host_campaign.py report [--dir data/cpu_device]
 """
 
