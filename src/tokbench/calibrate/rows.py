@@ -175,7 +175,6 @@ def attach(rows: list[Row]) -> tuple[list[Row], list[str]]:
     """Resolve hardware, model spec and work profile of each row; (usable rows, skip reasons)."""
     from tokbench.catalog.hardware import get_hardware
     from tokbench.modelspec.hf_config import spec_from_config
-    from tokbench.plan import frozen
     from tokbench.plan.work import work_profile
     from tokbench.report.reference import model_spec
 
@@ -183,27 +182,19 @@ def attach(rows: list[Row]) -> tuple[list[Row], list[str]]:
     out, skipped = [], []
     for r in rows:
         try:
-            if r.extra.get("probed") and "config" in r.extra:
+            if r.extra.get("probed"):  # this project's CPU hosts: the probe's figures are the hardware
                 r.hw = _host_hardware(r)
-                key = ("cfg", r.model_id, r.quant_id)
-                if key not in cache:
-                    spec = frozen(spec_from_config(r.extra["config"], name=r.model_id, source=CPU_HOST_FILE))
-                    cache[key] = (spec, work_profile(spec, r.quant_id))
-            elif r.extra.get("probed"):
-                r.hw = _host_hardware(r)
-                key = (r.model_id, r.quant_id)
-                if key not in cache:
-                    spec = frozen(model_spec(r.model_id))
-                    cache[key] = (spec, work_profile(spec, r.quant_id))
             else:
                 r.hw = get_hardware(r.hardware_id, largest_variant=True)  # published rows may omit the core count
                 threads = _threads(r)
                 if r.hw.kind == "cpu" and threads:
                     r.hw = replace(r.hw, compute_units=threads)  # the cores llama.cpp ran on, not the chip's
-                key = (r.model_id, r.quant_id)
-                if key not in cache:
-                    spec = frozen(model_spec(r.model_id))
-                    cache[key] = (spec, work_profile(spec, r.quant_id))
+            config = r.extra.get("config")  # a synthetic shape written inline, else a catalog model
+            key = ("cfg", r.model_id, r.quant_id) if config else (r.model_id, r.quant_id)
+            if key not in cache:
+                spec = (spec_from_config(config, name=r.model_id, source=CPU_HOST_FILE) if config
+                        else model_spec(r.model_id))
+                cache[key] = (spec, work_profile(spec, r.quant_id))
             r.spec, r.work = cache[key]
         except Exception as exc:  # noqa: BLE001 - a row the planner cannot model yet: report it, go on
             skipped.append(f"{r.hardware_id} {r.model_id} {r.quant_id} {r.metric}: {exc}")

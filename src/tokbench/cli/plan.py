@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_model(args, hws, quants, kv_type, usable) -> int:
     from tokbench.cli.plan_args import check_combination, default_quants, file_quant, resolve_context, resolve_engine
     from tokbench.cli.plan_source import resolve
-    from tokbench.plan import estimate, frozen
+    from tokbench.plan import estimate
 
     from tokbench.quant.presets import parse_quant
 
@@ -143,14 +143,13 @@ def _run_model(args, hws, quants, kv_type, usable) -> int:
     def own_or_default(spec) -> list[str]:
         if quants or labels:  # a Hub safetensors repo planned at the presets asked
             return quants or [parse_quant(q) for q in labels]
-        own = file_quant(spec)  # before frozen(): that fills in the tensor list of specs without a file
+        own = file_quant(spec)
         return [own] if own else default_quants(resolve_engine(args.engine, None))
 
     targets = resolve(args.model, labels, own_or_default)
     engine = resolve_engine(args.engine, [q for tg in targets for q in tg.quants])
     contexts = {}
     for tg in targets:
-        tg.spec = frozen(tg.spec)
         check_combination(engine, hws, tg.quants)
         contexts[tg.spec.name] = resolve_context(args.context, args.depth, tg.spec, args.extrapolate)
     context, depth, notes = contexts[targets[0].spec.name]

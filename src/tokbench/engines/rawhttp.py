@@ -65,8 +65,9 @@ class _Conn(asyncio.Protocol):
         self.got_bytes = False
         self.retry_after = ""  # the server's Retry-After on 429/503, kept in the error message
         self.finished = False  # the stream's final event was seen (the response may still be ending)
-        self.fast = False  # a 200 chunked body is being read: reads of one whole chunk take the short path
-        self.lazy = False  # ... and reads are kept, then decoded in batches (``data_received``)
+        # A 200 chunked body is being read: reads are kept, then decoded in batches (``data_received``),
+        # and reads of whole chunks take the short path (``_whole_chunks``).
+        self.lazy = False
         self.pending: list[tuple[bytes, float]] = []  # reads not decoded yet: (bytes, arrival time)
 
     def start(self, feed: Feed, done: asyncio.Future) -> None:
@@ -107,7 +108,7 @@ class _Conn(asyncio.Protocol):
 
     def _read(self, data: bytes, t: float) -> None:
         try:
-            if self.fast and not self.left and not self.cbuf:
+            if self.lazy and not self.left and not self.cbuf:
                 payload = _whole_chunks(data)
                 if payload is not None:
                     if not self.finished and self.feed(payload, t):
@@ -124,7 +125,7 @@ class _Conn(asyncio.Protocol):
                 if not sep:
                     return
                 self._headers(head)
-                self.fast = self.lazy = self.mode == "chunked" and self.status == 200
+                self.lazy = self.mode == "chunked" and self.status == 200
                 data = rest
             self._body(data, t)
         except EngineError as exc:
@@ -249,7 +250,7 @@ class _Conn(asyncio.Protocol):
         if self.closed or self.done is None:
             return
         self.done = self.feed = None
-        self.fast = self.lazy = False
+        self.lazy = False
         if self.pool is not None and self.keep and not self.cbuf:
             self.pool.put(self)
         else:
@@ -258,7 +259,7 @@ class _Conn(asyncio.Protocol):
     def _close(self) -> None:
         self.ours = True  # closed by this client, not the server
         self.done = self.feed = None
-        self.fast = self.lazy = False
+        self.lazy = False
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
@@ -270,33 +271,20 @@ def _whole_chunks(data: bytes) -> bytes | None:
     decoding it without the general decoder's buffer and state machine is the short path. Anything
     else (a partial chunk, the terminator, a chunk extension) goes to the general decoder, and
     nothing was consumed."""
-    n = len(data)
-    eol = data.find(b"\r\n", 0, 12)
-    if eol <= 0:
-        return None
-    try:
-        end = eol + 2 + int(data[:eol], 16)
-    except ValueError:  # a chunk extension (";name=value") or not a size line
-        return None
-    if end <= eol + 2 or data[end:end + 2] != b"\r\n":  # empty (the last) or negative
-        return None
-    if end + 2 == n:
-        return data[eol + 2:end]
-    parts = [data[eol + 2:end]]
-    pos = end + 2
+    n, pos, parts = len(data), 0, []
     while pos < n:
         eol = data.find(b"\r\n", pos, pos + 12)
         if eol <= pos:
             return None
         try:
             end = eol + 2 + int(data[pos:eol], 16)
-        except ValueError:
+        except ValueError:  # a chunk extension (";name=value") or not a size line
             return None
-        if end <= eol + 2 or data[end:end + 2] != b"\r\n":  # empty (the last) or negative
+        if end <= eol + 2 or data[end:end + 2] != b"\r\n":  # empty (the last chunk), negative or cut
             return None
         parts.append(data[eol + 2:end])
         pos = end + 2
-    return b"".join(parts)
+    return parts[0] if len(parts) == 1 else b"".join(parts) if parts else None
 
 
 def _open(conn: _Conn) -> bool:

@@ -195,12 +195,8 @@ class SSEReader:
             r.token_times = list(self.times)
             return
         out: list[float] = []
-        add, more = out.append, out.extend
         for t, k in zip(self.times, counts):  # a read of k tokens: k timestamps, its arrival
-            if k == 1:
-                add(t)
-            elif k:
-                more((t,) * k)
+            out.extend((t,) * k)
         r.token_times = out
 
 

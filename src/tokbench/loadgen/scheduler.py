@@ -324,7 +324,14 @@ class Scheduler:
         """``n`` workers whose first requests go out START_BATCH at a time, one event-loop turn apart:
         the loop reads sockets between batches, so the first tokens of the earliest requests are
         timestamped as they arrive, not after hundreds of starts (~0.1 ms each) have run."""
-        gates: list[asyncio.Future] = []
+        loop = asyncio.get_running_loop()
+        gates = [loop.create_future() for _ in range((n - 1) // START_BATCH)]  # one per batch after the first
+
+        def open_next(i: int) -> None:  # each gate opens one loop turn after the one before it
+            if i < len(gates):
+                if not gates[i].done():  # a gate whose waiters were cancelled (Ctrl-C) is cancelled too
+                    gates[i].set_result(None)
+                loop.call_soon(open_next, i + 1)
 
         async def gated(k: int) -> None:
             if k >= START_BATCH:
@@ -332,15 +339,6 @@ class Scheduler:
             elif k == 0 and gates:  # the first batch runs in this loop turn; the next opens after it
                 loop.call_soon(open_next, 0)
             await worker()
-
-        loop = asyncio.get_running_loop()
-        batches = (n + START_BATCH - 1) // START_BATCH
-        gates = [loop.create_future() for _ in range(max(0, batches - 1))]
-
-        def open_next(i: int) -> None:  # each gate opens one loop turn after the one before it
-            if i < len(gates) and not gates[i].done():
-                gates[i].set_result(None)
-                loop.call_soon(open_next, i + 1)
 
         return [gated(k) for k in range(n)]
 

@@ -54,12 +54,6 @@ class PlanRow:
         return asdict(self)
 
 
-def frozen(spec: ModelSpec) -> ModelSpec:
-    """``spec`` itself: kept for callers; ModelSpec.tensors() now builds a spec's tensor list once, on
-    first use, so a plan whose sums come from :mod:`tokbench.plan.weight_sums` never builds it."""
-    return spec
-
-
 # Weight bytes of the last specs seen, by (id(spec), quant): a plan run asks for the same model x quant
 # once per machine and depth. The spec is kept in the value so its id cannot be reused while cached.
 _WB_CACHE: dict[tuple[int, str | None], tuple[ModelSpec, object]] = {}
@@ -94,7 +88,6 @@ def _resolve(spec, hardware, engine, kv_type):
         from tokbench.modelspec import load_spec
 
         spec = load_spec(spec)
-    spec = frozen(spec)
     hw = get_hardware(hardware) if isinstance(hardware, str) else hardware
     if hw is not None and not isinstance(hw, Hardware):
         raise TypeError(f"hardware must be a Hardware, an id or None, not {type(hardware).__name__}")

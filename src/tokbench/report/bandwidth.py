@@ -22,10 +22,9 @@ def step_bytes_of(spec, quant: str | None, depth: int, concurrency: int = 1, kv_
     if spec is None:
         return None
     try:
-        from tokbench.plan import _weights, frozen
+        from tokbench.plan import _weights
         from tokbench.plan.speed import step_bytes
 
-        spec = frozen(spec)
         _, work = _weights(spec, quant)
         return step_bytes(spec, work, max(int(depth), 0), kv_type, max(int(concurrency), 1)).total
     except Exception:  # noqa: BLE001 - a quant or layout the planner cannot size: no figure, never a guess

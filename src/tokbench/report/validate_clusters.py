@@ -97,11 +97,10 @@ def _parts(r: dict) -> dict:
 
 @lru_cache(maxsize=None)
 def _spec(model: str):
-    """One spec object per model with its tensor list built once (the planner caches per spec object)."""
+    """One spec object per model (the planner caches per spec object)."""
     from tokbench.modelspec import load_spec
-    from tokbench.plan import frozen
 
-    return frozen(load_spec(model))
+    return load_spec(model)
 
 
 @lru_cache(maxsize=None)
