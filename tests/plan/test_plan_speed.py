@@ -144,3 +144,16 @@ def test_decode_estimate_object():
     spec = load_spec("gpt-oss-120b")
     d = decode(spec, work_profile(spec, "MXFP4_MOE"), hw, get_calibration(hw, "llama.cpp"), 4096, concurrency=8)
     assert d.aggregate_tps == pytest.approx(8 * d.per_stream_tps)
+
+
+def test_attention_terms_count_only_layers_that_attend():
+    """Nemotron-H's Mamba and feed-forward-only layers attend over no cache: the attention FLOPs and
+    the CPU's per-KV-row term count its 6 full-attention layers alone."""
+    from tokbench.modelspec import load_spec
+    from tokbench.plan.speed import attention_flops, attention_rows
+
+    spec = load_spec("nemotron-3-nano-30b-a3b")
+    full = spec.kinds.count("full")
+    assert 0 < full < len(spec.kinds)
+    assert attention_rows(spec, 1000) == full * spec.n_kv_heads * 1000
+    assert attention_flops(spec, 1000) == full * 2.0 * spec.n_heads * spec.head_dim * 2 * 1000

@@ -47,6 +47,9 @@ from tokbench.plan.memory import expert_fraction, kernel_class
 from tokbench.plan.work import WorkProfile
 from tokbench.modelspec.model import ModelSpec
 
+# Layers that attend over no cache: Mamba layers (a constant state, counted in the state bytes) and
+# feed-forward-only layers (Nemotron-H's). The attention terms below skip them.
+NO_ATTENTION = ("mamba", "ffn")
 BATCH_COLUMNS = 8  # llama.cpp MMVQ_MAX_BATCH_SIZE: columns up to which the batched dot work grows
 
 _ACTIVE: dict[int, tuple[ModelSpec, int]] = {}
@@ -75,6 +78,8 @@ def attention_flops(spec: ModelSpec, depth: int) -> float:
             # Gated DeltaNet: a state update and read per head, independent of depth.
             total += 4.0 * spec.linear_v_heads * spec.linear_k_dim * spec.linear_v_dim
             continue
+        if kind in NO_ATTENTION:
+            continue
         cells = min(depth, spec.sliding_window) if kind == "sliding" and spec.sliding_window else depth
         if kind == "mla":
             width = spec.kv_lora_rank + spec.qk_rope_dim  # absorbed MLA attends in the latent space
@@ -93,7 +98,7 @@ def attention_rows(spec: ModelSpec, depth: int) -> float:
     """
     total = 0.0
     for kind in spec.kinds:
-        if kind == "linear":
+        if kind == "linear" or kind in NO_ATTENTION:
             continue
         cells = min(depth, spec.sliding_window) if kind == "sliding" and spec.sliding_window else depth
         total += (1 if kind == "mla" else spec.n_kv_heads) * cells
