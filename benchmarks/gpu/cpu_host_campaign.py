@@ -48,8 +48,41 @@ PLAN2 = [("llama-3.1-8b", q, 0) for q in ("Q4_1", "Q5_0", "Q5_1", "IQ3_S", "IQ3_
 # A third, run on 4 threads (``--set 3 --threads 4``): there decode is held by the kernels, not the
 # memory (the 7950X's rows ran 1-4 threads), so these pin the AVX-512 per-type kernel rates.
 PLAN3 = [("llama-3.2-3b", q, 0) for q in ("Q4_0", "Q4_1", "Q5_0", "Q8_0", "Q4_K_M", "Q5_K_S", "Q6_K", "IQ4_XS")]
-PLANS = {"1": PLAN, "2": PLAN2, "3": PLAN3}
+# A fourth, pre-registered on a machine of another size where one is lent (the two-GPU kind: 32 vCPUs),
+# each run at its own thread count (0: every core), most telling first (the measure phase stops at its
+# budget): the project's four small synthetic models at depth 0 and 1024 on one thread and on every
+# core (the decode attention's cost per cached token, which only this project's 2-vCPU VM had
+# measured), the bandwidth-bound 8B types on every core, single-thread kernel rates of three storage
+# types, a 3B model at depth 0 and 2048, and a MoE.
+TINY = ("cpu-llama-s", "Q8_0"), ("tokbench-default", "Q4_K_M"), ("cpu-llama-l", "Q4_K_M"), ("cpu-llama-m", "Q8_0")
+PLAN4 = ([(m, q, d, 1) for m, q in TINY for d in (0, 1024)]
+         + [(m, q, d, 0) for m, q in TINY for d in (0, 1024)]
+         + [("llama-3.1-8b", q, 0, 0) for q in ("Q4_K_M", "Q8_0", "Q4_0")]
+         + [("llama-3.2-3b", q, 0, 1) for q in ("Q4_K_M", "Q8_0", "Q4_0")]
+         + [("llama-3.2-3b", "Q4_K_M", d, 0) for d in (0, 2048)] + [("qwen3-30b-a3b", "Q4_K_M", 0, 0)])
+PLANS = {"1": PLAN, "2": PLAN2, "3": PLAN3, "4": PLAN4}
 GEN = 32
+
+
+def items(plan_id: str, threads: int) -> list[tuple[str, str, int, int]]:
+    """(model, quant, depth, threads) of a set: sets 1-3 run every item on ``threads``; set 4 names its
+    own per item (0: every core)."""
+    cores = os.cpu_count() or 1
+    return [(it[0], it[1], it[2], threads) if len(it) == 3 else (it[0], it[1], it[2], it[3] or cores)
+            for it in PLANS[plan_id]]
+
+
+def spec_of(model: str):
+    """A catalog model, or one of the small synthetic llama shapes of benchmarks/cpu_calibration.py."""
+    import sys
+
+    from tokbench.modelspec import load_spec
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from cpu_calibration import MODELS
+
+    shapes = {mid: spec for mid, spec, _, _ in MODELS}
+    return shapes[model] if model in shapes else load_spec(model)
 
 
 def host(threads: int):
@@ -67,13 +100,13 @@ def predict(a: argparse.Namespace) -> None:
 
     from tokbench.plan import estimate
 
-    info, hw, seen = host(a.threads)
+    info, hw, _ = host(a.threads)
     rows = []
-    for model, quant, depth in PLANS[a.set]:
-        e = estimate(model, quant, seen, "llama.cpp", context=depth + GEN // 2)
+    for model, quant, depth, threads in items(a.set, a.threads):
+        e = estimate(spec_of(model), quant, hw.on_threads(threads), "llama.cpp", context=depth + GEN // 2)
         cal = e.calibration or {}
         rows.append({"model": model, "quant": quant, "engine": "llama.cpp", "test": f"tg{GEN} @ d{depth}",
-                     "depth": depth + GEN // 2, "threads": a.threads, "metric": "decode_tps",
+                     "depth": depth + GEN // 2, "threads": threads, "metric": "decode_tps",
                      "predicted": e.decode_tps, "low": e.decode_tps_low, "high": e.decode_tps_high,
                      "level": cal.get("level") or cal.get("family"), "basis": cal.get("basis")})
     doc = {"label": "cpu-device-host", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -85,36 +118,36 @@ def predict(a: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"predictions-cpu{'' if a.set == '1' else '-set' + a.set}.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
     for r in rows:
-        print(f"{r['model']:>16} {r['quant']:>8} d{r['depth']:>5}: {r['predicted']:.2f} tok/s "
+        print(f"{r['model']:>16} {r['quant']:>8} d{r['depth']:>5} t{r['threads']:>2}: {r['predicted']:.2f} tok/s "
               f"[{r['low']:.2f}, {r['high']:.2f}] {r['level']}")
     print(f"host: {info.get('cpu')} cores {hw.compute_units} clock {hw.clock_mhz} gen {hw.generation} "
           f"bw {hw.bandwidth_gbs} GB/s matmul {hw.fp16_tflops} TFLOP/s")
 
 
 def measure(a: argparse.Namespace) -> None:
-    from tokbench.modelspec import load_spec
     from tokbench.synth import synthesize
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     lines = out / f"cpu-campaign{'' if a.set == '1' else '-set' + a.set}.jsonl"
-    plan = PLANS[a.set]
+    plan = items(a.set, a.threads)
     deadline = time.time() + a.budget_s
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    for model, quant, depth in plan:
+    for n_item, (model, quant, depth, threads) in enumerate(plan):
         if time.time() > deadline - 60:
             print("budget spent: stopping before", model, quant, depth, flush=True)
             break
         path = work / f"{model}-{quant}.gguf"
-        rec = {"model": model, "quant": quant, "depth": depth, "threads": a.threads}
+        rec = {"model": model, "quant": quant, "depth": depth, "threads": threads}
         try:
             if not path.exists():
                 t0 = time.time()
-                synthesize(load_spec(model), quant, path, seed=0, vocab="real")
+                spec = spec_of(model)
+                synthesize(spec, quant, path, seed=0, vocab="real" if spec.vocab > 8192 else spec.vocab)
                 rec["synth_s"] = round(time.time() - t0, 1)
-            cmd = [str(Path(a.llama_bin) / "llama-bench"), "-m", str(path), "-ngl", "0", "-t", str(a.threads),
+            cmd = [str(Path(a.llama_bin) / "llama-bench"), "-m", str(path), "-ngl", "0", "-t", str(threads),
                    "-p", "0", "-n", str(GEN), "-r", "3", "-d", str(depth), "-o", "jsonl"]
             r = subprocess.run(cmd, capture_output=True, text=True, env=env,
                                timeout=max(30, min(300, deadline - time.time() - 30)))
@@ -126,7 +159,7 @@ def measure(a: argparse.Namespace) -> None:
             fh.write(json.dumps(rec) + "\n")
         ts = [row.get("avg_ts") for row in rec.get("rows", [])]
         print(f"{model} {quant} d{depth}: {ts} {rec.get('error', '')}", flush=True)
-        nxt = [p for p in plan[plan.index((model, quant, depth)) + 1:] if p[:2] == (model, quant)]
+        nxt = [p for p in plan[n_item + 1:] if p[:2] == (model, quant)]
         if not nxt:
             path.unlink(missing_ok=True)
 
@@ -140,7 +173,8 @@ FIELDS = ["hardware_id", "cpu", "cores", "threads", "bandwidth_gbs", "fp16_tflop
 # (predictions file, measurements file) of each set, in the order they were run.
 SETS = (("predictions-cpu-2026-11-30.json", "cpu-campaign.jsonl"),
         ("predictions-cpu-set2-2026-11-30.json", "cpu-campaign-set2.jsonl"),
-        ("predictions-cpu-set3-2026-11-30.json", "cpu-campaign-set3.jsonl"))
+        ("predictions-cpu-set3-2026-11-30.json", "cpu-campaign-set3.jsonl"),
+        ("predictions-cpu-set4-2026-11-30.json", "cpu-campaign-set4.jsonl"))
 
 
 def _fit_bandwidth(d: Path, probe: dict, cores: int) -> float:
@@ -154,12 +188,24 @@ def _fit_bandwidth(d: Path, probe: dict, cores: int) -> float:
     return json.loads(line.split(" ", 1)[1])["bandwidth_gbs"]
 
 
+def _shape(model: str) -> dict:
+    """measurements.csv's shape columns for a small synthetic model (empty for a catalog model)."""
+    spec = spec_of(model)
+    if spec.name != model or model.startswith(("llama-", "qwen")):
+        return {}
+    return {"arch": spec.arch, "n_layers": spec.n_layers, "hidden": spec.hidden, "n_heads": spec.n_heads,
+            "n_kv_heads": spec.n_kv_heads, "head_dim": spec.head_dim, "intermediate": spec.intermediate,
+            "vocab": spec.vocab}
+
+
 def _set_rows(d: Path, pred: dict, meas: dict, fit_bw: float) -> tuple[list[str], list[float], int, list[dict]]:
     """Markdown rows, absolute errors, rows inside the band, and measurements.csv rows of one set."""
     probe, facts = pred["probe"], pred["probe"].get("cpu_facts") or {}
     lines, errs, inside, out = [], [], 0, []
+    cores = facts.get("cores") or 1
+    hardware_id = HARDWARE_ID if cores == 16 else f"cpu-h200-vm-xeon-{cores}c"
     for p in pred["rows"]:
-        m = meas.get((p["model"], p["quant"], p["depth"] - GEN // 2))
+        m = meas.get((p["model"], p["quant"], p["depth"] - GEN // 2, p.get("threads") or pred["threads"]))
         if m is None:
             continue
         row = m["rows"][0]
@@ -168,9 +214,9 @@ def _set_rows(d: Path, pred: dict, meas: dict, fit_bw: float) -> tuple[list[str]
         ok = p["low"] <= tps <= p["high"]
         errs.append(abs(err))
         inside += ok
-        lines.append(f"| {p['model']} | {p['quant']} | {p['test']} | {p['predicted']:.2f} [{p['low']:.2f}, "
+        lines.append(f"| {p['model']} | {p['quant']} | {p['test']} | {row['n_threads']} | {p['predicted']:.2f} [{p['low']:.2f}, "
                      f"{p['high']:.2f}] | {tps:.2f} | {err:+.1f}% | {'yes' if ok else 'no'} |")
-        out.append({"hardware_id": HARDWARE_ID, "cpu": probe.get("cpu"), "cores": facts.get("cores"),
+        out.append({**_shape(p["model"]), "hardware_id": hardware_id, "cpu": probe.get("cpu"), "cores": facts.get("cores"),
                     "threads": row["n_threads"], "bandwidth_gbs": fit_bw,
                     "fp16_tflops": probe["compute"]["tflops"], "clock_mhz": facts.get("clock_mhz"),
                     "generation": facts.get("generation"), "model_id": p["model"], "quant_id": p["quant"],
@@ -197,7 +243,7 @@ def report(a: argparse.Namespace) -> None:
         if not (d / pfile).exists() or not (d / mfile).exists():
             continue
         pred = json.loads((d / pfile).read_text())
-        meas = {(r["model"], r["quant"], r["depth"]): r for r in map(json.loads, (d / mfile).open())
+        meas = {(r["model"], r["quant"], r["depth"], r["threads"]): r for r in map(json.loads, (d / mfile).open())
                 if r.get("kind") == "llama-bench" and r.get("rows")}
         probe, facts = pred["probe"], pred["probe"].get("cpu_facts") or {}
         fit_bw = _fit_bandwidth(d, probe, facts.get("cores") or 1)
@@ -208,8 +254,8 @@ def report(a: argparse.Namespace) -> None:
                   f"flags.txt), generation {facts.get('generation')}; probed {probe['bandwidth']['bandwidth_gbs']} GB/s "
                   f"({probe['bandwidth']['method']}, {probe['bandwidth']['threads']} threads), float32 matmul "
                   f"{probe['compute']['tflops']} TFLOP/s; the rows carry {fit_bw} GB/s into the fit.", "",
-                  "| model | quant | test | predicted tok/s [band] | measured tok/s | error | in band |",
-                  "|---|---|---|---:|---:|---:|---|", *rows, "",
+                  "| model | quant | test | threads | predicted tok/s [band] | measured tok/s | error | in band |",
+                  "|---|---|---|---:|---:|---:|---:|---|", *rows, "",
                   f"Pre-registered decode error: MAPE {statistics.mean(errs):.1f}% over {len(errs)} rows, "
                   f"{inside} of {len(errs)} inside the planner's band.", ""]
         if n == 1:

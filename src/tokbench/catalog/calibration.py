@@ -86,8 +86,9 @@ class KernelParams:
         cls = kernel_class(ggml_type)
         base = self.rho_class.get(cls) or max(self.rho_class.values(), default=1.0)
         ty = ggml_type.upper()
-        # CPU kernels are written per instruction set: their type factors are keyed "generation/type".
-        factor = self.rho_type.get(f"{self.generation}/{ty}") or self.rho_type.get(ty, 1.0)
+        # CPU kernels are written per instruction set: a type's factor is a part shared by every ISA
+        # times the ISA's own ("generation/type"; absent on GPU backends).
+        factor = self.rho_type.get(ty, 1.0) * self.rho_type.get(f"{self.generation}/{ty}", 1.0)
         return base * factor * self.rho_gen
 
     def row_tail(self, ggml_type: str) -> float:
