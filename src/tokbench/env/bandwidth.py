@@ -1,50 +1,58 @@
-"""Measured memory bandwidth of this host: a large numpy array copy, best of a few runs.
+"""Measured memory bandwidth of this host: a large numpy array read on every core, best of a few runs.
 
-A copy reads and writes every byte, so the figure counts both (2 x array bytes per copy), the
-same convention as STREAM's "Copy" and as the 3023 GB/s measured on this workplace's H100.
-Threads split the array when that is faster (one core rarely saturates a memory controller).
+Decode streams the weights: it reads. The probe reads too (a max over the array, split across a
+pool of threads started before timing) and counts each byte once. On the lent 32-vCPU Xeon it read
+1 GiB at 122 GB/s where llama.cpp streamed 8B Q4_0 and Q8_0 weights at 120-126; the copy it replaced
+counted 76 there (a copy's write-allocate traffic is not counted, and 32 threads were spawned inside
+the timed region: data/cpu_device/probe-variants.md).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
-DEFAULT_MIB = 256  # far beyond any CPU cache, small enough for a shared 2-core machine
+DEFAULT_MIB = 1024  # beyond any CPU cache (the lent Xeon's L3 is 300 MiB), at most 1/16 of memory
 
 
-def _copy_once(np, src, dst, threads: int) -> float:
-    if threads <= 1:
-        t = time.perf_counter()
-        np.copyto(dst, src)
-        return time.perf_counter() - t
-    from concurrent.futures import ThreadPoolExecutor
+def _read_once(np, src, pool, bounds) -> float:
+    t = time.perf_counter()
+    if pool is None:
+        np.max(src)
+    else:
+        list(pool.map(lambda b: np.max(src[b[0]:b[1]]), bounds))  # numpy frees the GIL in reductions
+    return time.perf_counter() - t
 
-    n = src.shape[0]
-    bounds = [(i * n // threads, (i + 1) * n // threads) for i in range(threads)]
-    with ThreadPoolExecutor(threads) as pool:
-        t = time.perf_counter()
-        list(pool.map(lambda b: np.copyto(dst[b[0]:b[1]], src[b[0]:b[1]]), bounds))  # numpy frees the GIL
-        return time.perf_counter() - t
+
+def _array_mib(mib: int) -> int:
+    try:  # a small machine keeps its memory for the model
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return max(64, min(mib, total // 16 // 2**20))
+    except (ValueError, OSError, AttributeError):
+        return mib
 
 
 def measure_bandwidth(mib: int = DEFAULT_MIB, repeats: int = 4, max_threads: int | None = None) -> dict:
-    """Best copy bandwidth in GB/s (1e9 B/s) over ``repeats`` runs, single-threaded and threaded."""
+    """Best read bandwidth in GB/s (1e9 B/s) over ``repeats`` runs, on one thread and on every core."""
     import numpy as np
 
-    src = np.ones(mib * 2**20 // 8, dtype=np.float64)
-    dst = np.empty_like(src)
-    np.copyto(dst, src)  # touch pages first: page faults are not bandwidth
-    # Every core: llama.cpp decodes on all of them, and on the lent 16-vCPU Xeon 8 threads copied at
-    # 61 GB/s while llama.cpp on 16 read an 8B F16 model at 85 (data/cpu_device/results.md).
+    mib = _array_mib(mib)
+    src = np.ones(mib * 2**20 // 8, dtype=np.float64)  # written once: page faults are not bandwidth
     cores = max_threads or (os.cpu_count() or 1)
     results = {}
     for threads in sorted({1, cores}):
-        best = min(_copy_once(np, src, dst, threads) for _ in range(repeats))
-        results[threads] = 2 * src.nbytes / best / 1e9
+        n = src.shape[0]
+        bounds = [(i * n // threads, (i + 1) * n // threads) for i in range(threads)]
+        with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
+            if pool is not None:
+                list(pool.map(lambda b: None, bounds))  # every worker started before the clock runs
+            best = min(_read_once(np, src, pool, bounds) for _ in range(repeats))
+        results[threads] = src.nbytes / best / 1e9
     threads = max(results, key=results.get)
     return {"bandwidth_gbs": round(results[threads], 2), "threads": threads, "array_mib": mib,
-            "method": f"numpy copy of {mib} MiB, read+write bytes, best of {repeats}",
+            "method": f"numpy read (max) of {mib} MiB on a started thread pool, best of {repeats}",
             "by_threads": {str(k): round(v, 2) for k, v in results.items()}}
 
 
