@@ -5,7 +5,7 @@ The planner's "cpu" calibration family had no data (a stated default). This scri
 small llama models of different widths, depths and quants (random weights: decode speed
 depends on shapes and types, not values), runs ``tokbench bench --engine llama.cpp`` on each at
 context depths 64, 256 and 1024 (single stream) plus one concurrency 4 and 8 point on the default
-bench model, and records the host's measured copy bandwidth and float32 matmul rate
+bench model, and records the host's measured read bandwidth and float32 matmul rate
 (tokbench.env.probe_host), which the fit uses as the host's bandwidth and compute peak.
 
 Output: data/cpu_host/measurements.csv (one row per measurement, with the host's bandwidth_gbs and

@@ -9,7 +9,8 @@ instead of running off: a chip generation's factor defaults to 1, a storage type
 Unknowns (see :mod:`tokbench.catalog.calibration` for their meaning):
 ``mem[group]``, and per backend: ``rho_class[class]``, ``rho_type[type]`` (CPUs: also
 ``rho_type[generation/type]``), ``rho_gen[generation]``,
-``node_s``, ``node_gen[generation]`` (also scales ``row_s``), ``row_s[class]``, ``eta_kv``, ``rho_att``; for rows
+``node_s``, ``node_gen[generation]`` (also scales ``row_s``), ``row_s[class]`` (seconds per weight of a row; on CPUs
+cycles), ``eta_kv``, ``rho_att``; for rows
 measured with older llama.cpp builds ``era_rho[era]`` and ``era_node[era]`` (the planner predicts
 current builds, whose factor is 1).
 """
@@ -41,6 +42,11 @@ PRIOR_ROW = (math.log(2e-9), 2.5)  # a matrix kernel's last wave: seconds per we
 PRIOR_ETA_KV = (math.log(0.7), 0.4)
 PRIOR_ERA = (0.0, 0.5)  # an older llama.cpp build's kernels relative to current ones
 PRIOR_ERA_MEM = (0.0, 0.2)
+# CPUs: no machine has rows of both a current build and an older one, so a wide era factor would take
+# up the machines' own differences (a 2024 desktop Zen 4 against a 2026 cloud Xeon VM). Held narrow,
+# those stay with the machines' generations and types (LOMO over the CPU rows 30.5% against 33.5%).
+PRIOR_ERA_CPU = (0.0, 0.1)
+PRIOR_ROW_CPU = (math.log(5.0), 2.5)  # CPUs: cycles per weight of one row (row_s counts cycles there)
 PRIOR_RHO_ATT = (math.log(64.0), 2.5)  # attention FLOPs per unit per cycle
 PRIOR_BW_CORE = (math.log(20e9), 0.7)  # CPUs: bytes/s one core streams
 PRIOR_ATT_ROW = (math.log(100.0), 2.5)  # CPUs: cycles of decode attention per KV head x cached token
@@ -92,7 +98,7 @@ def design(rows, p: float) -> Design:
     """Arrays and parameter layout for single-stream decode ``rows`` (attached calibrate.rows.Row)."""
     from tokbench.catalog.calibration import backend_key
     from tokbench.plan.memory import expert_fraction
-    from tokbench.plan.speed import attention_flops, attention_rows, roof_rate, step_bytes
+    from tokbench.plan.speed import attention_flops, attention_rows, roof_rate, row_unit, step_bytes
 
     types = sorted({t for r in rows for t in r.work.types})
     names: list[str] = []
@@ -124,7 +130,7 @@ def design(rows, p: float) -> Design:
                 continue
             mem_b[i, j] = w.dense_bytes + frac * w.expert_bytes
             work[i, j] = w.dense_elems + used * w.expert_elems
-            row_sum[i, j] = w.row_sum
+            row_sum[i, j] = w.row_sum * row_unit(r.hw)
             i_rho[i, j, 0] = _index(names, prior, f"{b}:rho_class:{kernel_class(ty)}", PRIOR_RHO_CLASS)
             if r.hw.kind == "cpu":  # CPU kernels are written per instruction set (AVX2, AVX-512, NEON)
                 i_rho[i, j, 1] = _index(names, prior, f"{b}:rho_type:{ty}", PRIOR_CPU_TYPE)
@@ -132,11 +138,13 @@ def design(rows, p: float) -> Design:
             else:
                 i_rho[i, j, 1] = _index(names, prior, f"{b}:rho_type:{ty}", PRIOR_RHO_TYPE)
             i_rho[i, j, 2] = _index(names, prior, f"{b}:rho_gen:{gen}", PRIOR_RHO_GEN)
-            i_row[i, j] = _index(names, prior, f"{b}:row_s:{kernel_class(ty)}", PRIOR_ROW)
+            i_row[i, j] = _index(names, prior, f"{b}:row_s:{kernel_class(ty)}",
+                                 PRIOR_ROW_CPU if r.hw.kind == "cpu" else PRIOR_ROW)
             if r.era != "current":  # the planner predicts current builds: their era factor is 1
                 # per kernel class: old builds ran some classes through other code paths (2024 F16
                 # decode went through a generic kernel at ~half the bandwidth a current build reaches)
-                i_rho[i, j, 3] = _index(names, prior, f"{b}:era_rho:{r.era}/{kernel_class(ty)}", PRIOR_ERA)
+                i_rho[i, j, 3] = _index(names, prior, f"{b}:era_rho:{r.era}/{kernel_class(ty)}",
+                                        PRIOR_ERA_CPU if r.hw.kind == "cpu" else PRIOR_ERA)
         sb = step_bytes(r.spec, r.work, r.depth, "f16", 1)
         kv[i] = sb.kv + sb.state
         att[i] = attention_flops(r.spec, r.depth)

@@ -51,7 +51,8 @@ class Row:
     @property
     def era(self) -> str:
         """llama.cpp build era of the measurement (kernels changed between them): ``current`` (build >= 6000,
-        or this project's own campaigns), ``2025`` (3500-5999), ``2024`` (< 3500), ``unknown`` (no build given)."""
+        this project's own campaigns, or no build given in a 2026 measurement), ``2025`` (3500-5999),
+        ``2024`` (< 3500), ``unknown`` (no build given, before 2026)."""
         import re
 
         text = f"{self.extra.get('engine_text', '')} {self.source}"
@@ -59,7 +60,8 @@ class Row:
             return "current"  # llama-cpp-python 0.3.36's llama.cpp (2026), built by this project
         m = re.search(r"\((\d{4,5})\)|\bb(\d{4,5})\b", text)
         if not m:
-            return "unknown"
+            # No build printed: a 2026 measurement ran a build >= b7000 (b6000 was tagged in 2025).
+            return "current" if self.extra.get("year", "")[:4] >= "2026" else "unknown"
         build = int(m.group(1) or m.group(2))
         return "current" if build >= 6000 else "2025" if build >= 3500 else "2024"
 
@@ -101,7 +103,8 @@ def _csv_rows(text: str, origin: str) -> list[Row]:
         out.append(Row(hardware_id=r["hardware_id"].split(":", 1)[0], model_id=r["model_id"], quant_id=r["quant_id"],
                        engine_id=r["engine_id"], metric=metric, depth=int(float(r["depth"] or 0)), concurrency=conc,
                        tps=tps, source=r["source"] or origin, role=(r.get("role") or "").strip(),
-                       server="llama-server" in engine_text, test=test, extra={**extra, "engine_text": engine_text}))
+                       server="llama-server" in engine_text, test=test,
+                       extra={**extra, "engine_text": engine_text, "year": (r.get("year") or "").strip()}))
     return out
 
 

@@ -184,11 +184,12 @@ def _widen_for_novelty(spec, work, cal):
     new_types = sorted(t for t in work.types if t not in b.get("fitted_types", ()) and t != "F32")
     if not (new_arch or new_types):
         return cal, notes
-    lo, hi = doc["bands"].get("arch_new", doc["bands"]["extrapolated"])
+    bands = doc.get("bands_cpu", doc["bands"]) if cal.backend.endswith("/cpu") else doc["bands"]
+    lo, hi = bands.get("arch_new", bands["extrapolated"])
     if new_arch:
         notes.append(f"{spec.arch}: no measurements of this architecture family on {cal.backend}: band widened")
     if new_types:
-        lo, hi = min(lo, doc["bands"]["extrapolated"][0]), max(hi, doc["bands"]["extrapolated"][1])
+        lo, hi = min(lo, bands["extrapolated"][0]), max(hi, bands["extrapolated"][1])
         notes.append(f"{', '.join(new_types)}: storage type(s) never measured on {cal.backend}: "
                      "their kernel roof is their class's; band widened")
     return replace(cal, band_low=min(cal.band_low, lo), band_high=max(cal.band_high, hi)), notes

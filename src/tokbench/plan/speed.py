@@ -150,6 +150,18 @@ def stream_bandwidth(hw, k) -> float:
     return k.eta_mem * bw
 
 
+CPU_REF_CLOCK_HZ = 2.6e9  # a CPU without a catalog clock: the median of the sourced ARM clocks
+
+
+def row_unit(hw) -> float:
+    """What one unit of the fitted row term ``row_s`` is worth in seconds: 1 on accelerators (seconds per
+    weight of one row); on CPUs a cycle of the core (``row_s`` counts cycles there), so a faster core
+    pays its serial part of a matrix kernel in less time."""
+    if hw.kind != "cpu":
+        return 1.0
+    return 1.0 / ((hw.clock_mhz or 0) * 1e6 or CPU_REF_CLOCK_HZ)
+
+
 def roof_rate(hw) -> float:
     """Units x clock (Hz) of the kernel-throughput roof; a CPU host without them uses its probed matmul rate."""
     rate = hw.unit_clock_hz
@@ -197,7 +209,7 @@ def weight_seconds(spec: ModelSpec, work: WorkProfile, hw, k, n: int) -> tuple[f
             omega = k.mmq.get(kernel_class(ty), 1 + k.kappa * (BATCH_COLUMNS - 1))
             dense, experts = max(dense, w.dense_elems * omega), max(experts, w.expert_elems * frac * omega)
         mem = (w.dense_bytes + frac * w.expert_bytes) / bw
-        cmp = (dense + experts) / (k.rho(ty) * rate) + w.row_sum * k.row_tail(ty)
+        cmp = (dense + experts) / (k.rho(ty) * rate) + w.row_sum * k.row_tail(ty) * row_unit(hw)
         total += smooth_max(mem, cmp, k.p)
         mem_total += mem
         cmp_total += cmp
