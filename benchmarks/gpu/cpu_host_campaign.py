@@ -202,9 +202,9 @@ def _fit_bandwidth(d: Path, probe: dict, cores: int) -> float:
 
 def _shape(model: str) -> dict:
     """measurements.csv's shape columns for a small synthetic model (empty for a catalog model)."""
-    spec = spec_of(model)
-    if spec.name != model or model.startswith(("llama-", "qwen")):
+    if model not in {m for m, _ in TINY}:
         return {}
+    spec = spec_of(model)
     return {"arch": spec.arch, "n_layers": spec.n_layers, "hidden": spec.hidden, "n_heads": spec.n_heads,
             "n_kv_heads": spec.n_kv_heads, "head_dim": spec.head_dim, "intermediate": spec.intermediate,
             "vocab": spec.vocab}

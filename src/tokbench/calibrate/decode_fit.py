@@ -40,10 +40,13 @@ PRIOR_NODE = (math.log(2e-6), 2.5)
 PRIOR_NODE_GEN = (0.0, 0.5)
 PRIOR_ROW = (math.log(2e-9), 2.5)  # a matrix kernel's last wave: seconds per weight of one row
 PRIOR_ETA_KV = (math.log(0.7), 0.4)
-PRIOR_ERA = (0.0, 0.5)  # an older llama.cpp build's kernels relative to current ones
+# An older llama.cpp build's kernels relative to current ones. Loose on accelerators: many machines there
+# have rows of several builds (an M2 Ultra: 2024, current and unknown), which pin the factors (LOMO over
+# the accelerator rows 8.8% at 2.0 against 9.9% at 0.5).
+PRIOR_ERA = (0.0, 2.0)
 PRIOR_ERA_MEM = (0.0, 0.2)
-# CPUs: no machine has rows of both a current build and an older one, so a wide era factor would take
-# up the machines' own differences (a 2024 desktop Zen 4 against a 2026 cloud Xeon VM). Held narrow,
+# CPUs: no machine has rows of both a current build and an older one, so a wide kernel era factor would
+# take up the machines' own differences (a 2024 desktop Zen 4 against a 2026 cloud Xeon VM). Held narrow,
 # those stay with the machines' generations and types (LOMO over the CPU rows 30.5% against 33.5%).
 PRIOR_ERA_CPU = (0.0, 0.1)
 PRIOR_ROW_CPU = (math.log(5.0), 2.5)  # CPUs: cycles per weight of one row (row_s counts cycles there)
