@@ -161,3 +161,28 @@ def test_attention_terms_count_only_layers_that_attend():
     assert 0 < full < len(spec.kinds)
     assert attention_rows(spec, 1000) == full * spec.n_kv_heads * 1000
     assert attention_flops(spec, 1000) == full * 2.0 * spec.n_heads * spec.head_dim * 2 * 1000
+
+
+def test_a_cpu_estimate_for_a_new_architecture_takes_the_cpu_band():
+    # A new-architecture band comes from each kind's own held-out rows: a CPU plan never takes the
+    # accelerators' (narrower) one, and an accelerator plan never the CPUs' (wider) one.
+    from tokbench.catalog.calibration import speed_params
+
+    doc = speed_params()
+    cpu = estimate("glm-4.7-flash", "Q4_K_M", "cpu-ryzen-9-7950x", context=4096)  # deepseek2: no CPU rows
+    assert any("no measurements of this architecture" in n for n in cpu.notes)
+    lo, hi = doc["bands_cpu"]["arch_new"]
+    assert cpu.decode_tps_low == pytest.approx(cpu.decode_tps * min(lo, doc["bands_cpu"]["generation"][0]), rel=1e-6)
+    assert doc["bands_cpu"]["arch_new"] != doc["bands"]["arch_new"]
+
+
+def test_the_cpu_row_term_counts_cycles():
+    # On a CPU the serial part of a matrix kernel is fitted in cycles: a core twice as fast pays half.
+    from dataclasses import replace
+
+    from tokbench.plan.speed import CPU_REF_CLOCK_HZ, row_unit
+
+    cpu = get_hardware("cpu-ryzen-9-7950x")
+    assert row_unit(cpu) == pytest.approx(1 / (cpu.clock_mhz * 1e6))
+    assert row_unit(replace(cpu, clock_mhz=None)) == pytest.approx(1 / CPU_REF_CLOCK_HZ)
+    assert row_unit(get_hardware("h100-sxm")) == 1.0
