@@ -1,4 +1,7 @@
-"""Measured memory bandwidth of this host: a large numpy array copy, best of a few runs.
+"""The copy probe tokbench ran before 2026-11-30 (src/tokbench/env/bandwidth.py at c69ae78), kept only
+so benchmarks/gpu/reprobe_bandwidth.sh can put its figure beside the read probe's on a lent machine.
+
+Measured memory bandwidth of this host: a large numpy array copy, best of a few runs.
 
 A copy reads and writes every byte, so the figure counts both (2 x array bytes per copy), the
 same convention as STREAM's "Copy" and as the 3023 GB/s measured on this workplace's H100.
@@ -46,26 +49,3 @@ def measure_bandwidth(mib: int = DEFAULT_MIB, repeats: int = 4, max_threads: int
     return {"bandwidth_gbs": round(results[threads], 2), "threads": threads, "array_mib": mib,
             "method": f"numpy copy of {mib} MiB, read+write bytes, best of {repeats}",
             "by_threads": {str(k): round(v, 2) for k, v in results.items()}}
-
-
-def measure_matmul_tflops(n: int = 1024, repeats: int = 3) -> dict:
-    """Best dense float32 matrix-product rate of this host in TFLOP/s (numpy's BLAS, all its threads).
-
-    For hosts the catalog does not know, this stands in for the chip's FP16 peak in the planner's
-    compute roofline (prefill, and batched decode at high concurrency): on a CPU the engines' matrix
-    kernels run at rates of the same order as the BLAS product.
-    """
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    a @ b  # warm-up: thread pool start and page faults are not arithmetic
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return {"tflops": round(2 * n**3 / best / 1e12, 4), "method": f"numpy float32 {n}x{n} matmul, best of {repeats}"}
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
