@@ -32,7 +32,7 @@ PRIOR_RHO_TYPE = (0.0, 0.4)
 # CPUs: a storage type's factor is the product of a part shared by every instruction set (how much
 # unpacking its blocks need) and a part of the instruction set's own kernels (AVX2, AVX-512, NEON
 # write each type differently). Held out, an ISA's only machine keeps the shared part. The widths were
-# chosen by leave-one-machine-out error over the CPU rows (26.2% against 27.5% with one factor per ISA).
+# chosen by leave-one-machine-out error over the CPU rows (192 then: 26.2% against 27.5% with one factor per ISA).
 PRIOR_CPU_TYPE = (0.0, 0.3)
 PRIOR_CPU_ISA_TYPE = (0.0, 0.6)
 PRIOR_RHO_GEN = (0.0, 0.5)
@@ -42,12 +42,12 @@ PRIOR_ROW = (math.log(2e-9), 2.5)  # a matrix kernel's last wave: seconds per we
 PRIOR_ETA_KV = (math.log(0.7), 0.4)
 # An older llama.cpp build's kernels relative to current ones. Loose on accelerators: many machines there
 # have rows of several builds (an M2 Ultra: 2024, current and unknown), which pin the factors (LOMO over
-# the accelerator rows 8.8% at 2.0 against 9.9% at 0.5).
+# the 511 accelerator rows 8.8% at 2.0 against 9.9% at 0.5).
 PRIOR_ERA = (0.0, 2.0)
 PRIOR_ERA_MEM = (0.0, 0.2)
 # CPUs: no machine has rows of both a current build and an older one, so a wide kernel era factor would
 # take up the machines' own differences (a 2024 desktop Zen 4 against a 2026 cloud Xeon VM). Held narrow,
-# those stay with the machines' generations and types (LOMO over the CPU rows 30.5% against 33.5%).
+# those stay with the machines' generations and types (LOMO over the 231 CPU rows then: 30.5% against 33.5%).
 PRIOR_ERA_CPU = (0.0, 0.1)
 PRIOR_ROW_CPU = (math.log(5.0), 2.5)  # CPUs: cycles per weight of one row (row_s counts cycles there)
 PRIOR_RHO_ATT = (math.log(64.0), 2.5)  # attention FLOPs per unit per cycle
