@@ -68,7 +68,15 @@ PLAN5 = ([("llama-3.1-8b", q, 0, 8) for q in ("Q4_K_M", "Q8_0", "Q4_0")]
          + [("qwen3-8b", "Q8_0", 0, 0), ("gpt-oss-20b", "MXFP4_MOE", 0, 0)]
          + [(m, q, d, 0) for m, q in TINY[1:3] for d in (0, 1024)]
          + [("llama-3.2-3b", q, 0, 2) for q in ("Q4_K_M", "Q6_K")])
-PLANS = {"1": PLAN, "2": PLAN2, "3": PLAN3, "4": PLAN4, "5": PLAN5}
+# A sixth, back on the two-GPU kind (32 vCPUs), pre-registered with the planner of this session's stop
+# (every change of the session in it): what that machine never ran (8 and 16 threads, the architectures
+# set 5 brought, F16 and IQ4_XS on every core).
+PLAN6 = ([("llama-3.1-8b", q, 0, t) for q in ("Q4_K_M", "Q8_0") for t in (8, 16)]
+         + [(m, "Q4_K_M", 0, 0) for m in ("qwen2.5-7b", "qwen3-8b", "gemma-3-27b")]
+         + [("qwen3-8b", "Q8_0", 0, 0), ("gpt-oss-20b", "MXFP4_MOE", 0, 0)]
+         + [("llama-3.1-8b", q, 0, 0) for q in ("F16", "IQ4_XS")]
+         + [("llama-3.2-3b", q, 0, 4) for q in ("Q4_K_M", "Q6_K")])
+PLANS = {"1": PLAN, "2": PLAN2, "3": PLAN3, "4": PLAN4, "5": PLAN5, "6": PLAN6}
 GEN = 32
 
 
@@ -183,7 +191,8 @@ SETS = (("predictions-cpu-2026-11-30.json", "cpu-campaign.jsonl"),
         ("predictions-cpu-set2-2026-11-30.json", "cpu-campaign-set2.jsonl"),
         ("predictions-cpu-set3-2026-11-30.json", "cpu-campaign-set3.jsonl"),
         ("predictions-cpu-set4-2026-11-30.json", "cpu-campaign-set4.jsonl"),
-        ("predictions-cpu-set5-2026-11-30.json", "cpu-campaign-set5.jsonl"))
+        ("predictions-cpu-set5-2026-11-30.json", "cpu-campaign-set5.jsonl"),
+        ("predictions-cpu-set6-2026-11-30.json", "cpu-campaign-set6.jsonl"))
 
 
 def _fit_bandwidth(d: Path, probe: dict, cores: int) -> float:
@@ -246,10 +255,10 @@ def report(a: argparse.Namespace) -> None:
     d = Path(a.dir)
     lines = ["# The lent GPU machine's CPU as a llama.cpp host: pre-registered, then measured (issue 15)", "",
              "Measured: llama.cpp from the llama-cpp-python 0.3.36 sources built without CUDA (GGML_NATIVE), "
-             f"`llama-bench -ngl 0 -t THREADS -p 0 -n {GEN} -r 3 -d DEPTH` (16 threads; set 3: 4; sets 4 and 5: per row), "
+             f"`llama-bench -ngl 0 -t THREADS -p 0 -n {GEN} -r 3 -d DEPTH` (16 threads; set 3: 4; sets 4-6: per row), "
              "synthetic real-size GGUFs (`tokbench synth`; set 4 also the project's four small synthetic llama shapes of "
              "benchmarks/cpu_calibration.py), on machines of kind nvidia-h200 (16 vCPUs; sets 1-3 and 5) and nvidia-h200-x2 "
-             "(32 vCPUs; set 4) lent 2026-11-30, each set on a fresh one. Each set's predictions were made on its "
+             "(32 vCPUs; sets 4 and 6) lent 2026-11-30, each set on a fresh one. Each set's predictions were made on its "
              "machine and committed before llama.cpp ran there. Produced by "
              "`python benchmarks/gpu/cpu_host_campaign.py report`.", ""]
     csv_rows = []
