@@ -64,15 +64,20 @@ def bench(path: Path, depths: str, conc: str, db: Path) -> list[dict]:
     return json.loads(out)["results"]
 
 
+def shape_columns(spec: ModelSpec) -> dict:
+    """measurements.csv's columns that write a synthetic model's shape inline (calibrate.rows reads them)."""
+    return {"arch": spec.arch, "n_layers": spec.n_layers, "hidden": spec.hidden, "n_heads": spec.n_heads,
+            "n_kv_heads": spec.n_kv_heads, "head_dim": spec.head_dim, "intermediate": spec.intermediate,
+            "vocab": spec.vocab}
+
+
 def rows_for(mid: str, spec: ModelSpec, quant: str, role: str, results: list[dict], host: dict) -> list[dict]:
     """measurements.csv rows of one bench: decode (or per_stream) and prefill per point."""
     facts = host.get("cpu_facts") or {}
     base = {"hardware_id": HARDWARE_ID, "cpu": host["cpu"], "cores": host["cpu_count"], "threads": default_threads(),
             "bandwidth_gbs": f"{host['bandwidth']['bandwidth_gbs']:.2f}", "fp16_tflops": f"{host['compute']['tflops']:.4f}",
             "clock_mhz": f"{facts.get('clock_mhz') or 0:.0f}", "generation": facts.get("generation") or "cpu",
-            "model_id": mid, "arch": spec.arch, "n_layers": spec.n_layers, "hidden": spec.hidden, "n_heads": spec.n_heads,
-            "n_kv_heads": spec.n_kv_heads, "head_dim": spec.head_dim, "intermediate": spec.intermediate,
-            "vocab": spec.vocab, "quant_id": quant, "engine_id": "llama.cpp", "role": role,
+            "model_id": mid, **shape_columns(spec), "quant_id": quant, "engine_id": "llama.cpp", "role": role,
             "date": dt.date.today().isoformat(),
             "command": f"tokbench bench --engine llama.cpp --context-depth {DEPTHS} --gen-tokens {GEN} "
                        f"--repetitions {REPS}"}

@@ -28,6 +28,7 @@ Usage (repository root, on the device):
 from __future__ import annotations
 
 import argparse
+import functools
 import datetime as dt
 import json
 import os
@@ -81,23 +82,29 @@ GEN = 32
 
 
 def items(plan_id: str, threads: int) -> list[tuple[str, str, int, int]]:
-    """(model, quant, depth, threads) of a set: sets 1-3 run every item on ``threads``; set 4 names its
-    own per item (0: every core)."""
+    """(model, quant, depth, threads) of a set: sets 1-3 run every item on ``threads``; sets 4-6 name
+    their own per item (0: every core)."""
     cores = os.cpu_count() or 1
     return [(it[0], it[1], it[2], threads) if len(it) == 3 else (it[0], it[1], it[2], it[3] or cores)
             for it in PLANS[plan_id]]
 
 
-def spec_of(model: str):
-    """A catalog model, or one of the small synthetic llama shapes of benchmarks/cpu_calibration.py."""
+@functools.lru_cache(maxsize=1)
+def _calibration():
+    """benchmarks/cpu_calibration.py, imported once (its small synthetic llama shapes)."""
     import sys
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import cpu_calibration
+
+    return cpu_calibration
+
+
+def spec_of(model: str):
+    """A catalog model, or one of the small synthetic llama shapes of benchmarks/cpu_calibration.py."""
     from tokbench.modelspec import load_spec
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from cpu_calibration import MODELS
-
-    shapes = {mid: spec for mid, spec, _, _ in MODELS}
+    shapes = {mid: spec for mid, spec, _, _ in _calibration().MODELS}
     return shapes[model] if model in shapes else load_spec(model)
 
 
@@ -211,12 +218,7 @@ def _fit_bandwidth(d: Path, probe: dict, cores: int) -> float:
 
 def _shape(model: str) -> dict:
     """measurements.csv's shape columns for a small synthetic model (empty for a catalog model)."""
-    if model not in {m for m, _ in TINY}:
-        return {}
-    spec = spec_of(model)
-    return {"arch": spec.arch, "n_layers": spec.n_layers, "hidden": spec.hidden, "n_heads": spec.n_heads,
-            "n_kv_heads": spec.n_kv_heads, "head_dim": spec.head_dim, "intermediate": spec.intermediate,
-            "vocab": spec.vocab}
+    return _calibration().shape_columns(spec_of(model)) if model in {m for m, _ in TINY} else {}
 
 
 def _set_rows(d: Path, pred: dict, meas: dict, fit_bw: float) -> tuple[list[str], list[float], int, list[dict]]:
