@@ -103,6 +103,11 @@ class KernelParams:
         return LEVEL_TEXT[self.level]
 
 
+def bands_for(doc: dict, backend: str) -> dict:
+    """The band table a backend's estimates take: CPUs have their own (their held-out rows miss by more)."""
+    return doc.get("bands_cpu", doc["bands"]) if backend.endswith("/cpu") else doc["bands"]
+
+
 @lru_cache(maxsize=1)
 def speed_params() -> dict:
     """The fitted parameter document (``data/speed_params.json``)."""
@@ -162,7 +167,7 @@ def get_calibration(hw, engine: str, doc: dict | None = None) -> KernelParams:
         level = "generation"
     else:
         level = "extrapolated"
-    lo, hi = doc.get("bands_cpu", doc["bands"])[level] if use.endswith("/cpu") else doc["bands"][level]
+    lo, hi = bands_for(doc, use)[level]
     basis = f"{use} fit on {len(b.get('fitted_hardware', ()))} machines ({b.get('n_rows', 0)} rows); {LEVEL_TEXT[level]}"
     if borrowed:
         basis = f"no {key} data: {use}'s parameters ({basis})"

@@ -175,7 +175,7 @@ def _widen_for_novelty(spec, work, cal):
     measurements on this backend: the band then also spans held-out architectures' errors."""
     from dataclasses import replace
 
-    from tokbench.catalog.calibration import speed_params
+    from tokbench.catalog.calibration import bands_for, speed_params
 
     doc = speed_params()
     b = doc["backends"].get(cal.backend, {})
@@ -184,7 +184,7 @@ def _widen_for_novelty(spec, work, cal):
     new_types = sorted(t for t in work.types if t not in b.get("fitted_types", ()) and t != "F32")
     if not (new_arch or new_types):
         return cal, notes
-    bands = doc.get("bands_cpu", doc["bands"]) if cal.backend.endswith("/cpu") else doc["bands"]
+    bands = bands_for(doc, cal.backend)
     lo, hi = bands.get("arch_new", bands["extrapolated"])
     if new_arch:
         notes.append(f"{spec.arch}: no measurements of this architecture family on {cal.backend}: band widened")

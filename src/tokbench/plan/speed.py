@@ -197,6 +197,7 @@ def weight_seconds(spec: ModelSpec, work: WorkProfile, hw, k, n: int) -> tuple[f
     """
     bw = stream_bandwidth(hw, k)
     rate = roof_rate(hw)
+    unit = row_unit(hw)
     frac = expert_fraction(spec, n)
     e = spec.n_experts or 1
     touched = frac * e
@@ -209,7 +210,7 @@ def weight_seconds(spec: ModelSpec, work: WorkProfile, hw, k, n: int) -> tuple[f
             omega = k.mmq.get(kernel_class(ty), 1 + k.kappa * (BATCH_COLUMNS - 1))
             dense, experts = max(dense, w.dense_elems * omega), max(experts, w.expert_elems * frac * omega)
         mem = (w.dense_bytes + frac * w.expert_bytes) / bw
-        cmp = (dense + experts) / (k.rho(ty) * rate) + w.row_sum * k.row_tail(ty) * row_unit(hw)
+        cmp = (dense + experts) / (k.rho(ty) * rate) + w.row_sum * k.row_tail(ty) * unit
         total += smooth_max(mem, cmp, k.p)
         mem_total += mem
         cmp_total += cmp
