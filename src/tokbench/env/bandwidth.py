@@ -4,12 +4,13 @@ Decode streams the weights: it reads. The probe reads too (a max over the array,
 pool of threads started before timing) and counts each byte once. On the lent 32-vCPU Xeon it read
 1 GiB at 122 GB/s where llama.cpp streamed 8B Q4_0 and Q8_0 weights at 120-126; the copy it replaced
 counted 76 there (a copy's write-allocate traffic is not counted, and 32 threads were spawned inside
-the timed region: data/cpu_device/probe-variants.md).
+the timed region: data/cpu_device/probe-variants-32c.txt).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -47,7 +48,10 @@ def measure_bandwidth(mib: int = DEFAULT_MIB, repeats: int = 4, max_threads: int
         bounds = [(i * n // threads, (i + 1) * n // threads) for i in range(threads)]
         with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
             if pool is not None:
-                list(pool.map(lambda b: None, bounds))  # every worker started before the clock runs
+                # Every worker started before the clock runs: a pool spawns a thread per task only while
+                # none is idle, so each warm-up task waits until all of them are running.
+                gate = threading.Barrier(threads)
+                list(pool.map(lambda b: gate.wait(timeout=30), bounds))
             best = min(_read_once(np, src, pool, bounds) for _ in range(repeats))
         results[threads] = src.nbytes / best / 1e9
     threads = max(results, key=results.get)
