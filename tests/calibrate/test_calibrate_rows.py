@@ -17,3 +17,18 @@ def test_era_from_the_build_number_else_from_a_2026_date():
     assert _row("llama.cpp CPU (build not stated, 8 threads)", "2026").era == "current"
     assert _row("llama.cpp CPU (build not stated, 8 threads)", "2025").era == "unknown"
     assert _row("llama.cpp CPU (build not stated, 8 threads)", "").era == "unknown"
+
+
+def test_a_probed_host_row_is_a_current_build_unless_it_states_its_era(tmp_path):
+    from tokbench.calibrate.rows import _cpu_host_rows
+
+    head = ("hardware_id,cpu,cores,threads,bandwidth_gbs,fp16_tflops,clock_mhz,generation,model_id,quant_id,engine_id,"
+            "metric,depth,concurrency,tokens_per_s,sd,n,role,date,build,era,command\n")
+    common = "cpu-dev-vm-epyc-2c,AMD EPYC,2,2,19.57,0.13,2445,cpu-x86-avx2,llama-3.2-3b,Q4_0,llama.cpp,decode,16,1"
+    f = tmp_path / "m.csv"
+    f.write_text(head + f"{common},5.0,0.1,3,fit,2026-11-30,,,llama-bench\n"
+                 + f"{common},4.0,0.1,3,fit,2026-11-30,\"4730faca, 2024-07\",2024,llama-bench\n")
+    cur, old = _cpu_host_rows(f)
+    assert (cur.era, old.era) == ("current", "2024")
+    assert old.extra["threads"] == 2 and "4730faca" in old.extra["engine_text"]
+    assert cur.key != old.key  # both builds' rows survive de-duplication

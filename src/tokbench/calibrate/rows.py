@@ -24,7 +24,7 @@ EXTRA_FILES = ("data/published/decode_prefill.csv", "data/published/cpu.csv")
 CPU_HOST_FILE = "data/cpu_host/measurements.csv"
 # Probed CPU hosts measured by this project, one hardware id each (not "host": that id is whatever
 # machine a user probes, which no fit has seen): this 2-core VM, and the lent GPU machine's Xeon.
-CPU_HOST_FILES = (CPU_HOST_FILE, "data/cpu_device/measurements.csv")
+CPU_HOST_FILES = (CPU_HOST_FILE, "data/cpu_device/measurements.csv", "data/cpu_host/build_era.csv")
 
 
 @dataclass
@@ -52,9 +52,12 @@ class Row:
     def era(self) -> str:
         """llama.cpp build era of the measurement (kernels changed between them): ``current`` (build >= 6000,
         this project's own campaigns, or no build given in a 2026 measurement), ``2025`` (3500-5999),
-        ``2024`` (< 3500), ``unknown`` (no build given, before 2026)."""
+        ``2024`` (< 3500), ``unknown`` (no build given, before 2026); or the era a row states (an older
+        build this project ran, whose sources carry no build number)."""
         import re
 
+        if self.extra.get("era"):  # stated by the row (an older build run here: data/cpu_host/build_era.csv)
+            return self.extra["era"]
         text = f"{self.extra.get('engine_text', '')} {self.source}"
         if self.source.startswith("measured here") or self.extra.get("probed"):
             return "current"  # llama-cpp-python 0.3.36's llama.cpp (2026), built by this project
@@ -150,6 +153,9 @@ def _cpu_host_rows(path: Path) -> list[Row]:
                                        "hidden_size": int(r["hidden"]), "num_attention_heads": int(r["n_heads"]),
                                        "num_key_value_heads": int(r["n_kv_heads"]), "head_dim": int(r["head_dim"]),
                                        "intermediate_size": int(r["intermediate"]), "vocab_size": int(r["vocab"])}
+            if r.get("era"):  # an older llama.cpp build run on the same host (data/cpu_host/build_era.csv)
+                row.extra["era"] = r["era"]
+                row.extra["engine_text"] = f"llama.cpp CPU (build {r['build']}, {row.extra['threads']} threads)"
             if conc > 1:
                 row.extra["step_s"] = 1.0 / row.tps  # in-process batch: each stream gains a token per step
             out.append(row)
