@@ -77,12 +77,19 @@ PLAN6 = ([("llama-3.1-8b", q, 0, t) for q in ("Q4_K_M", "Q8_0") for t in (8, 16)
          + [("qwen3-8b", "Q8_0", 0, 0), ("gpt-oss-20b", "MXFP4_MOE", 0, 0)]
          + [("llama-3.1-8b", q, 0, 0) for q in ("F16", "IQ4_XS")]
          + [("llama-3.2-3b", q, 0, 4) for q in ("Q4_K_M", "Q6_K")])
-PLANS = {"1": PLAN, "2": PLAN2, "3": PLAN3, "4": PLAN4, "5": PLAN5, "6": PLAN6}
+# A seventh, on the one-GPU kind (16 vCPUs), pre-registered with the planner of the next session's stop
+# (the build-era rows and per-type era factors in it): an 8B at 4 threads (that machine ran 4 threads on
+# a 3B only), the types current builds repack (Q4_0, IQ4_NL) on every core, a 14B, a MoE at Q8_0 and
+# gpt-oss-20b on 4 threads.
+PLAN7 = ([("llama-3.1-8b", q, 0, 4) for q in ("Q4_K_M", "Q8_0", "Q6_K", "IQ4_NL")]
+         + [("llama-3.2-3b", q, 0, 0) for q in ("Q4_0", "IQ4_NL")]
+         + [("qwen2.5-14b", "Q4_K_M", 0, 0), ("qwen3-30b-a3b", "Q8_0", 0, 0), ("gpt-oss-20b", "MXFP4_MOE", 0, 4)])
+PLANS = {"1": PLAN, "2": PLAN2, "3": PLAN3, "4": PLAN4, "5": PLAN5, "6": PLAN6, "7": PLAN7}
 GEN = 32
 
 
 def items(plan_id: str, threads: int) -> list[tuple[str, str, int, int]]:
-    """(model, quant, depth, threads) of a set: sets 1-3 run every item on ``threads``; sets 4-6 name
+    """(model, quant, depth, threads) of a set: sets 1-3 run every item on ``threads``; sets 4-7 name
     their own per item (0: every core)."""
     cores = os.cpu_count() or 1
     return [(it[0], it[1], it[2], threads) if len(it) == 3 else (it[0], it[1], it[2], it[3] or cores)
@@ -199,7 +206,8 @@ SETS = (("predictions-cpu-2026-11-30.json", "cpu-campaign.jsonl"),
         ("predictions-cpu-set3-2026-11-30.json", "cpu-campaign-set3.jsonl"),
         ("predictions-cpu-set4-2026-11-30.json", "cpu-campaign-set4.jsonl"),
         ("predictions-cpu-set5-2026-11-30.json", "cpu-campaign-set5.jsonl"),
-        ("predictions-cpu-set6-2026-11-30.json", "cpu-campaign-set6.jsonl"))
+        ("predictions-cpu-set6-2026-11-30.json", "cpu-campaign-set6.jsonl"),
+        ("predictions-cpu-set7-2026-11-30.json", "cpu-campaign-set7.jsonl"))
 
 
 def _fit_bandwidth(d: Path, probe: dict, cores: int) -> float:

@@ -45,10 +45,12 @@ PRIOR_ETA_KV = (math.log(0.7), 0.4)
 # the 511 accelerator rows 8.8% at 2.0 against 9.9% at 0.5).
 PRIOR_ERA = (0.0, 2.0)
 PRIOR_ERA_MEM = (0.0, 0.2)
-# CPUs: no machine has rows of both a current build and an older one, so a wide kernel era factor would
-# take up the machines' own differences (a 2024 desktop Zen 4 against a 2026 cloud Xeon VM). Held narrow,
-# those stay with the machines' generations and types (LOMO over the 231 CPU rows then: 30.5% against 33.5%).
-PRIOR_ERA_CPU = (0.0, 0.1)
+# CPUs: one factor per build era and storage type, pinned by the same CPUs run on three builds
+# (data/cpu_host/build_era.csv: this project's AVX2 VM and the lent AVX-512 Xeon). Leave-one-machine-out
+# over the 386 CPU rows hardly moves with the width: 31.8% at 0.15, 31.5% at 0.3, 31.4% at 0.45, 31.6% with
+# one factor per kernel class at 0.1 (the old choice, made when no machine had rows of two builds and a
+# wide factor took up machine differences). A factor per instruction set as well: 31.9%.
+PRIOR_ERA_CPU = (0.0, 0.3)
 PRIOR_ROW_CPU = (math.log(5.0), 2.5)  # CPUs: cycles per weight of one row (row_s counts cycles there)
 PRIOR_RHO_ATT = (math.log(64.0), 2.5)  # attention FLOPs per unit per cycle
 PRIOR_BW_CORE = (math.log(20e9), 0.7)  # CPUs: bytes/s one core streams
@@ -144,9 +146,11 @@ def design(rows, p: float) -> Design:
             i_row[i, j] = _index(names, prior, f"{b}:row_s:{kernel_class(ty)}",
                                  PRIOR_ROW_CPU if r.hw.kind == "cpu" else PRIOR_ROW)
             if r.era != "current":  # the planner predicts current builds: their era factor is 1
-                # per kernel class: old builds ran some classes through other code paths (2024 F16
-                # decode went through a generic kernel at ~half the bandwidth a current build reaches)
-                i_rho[i, j, 3] = _index(names, prior, f"{b}:era_rho:{r.era}/{kernel_class(ty)}",
+                # CPUs: per storage type (the same CPU ran Q4_0 1.6x faster on a 2026 build than on a 2024 one,
+                # Q4_K_M alike, Q6_K 1.2x slower: data/cpu_host/build_era.md); accelerators: per kernel class
+                # (2024 F16 decode went through a generic kernel at ~half the bandwidth a current build reaches)
+                era_key = ty if r.hw.kind == "cpu" else kernel_class(ty)
+                i_rho[i, j, 3] = _index(names, prior, f"{b}:era_rho:{r.era}/{era_key}",
                                         PRIOR_ERA_CPU if r.hw.kind == "cpu" else PRIOR_ERA)
         sb = step_bytes(r.spec, r.work, r.depth, "f16", 1)
         kv[i] = sb.kv + sb.state
