@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[3]  # the repository (rows from data/ ex
 EXTRA_FILES = ("data/published/decode_prefill.csv", "data/published/cpu.csv")
 CPU_HOST_FILE = "data/cpu_host/measurements.csv"
 # Probed CPU hosts measured by this project, one hardware id each (not "host": that id is whatever
-# machine a user probes, which no fit has seen): this 2-core VM, and the lent GPU machine's Xeon.
+# machine a user probes, which no fit has seen): this 2-core VM, and the lent GPU machine's Xeon; both hosts
+# again on older llama.cpp builds (build_era.csv).
 CPU_HOST_FILES = (CPU_HOST_FILE, "data/cpu_device/measurements.csv", "data/cpu_host/build_era.csv")
 
 
