@@ -3,8 +3,9 @@
 The CPU rows the planner is fitted on come from builds of 2024 (the Apple M2 Max's and the Ryzen 9 7950X's
 published rows), of late 2024 - 2025, and of 2026 (this project's own hosts), and no machine had rows of
 two builds: the fit could not tell a build's kernels from a machine's cores. This measures the same
-storage types on the same CPU (this project's 2-vCPU VM) with three llama.cpp builds, interleaved per
-model so that the VM's drift falls on every build alike:
+storage types on the same CPU with three llama.cpp builds (this project's 2-vCPU VM; the lent GPU
+machine's 16-vCPU Xeon with two of them, through device_run.sh), interleaved per model so that the
+machine's drift falls on every build alike:
 
   build (llama-cpp-python sdist)   llama.cpp          era in the fit
   0.2.84                           4730faca, 2024-07  2024 (the M2 Max / 7950X rows ran 081fe431, b3441)
@@ -18,8 +19,9 @@ Usage (repository root):
   benchmarks/cpu_build_era/build.sh /work/era 0.2.84 0.3.6 0.3.36
   python benchmarks/cpu_build_era/measure.py measure --bins /work/era --work /tmp/era-models
   python benchmarks/cpu_build_era/measure.py report
-Raw llama-bench JSON lines go to data/cpu_host/build_era.jsonl as each run ends; ``report`` writes
-data/cpu_host/build_era.csv (data/cpu_host/measurements.csv's columns and the build) and build_era.md.
+Raw llama-bench JSON lines go to data/cpu_host/build_era.jsonl (the Xeon's: data/cpu_device/build_era.jsonl)
+as each run ends; ``report`` writes data/cpu_host/build_era.csv (the probed-host columns, the build and its
+era) and build_era.md. The runs committed: see data/cpu_host/README.md.
 """
 
 from __future__ import annotations
