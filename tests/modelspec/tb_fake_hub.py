@@ -112,6 +112,9 @@ class FakeHub:
     # --- request handling ---------------------------------------------------------------------
 
     def _reply(self, h, status: int, body: bytes, headers: dict[str, str], send: bool, auth, rng) -> None:
+        # Logged before the reply goes out: the client may act on the reply (and the test read the log)
+        # before this server thread runs again, so a hit appended afterwards could land in the next step's slice.
+        self.log.append(Hit(h.command, h.path, status, len(body) if send else 0, auth, rng))
         h.send_response(status)
         for k, v in headers.items():
             h.send_header(k, v)
@@ -119,7 +122,6 @@ class FakeHub:
         h.end_headers()
         if send:
             h.wfile.write(body)
-        self.log.append(Hit(h.command, h.path, status, len(body) if send else 0, auth, rng))
 
     def _denied(self, repo: Repo, auth: str | None) -> tuple[int, str] | None:
         token = auth[7:] if auth and auth.startswith("Bearer ") else None
