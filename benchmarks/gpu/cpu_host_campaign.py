@@ -84,12 +84,23 @@ PLAN6 = ([("llama-3.1-8b", q, 0, t) for q in ("Q4_K_M", "Q8_0") for t in (8, 16)
 PLAN7 = ([("llama-3.1-8b", q, 0, 4) for q in ("Q4_K_M", "Q8_0", "Q6_K", "IQ4_NL")]
          + [("llama-3.2-3b", q, 0, 0) for q in ("Q4_0", "IQ4_NL")]
          + [("qwen2.5-14b", "Q4_K_M", 0, 0), ("qwen3-30b-a3b", "Q8_0", 0, 0), ("gpt-oss-20b", "MXFP4_MOE", 0, 4)])
-PLANS = {"1": PLAN, "2": PLAN2, "3": PLAN3, "4": PLAN4, "5": PLAN5, "6": PLAN6, "7": PLAN7}
+# An eighth, on the one-GPU kind (16 vCPUs), with llama.cpp built for AVX2 only (GGML_NATIVE off: AVX, AVX2,
+# FMA, F16C, BMI2; no AVX-512, no AVX-VNNI), as the prebuilt x64 AVX2 binaries and any AVX2-only CPU (AMD Zen 1-3,
+# Intel desktop parts since Alder Lake) run it: the AVX2 kernels had one machine with many rows in the data
+# (this project's 2-vCPU EPYC VM, held out 62% off). The same cores ran set 3's 3B rows with the AVX-512 kernels;
+# the planner predicts them as an AVX2 host of the probed size and clock (``--isa avx2``).
+PLAN8 = ([("llama-3.2-3b", q, 0, 4) for q in ("Q4_0", "Q4_K_M", "Q8_0", "Q6_K", "IQ4_XS", "Q4_1", "Q5_K_M", "IQ4_NL", "F16")]
+         + [("llama-3.1-8b", q, 0, 0) for q in ("Q4_K_M", "Q8_0")]
+         + [("llama-3.2-3b", q, 0, 1) for q in ("Q4_K_M", "Q8_0", "Q4_0")])
+PLANS = {"1": PLAN, "2": PLAN2, "3": PLAN3, "4": PLAN4, "5": PLAN5, "6": PLAN6, "7": PLAN7, "8": PLAN8}
+# Sets run on a llama.cpp built for a narrower instruction set than the host's: the generation they are
+# predicted and fitted as (benchmarks/gpu/cpu_host_run.sh builds that variant for them).
+ISA = {"8": "cpu-x86-avx2"}
 GEN = 32
 
 
 def items(plan_id: str, threads: int) -> list[tuple[str, str, int, int]]:
-    """(model, quant, depth, threads) of a set: sets 1-3 run every item on ``threads``; sets 4-7 name
+    """(model, quant, depth, threads) of a set: sets 1-3 run every item on ``threads``; sets 4-8 name
     their own per item (0: every core)."""
     cores = os.cpu_count() or 1
     return [(it[0], it[1], it[2], threads) if len(it) == 3 else (it[0], it[1], it[2], it[3] or cores)
@@ -130,7 +141,11 @@ def predict(a: argparse.Namespace) -> None:
 
     from tokbench.plan import estimate
 
+    from dataclasses import replace
+
     info, hw, _ = host(a.threads)
+    if a.set in ISA:  # the llama.cpp build's kernels, not the host's widest instruction set
+        hw = replace(hw, generation=ISA[a.set])
     rows = []
     for model, quant, depth, threads in items(a.set, a.threads):
         e = estimate(spec_of(model), quant, hw.on_threads(threads), "llama.cpp", context=depth + GEN // 2)
@@ -140,7 +155,7 @@ def predict(a: argparse.Namespace) -> None:
                      "predicted": e.decode_tps, "low": e.decode_tps_low, "high": e.decode_tps_high,
                      "level": cal.get("level") or cal.get("family"), "basis": cal.get("basis")})
     doc = {"label": "cpu-device-host", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-           "commit": a.commit, "threads": a.threads, "probe": info,
+           "commit": a.commit, "threads": a.threads, "probe": info, "build_generation": ISA.get(a.set),
            "hardware": {k: v for k, v in asdict(hw).items() if not callable(v)},
            "note": "predictions made on the lent machine before any llama.cpp run there; CPU-only llama.cpp, "
                    "llama-bench -ngl 0; the machine is in no fit", "rows": rows}
@@ -207,7 +222,8 @@ SETS = (("predictions-cpu-2026-11-30.json", "cpu-campaign.jsonl"),
         ("predictions-cpu-set4-2026-11-30.json", "cpu-campaign-set4.jsonl"),
         ("predictions-cpu-set5-2026-11-30.json", "cpu-campaign-set5.jsonl"),
         ("predictions-cpu-set6-2026-11-30.json", "cpu-campaign-set6.jsonl"),
-        ("predictions-cpu-set7-2026-11-30.json", "cpu-campaign-set7.jsonl"))
+        ("predictions-cpu-set7-2026-11-30.json", "cpu-campaign-set7.jsonl"),
+        ("predictions-cpu-set8-2026-11-30.json", "cpu-campaign-set8.jsonl"))
 
 
 def _fit_bandwidth(d: Path, probe: dict, cores: int) -> float:
@@ -250,7 +266,8 @@ def _set_rows(d: Path, pred: dict, meas: dict, fit_bw: float) -> tuple[list[str]
         out.append({**_shape(p["model"]), "hardware_id": hardware_id, "cpu": probe.get("cpu"), "cores": facts.get("cores"),
                     "threads": row["n_threads"], "bandwidth_gbs": fit_bw,
                     "fp16_tflops": probe["compute"]["tflops"], "clock_mhz": facts.get("clock_mhz"),
-                    "generation": facts.get("generation"), "model_id": p["model"], "quant_id": p["quant"],
+                    "generation": pred.get("build_generation") or facts.get("generation"),
+                    "model_id": p["model"], "quant_id": p["quant"],
                     "engine_id": "llama.cpp", "metric": "decode", "depth": p["depth"], "concurrency": 1,
                     "tokens_per_s": round(tps, 3), "sd": round(row["stddev_ts"], 3), "n": len(row["samples_ts"]),
                     "role": "fit", "date": pred["date"][:10],
