@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The build-era measurement (benchmarks/cpu_build_era/measure.py) on the lent one-GPU machine's 16-vCPU Xeon
 # (AVX-512), in one device call from the repository root:
-#   benchmarks/cpu_build_era/device_run.sh OUTDIR [QUANTS] [THREADS]
-# Needs .device/llama.cpp.tgz (current: ../shared/tools/llama-cpp-source.sh) and .device/llama.cpp-0.2.84.tgz
-# (../shared/tools/llama-cpp-source.sh 0.2.84 DIR, renamed), and the gguf/platformdirs wheels in .whl/.
+#   benchmarks/cpu_build_era/device_run.sh OUTDIR [QUANTS] [THREADS] [OLD]
+# OLD is the older llama-cpp-python release whose llama.cpp is measured against the current one (0.2.84, the
+# 2024-07 tree, or 0.3.6, 2025-01). Needs .device/llama.cpp.tgz (current: ../shared/tools/llama-cpp-source.sh)
+# and .device/llama.cpp-OLD.tgz (the sdist's vendor/llama.cpp as llama.cpp/, e.g. from
+# ../shared/tools/llama-cpp-source.sh 0.2.84 DIR, renamed), and the gguf/platformdirs wheels in .whl/.
 # Both builds are compiled at once (8 jobs each), CPU only (GGML_NATIVE), then measured interleaved.
 set -uo pipefail
-out=${1:?outdir}; quants=${2:-Q4_0,Q4_K_M,Q8_0,F16,Q6_K,IQ4_XS,Q5_0,IQ4_NL}; threads=${3:-4,16}
+out=${1:?outdir}; quants=${2:-Q4_0,Q4_K_M,Q8_0,F16,Q6_K,IQ4_XS,Q5_0,IQ4_NL}; threads=${3:-4,16}; old=${4:-0.2.84}
 mkdir -p "$out"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD/src CUDA_VISIBLE_DEVICES=
@@ -21,9 +23,9 @@ build() {  # $1 tarball, $2 version label
   && mkdir -p /tmp/era/$2/bin && cp "$dir/build/bin/llama-bench" /tmp/era/$2/bin/
 }
 t0=$SECONDS
-build .device/llama.cpp.tgz 0.3.36 & build .device/llama.cpp-0.2.84.tgz 0.2.84 & wait
+build .device/llama.cpp.tgz 0.3.36 & build ".device/llama.cpp-$old.tgz" "$old" & wait
 echo "builds done in $((SECONDS - t0)) s: $(ls /tmp/era)"
 { lscpu; nproc; } > "$out/lscpu.txt" 2>&1
 python3 benchmarks/cpu_build_era/measure.py measure --bins /tmp/era --work /tmp/era-models --host cpu-h200-vm-xeon-16c \
-  --threads "$threads" --builds 0.2.84,0.3.36 --quants "$quants" --reps 2 --raw "$out/build_era.jsonl" \
+  --threads "$threads" --builds "$old,0.3.36" --quants "$quants" --reps 2 --raw "$out/build_era.jsonl" \
   --budget-s $(( ${CALL_LIMIT_S:-590} - SECONDS - 90 ))

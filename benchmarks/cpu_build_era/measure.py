@@ -108,7 +108,9 @@ def report(a: argparse.Namespace) -> None:
     fields = list(_host("cpu-dev-vm-epyc-2c")) + [
         "threads", "model_id", "quant_id", "engine_id", "metric", "depth", "concurrency", "tokens_per_s", "sd", "n",
         "role", "date", "build", "era", "command"]
-    out, table = [], {}
+    out: list[dict] = []
+    table: list[tuple[tuple[str, str, int], dict[str, float]]] = []  # (host, quant, threads), {build: tok/s}
+    pending: dict[tuple[str, str, int], dict[str, float]] = {}
     for rec in recs:
         if not rec["rows"]:
             continue
@@ -122,7 +124,13 @@ def report(a: argparse.Namespace) -> None:
                     "role": "fit", "date": rec["date"], "build": build, "era": era,
                     "command": f"llama-bench -t {rec['threads']} -p 0 -n {rec.get('gen', GEN)} -r {n} "
                                f"(llama-cpp-python {rec['build']} sources)"})
-        table.setdefault((host_id, rec["quant"], rec["threads"]), {})[rec["build"]] = row["avg_ts"]
+        # Each old build is compared with the current build's run that follows it (the builds ran interleaved
+        # per file, old first): machines lent on other days ran up to a third slower, so runs of different
+        # calls are never divided by each other.
+        key = (host_id, rec["quant"], rec["threads"])
+        pending.setdefault(key, {})[rec["build"]] = row["avg_ts"]
+        if rec["build"] == BUILDS[-1]:
+            table.append((key, pending.pop(key)))
     with CSV.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
@@ -135,7 +143,7 @@ def report(a: argparse.Namespace) -> None:
              "| host | quant | threads | " + " | ".join(f"{b} tok/s" for b in BUILDS)
              + " | 2024 / current | 2025 / current |", "|---|---|---:|" + "---:|" * (len(BUILDS) + 2)]
     ratios: dict[tuple[str, str], list[float]] = {}
-    for (host_id, quant, threads), by in sorted(table.items()):
+    for (host_id, quant, threads), by in sorted(table, key=lambda kb: (kb[0], sorted(kb[1]))):
         cur = by.get(BUILDS[-1])
         cells = [f"{by[b]:.2f}" if b in by else "-" for b in BUILDS]
         rel = []
@@ -148,6 +156,18 @@ def report(a: argparse.Namespace) -> None:
         lines.append(f"| {host_id} | {quant} | {threads} | " + " | ".join(cells + rel) + " |")
     lines += ["", "Median ratio to the current build: " + "; ".join(
         f"{h} {era} build {statistics.median(v):.2f} ({len(v)} rows)" for (h, era), v in sorted(ratios.items()))]
+    # The current build ran in every call: how much one lent machine differed from another on the same runs
+    current: dict[tuple[str, str, int], list[float]] = {}
+    for key, by in table:
+        current.setdefault(key, []).append(by[BUILDS[-1]])
+    drift: dict[str, list[float]] = {}
+    for (host_id, _, _), v in current.items():
+        if len(v) > 1:
+            drift.setdefault(host_id, []).append(v[-1] / v[0])
+    lines += [""] + [f"{h}: the current build's runs of a later call read {statistics.median(v):.2f}x those of the first "
+              f"call on the same files and threads (median of {len(v)}; {min(v):.2f}-{max(v):.2f}), another machine "
+              "of the same kind lent later: each old build is divided only by the current build's run of its own call."
+              for h, v in sorted(drift.items())]
     MD.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
