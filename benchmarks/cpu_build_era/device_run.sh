@@ -5,7 +5,8 @@
 # OLD is the older llama-cpp-python release whose llama.cpp is measured against the current one (0.2.84, the
 # 2024-07 tree, or 0.3.6, 2025-01). Needs .device/llama.cpp.tgz (current: ../shared/tools/llama-cpp-source.sh)
 # and .device/llama.cpp-OLD.tgz (the sdist's vendor/llama.cpp as llama.cpp/, e.g. from
-# ../shared/tools/llama-cpp-source.sh 0.2.84 DIR, renamed), and the gguf/platformdirs wheels in .whl/.
+# ../shared/tools/llama-cpp-source.sh 0.2.84 DIR, renamed; 0.3.6's without models/*.gguf, docs and media, which
+# the build does not read, to stay inside the 64 MiB a call carries), and the gguf/platformdirs wheels in .whl/.
 # Both builds are compiled at once (8 jobs each), CPU only (GGML_NATIVE), then measured interleaved.
 set -uo pipefail
 out=${1:?outdir}; quants=${2:-Q4_0,Q4_K_M,Q8_0,F16,Q6_K,IQ4_XS,Q5_0,IQ4_NL}; threads=${3:-4,16}; old=${4:-0.2.84}
