@@ -8,8 +8,9 @@ context depths 64, 256 and 1024 (single stream) plus one concurrency 4 and 8 poi
 bench model, and records the host's measured read bandwidth and float32 matmul rate
 (tokbench.env.probe_host), which the fit uses as the host's bandwidth and compute peak.
 
-Output: data/cpu_host/measurements.csv (one row per measurement, with the host's bandwidth_gbs and
-fp16_tflops on every row, hardware_id HARDWARE_ID) and data/cpu_host/host.json (the probe).
+Output: data/cpu_host/measurements.csv (one row per measurement, with the host's bandwidth_gbs,
+fp16_tflops, one core's read bandwidth and last-level cache on every row, hardware_id HARDWARE_ID) and
+data/cpu_host/host.json (the probe).
 scripts/fit_calibration.py fits the "cpu" x llama.cpp calibration row from the csv.
 
 Usage: python benchmarks/cpu_calibration.py   (about 2-3 minutes on a 2-core VM)
@@ -52,7 +53,7 @@ MODELS = [
 CONC_MODEL = "tokbench-default"  # the concurrency points: the model `tokbench bench` runs by default
 FIELDS = ["hardware_id", "cpu", "cores", "threads", "bandwidth_gbs", "fp16_tflops", "clock_mhz", "generation", "model_id", "arch", "n_layers", "hidden",
           "n_heads", "n_kv_heads", "head_dim", "intermediate", "vocab", "quant_id", "engine_id", "metric", "depth",
-          "concurrency", "tokens_per_s", "sd", "n", "role", "date", "command"]
+          "concurrency", "tokens_per_s", "sd", "n", "role", "date", "command", "core_bandwidth_gbs", "llc_mib"]
 
 
 def bench(path: Path, depths: str, conc: str, db: Path) -> list[dict]:
@@ -77,6 +78,8 @@ def rows_for(mid: str, spec: ModelSpec, quant: str, role: str, results: list[dic
     base = {"hardware_id": HARDWARE_ID, "cpu": host["cpu"], "cores": host["cpu_count"], "threads": default_threads(),
             "bandwidth_gbs": f"{host['bandwidth']['bandwidth_gbs']:.2f}", "fp16_tflops": f"{host['compute']['tflops']:.4f}",
             "clock_mhz": f"{facts.get('clock_mhz') or 0:.0f}", "generation": facts.get("generation") or "cpu",
+            # what one core reads, and the last-level cache (the speed model's per-core cap and resident weights)
+            "core_bandwidth_gbs": f"{host['bandwidth']['by_threads'].get('1', '')}", "llc_mib": facts.get("llc_mib") or "",
             "model_id": mid, **shape_columns(spec), "quant_id": quant, "engine_id": "llama.cpp", "role": role,
             "date": dt.date.today().isoformat(),
             "command": f"tokbench bench --engine llama.cpp --context-depth {DEPTHS} --gen-tokens {GEN} "

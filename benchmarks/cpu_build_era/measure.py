@@ -99,7 +99,8 @@ def _host(hardware_id: str) -> dict:
     """A probed host's figures as its other rows carry them (HOST_ROWS)."""
     with HOST_ROWS[hardware_id].open(newline="") as fh:
         r = next(x for x in csv.DictReader(fh) if x["hardware_id"] == hardware_id)
-    return {k: r[k] for k in ("hardware_id", "cpu", "cores", "bandwidth_gbs", "fp16_tflops", "clock_mhz", "generation")}
+    return {k: r[k] for k in ("hardware_id", "cpu", "cores", "bandwidth_gbs", "fp16_tflops", "clock_mhz", "generation",
+                              "core_bandwidth_gbs", "llc_mib")}
 
 
 def report(a: argparse.Namespace) -> None:

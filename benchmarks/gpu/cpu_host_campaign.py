@@ -212,7 +212,8 @@ def measure(a: argparse.Namespace) -> None:
 HARDWARE_ID = "cpu-h200-vm-xeon-16c"  # the lent one-GPU machine's CPU (no catalog entry: probed)
 FIELDS = ["hardware_id", "cpu", "cores", "threads", "bandwidth_gbs", "fp16_tflops", "clock_mhz", "generation", "model_id",
           "arch", "n_layers", "hidden", "n_heads", "n_kv_heads", "head_dim", "intermediate", "vocab", "quant_id",
-          "engine_id", "metric", "depth", "concurrency", "tokens_per_s", "sd", "n", "role", "date", "command"]
+          "engine_id", "metric", "depth", "concurrency", "tokens_per_s", "sd", "n", "role", "date", "command",
+          "core_bandwidth_gbs", "llc_mib"]
 
 
 # (predictions file, measurements file) of each set, in the order they were run.
@@ -240,16 +241,39 @@ def _fit_bandwidth(d: Path, probe: dict, cores: int) -> float:
     return statistics.median(reads)
 
 
+def _one_core_bandwidth(d: Path, cores: int) -> float | None:
+    """What one core reads: the median one-thread figure of the same re-runs of the read probe as
+    :func:`_fit_bandwidth` (the sets' own probes, made with the copy probe or on a loaded machine, are not
+    what a user's plan now runs)."""
+    import statistics
+
+    f = d / f"reprobe-read-{cores}c.txt"
+    if not f.exists():
+        return None
+    return statistics.median(json.loads(ln.split(" ", 1)[1])["by_threads"]["1"]
+                             for ln in f.read_text().splitlines() if ln.startswith("read "))
+
+
+def _llc_mib(d: Path, set_no: int) -> float | None:
+    """The last-level cache lscpu reported on the set's machine (``L3 cache: 300 MiB (1 instance)``)."""
+    import re
+
+    f = d / ("lscpu.txt" if set_no == 1 else f"lscpu-set{set_no}.txt")
+    m = re.search(r"^L3 cache:\s+([\d.]+)\s*(KiB|MiB|GiB)", f.read_text(), re.M) if f.exists() else None
+    return float(m.group(1)) * {"KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}[m.group(2)] if m else None
+
+
 def _shape(model: str) -> dict:
     """measurements.csv's shape columns for a small synthetic model (empty for a catalog model)."""
     return _calibration().shape_columns(spec_of(model)) if model in {m for m, _ in TINY} else {}
 
 
-def _set_rows(d: Path, pred: dict, meas: dict, fit_bw: float) -> tuple[list[str], list[float], int, list[dict]]:
+def _set_rows(d: Path, pred: dict, meas: dict, fit_bw: float, set_no: int) -> tuple[list[str], list[float], int, list[dict]]:
     """Markdown rows, absolute errors, rows inside the band, and measurements.csv rows of one set."""
     probe, facts = pred["probe"], pred["probe"].get("cpu_facts") or {}
     lines, errs, inside, out = [], [], 0, []
     cores = facts.get("cores") or 1
+    one_core, llc = _one_core_bandwidth(d, cores), _llc_mib(d, set_no)
     hardware_id = HARDWARE_ID if cores == 16 else f"cpu-h200-vm-xeon-{cores}c"
     for p in pred["rows"]:
         m = meas.get((p["model"], p["quant"], p["depth"] - GEN // 2, p.get("threads") or pred["threads"]))
@@ -271,7 +295,8 @@ def _set_rows(d: Path, pred: dict, meas: dict, fit_bw: float) -> tuple[list[str]
                     "engine_id": "llama.cpp", "metric": "decode", "depth": p["depth"], "concurrency": 1,
                     "tokens_per_s": round(tps, 3), "sd": round(row["stddev_ts"], 3), "n": len(row["samples_ts"]),
                     "role": "fit", "date": pred["date"][:10],
-                    "command": f"llama-bench -ngl 0 -t {row['n_threads']} -p 0 -n {GEN} -r 3 -d {row['n_depth']}"})
+                    "command": f"llama-bench -ngl 0 -t {row['n_threads']} -p 0 -n {GEN} -r 3 -d {row['n_depth']}",
+                    "core_bandwidth_gbs": one_core or "", "llc_mib": llc or ""})
     return lines, errs, inside, out
 
 
@@ -298,7 +323,7 @@ def report(a: argparse.Namespace) -> None:
                 if r.get("kind") == "llama-bench" and r.get("rows")}
         probe, facts = pred["probe"], pred["probe"].get("cpu_facts") or {}
         fit_bw = _fit_bandwidth(d, probe, facts.get("cores") or 1)
-        rows, errs, inside, out = _set_rows(d, pred, meas, fit_bw)
+        rows, errs, inside, out = _set_rows(d, pred, meas, fit_bw, n)
         csv_rows += out
         lines += [f"## Set {n} ({pfile}, planner {pred['commit'][:7]}, {pred['date']})", "",
                   f"Machine: {probe.get('cpu')}, {facts.get('cores')} vCPUs (1 thread per core, 1 socket: lscpu.txt, "

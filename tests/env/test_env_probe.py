@@ -73,3 +73,32 @@ def test_linux_probe_for_real_measures_bandwidth():
 
         row = estimate("llama-3.1-8b", "Q4_K_M", hw, context=4096)
         assert row.decode_tps_ceiling == pytest.approx(bw * 1e9 / row.bytes_per_token)
+
+
+def test_last_level_cache_from_a_recorded_sysfs(tmp_path):
+    """This project's 2-vCPU EPYC VM's /sys/devices/system/cpu/cpu0/cache, as recorded (L1d, L1i, L2, L3)."""
+    from tokbench.env import _linux_cpu
+    from tokbench.env.parse import last_level_cache_mib, parse_cache_size
+
+    recorded = {"index0": ("1", "Data", "32K"), "index1": ("1", "Instruction", "32K"),
+                "index2": ("2", "Unified", "512K"), "index3": ("3", "Unified", "32768K")}
+    for name, (level, kind, size) in recorded.items():
+        d = tmp_path / "cache" / name
+        d.mkdir(parents=True)
+        for f, v in (("level", level), ("type", kind), ("size", size)):
+            (d / f).write_text(v + "\n")
+    assert _linux_cpu(str(tmp_path))["cpu_facts"]["llc_mib"] == 32.0
+    assert parse_cache_size("300M") == 300.0 and parse_cache_size("1G") == 1024.0 and parse_cache_size("") is None
+    assert last_level_cache_mib([{"level": "1", "type": "Instruction", "size": "64K"}]) is None  # never an I-cache
+    assert _linux_cpu(str(tmp_path / "none"))["cpu_facts"]["llc_mib"] is None  # no sysfs: no cache term
+
+
+def test_a_probed_host_knows_one_cores_bandwidth_and_its_cache():
+    info = {"cpu": "AMD EPYC", "cpu_count": 2, "memory_bytes": 24 * 2**30, "nvidia": [],
+            "cpu_facts": {"cores": 2, "clock_mhz": 2445.0, "generation": "cpu-x86-avx2", "llc_mib": 32.0},
+            "bandwidth": {"bandwidth_gbs": 19.57, "by_threads": {"1": 12.83, "2": 19.57}}, "compute": {"tflops": 0.13}}
+    hw = host_hardware(info)
+    assert (hw.core_bandwidth_gbs, hw.llc_mib) == (12.83, 32.0)
+    assert hw.on_threads(1).core_bandwidth_gbs == 12.83  # a thread count changes the cores, not what one reads
+    del info["bandwidth"]["by_threads"], info["cpu_facts"]["llc_mib"]
+    assert (host_hardware(info).core_bandwidth_gbs, host_hardware(info).llc_mib) == (None, None)

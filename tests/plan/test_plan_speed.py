@@ -186,3 +186,34 @@ def test_the_cpu_row_term_counts_cycles():
     assert row_unit(cpu) == pytest.approx(1 / (cpu.clock_mhz * 1e6))
     assert row_unit(replace(cpu, clock_mhz=None)) == pytest.approx(1 / CPU_REF_CLOCK_HZ)
     assert row_unit(get_hardware("h100-sxm")) == 1.0
+
+
+def test_a_probed_cpu_streams_what_its_cores_read_and_a_cached_model_is_not_held_to_them():
+    # A probed host's few threads stream what the probe's one-core read says (times the fitted bw_probe);
+    # weights within half the last-level cache are not held to the cores' memory streams at all.
+    from dataclasses import replace
+
+    from tokbench.catalog.hardware import Hardware
+    from tokbench.modelspec import load_spec
+    from tokbench.plan.speed import cache_resident, stream_bandwidth
+    from tokbench.plan.work import work_profile
+
+    host = Hardware(id="host", name="probed", vendor="", kind="cpu", unified_memory=True, bandwidth_gbs=100.0,
+                    memory_gb=64, memory_options_gb=(64,), fp16_tflops=1.0, memory_type="DDR",
+                    generation="cpu-x86-avx512", compute_units=16, clock_mhz=2100, core_bandwidth_gbs=14.0, llc_mib=300.0)
+    k = get_calibration(host.on_threads(2), "llama.cpp")
+    assert k.bw_probe and k.cache_frac and 0 < k.cache_frac < 1
+    two = host.on_threads(2)
+    assert stream_bandwidth(two, k) == pytest.approx(k.eta_mem * 2 * 14e9 * k.bw_probe)
+    assert stream_bandwidth(replace(two, core_bandwidth_gbs=None), k) == pytest.approx(k.eta_mem * min(100e9, 2 * k.bw_core))
+    assert stream_bandwidth(two, k, resident=True) == pytest.approx(k.eta_mem * 100e9)
+    assert cache_resident(host, 150 * 2**20) and not cache_resident(host, 151 * 2**20)
+    assert not cache_resident(replace(host, llc_mib=None), 1.0) and not cache_resident(get_hardware("h100-sxm"), 1.0)
+
+    small = load_spec("llama-3.2-3b")
+    wp = work_profile(small, "Q4_K_M")  # ~2 GB: in no cache here
+    t_ram, _ = step_time(small, wp, two, k, 16)
+    t_big_cache, _ = step_time(small, wp, replace(two, llc_mib=4096.0), k, 16)
+    assert t_big_cache < t_ram  # the same model, resident: faster
+    t_slow_core, _ = step_time(small, wp, replace(two, core_bandwidth_gbs=2.0), k, 16)
+    assert t_slow_core > t_ram

@@ -10,7 +10,8 @@ Unknowns (see :mod:`tokbench.catalog.calibration` for their meaning):
 ``mem[group]``, and per backend: ``rho_class[class]``, ``rho_type[type]`` (CPUs: also
 ``rho_type[generation/type]``), ``rho_gen[generation]``,
 ``node_s``, ``node_gen[generation]`` (also scales ``row_s``), ``row_s[class]`` (seconds per weight of a row; on CPUs
-cycles), ``eta_kv``, ``rho_att``; for rows
+cycles), ``eta_kv``, ``rho_att``; on CPUs ``bw_core``, ``att_row``, and ``bw_probe`` (probed hosts) and
+``cache_frac`` (weights resident in the last-level cache); for rows
 measured with older llama.cpp builds ``era_rho[era]`` and ``era_node[era]`` (the planner predicts
 current builds, whose factor is 1).
 """
@@ -54,6 +55,12 @@ PRIOR_ERA_CPU = (0.0, 0.3)
 PRIOR_ROW_CPU = (math.log(5.0), 2.5)  # CPUs: cycles per weight of one row (row_s counts cycles there)
 PRIOR_RHO_ATT = (math.log(64.0), 2.5)  # attention FLOPs per unit per cycle
 PRIOR_BW_CORE = (math.log(20e9), 0.7)  # CPUs: bytes/s one core streams
+# Probed CPU hosts: one llama.cpp thread's stream per byte/s of the probe's one-core numpy read.
+PRIOR_BW_PROBE = (0.0, 0.3)
+# Cache-resident weights: read time against the same bytes from memory. The rows hardly pin it (the
+# resident rows are held by their kernels once the memory streams no longer cap them): it stays near
+# its prior, the cache at 5x the memory's bandwidth.
+PRIOR_CACHE = (math.log(0.2), 1.0)
 PRIOR_ATT_ROW = (math.log(100.0), 2.5)  # CPUs: cycles of decode attention per KV head x cached token
 # A row's log error is weighed against a typical model error of 5%; a machine with n rows counts as
 # sqrt(n) rows, so the H100 campaign's dozens of rows do not drown one-row scoreboard machines.
@@ -90,6 +97,9 @@ class Design:
     cores: np.ndarray  # (rows,) CPU cores used (0: not a CPU)
     i_era_mem: np.ndarray  # (rows,) -1: current build
     p: float
+    core_bw: np.ndarray | None = None  # (rows,) probed CPU hosts: the probe's one-core read, bytes/s (0: none)
+    i_bwp: np.ndarray | None = None  # (rows,) the bw_probe index (-1: the row's cores stream bw_core, or resident)
+    i_cache: np.ndarray | None = None  # (rows,) the cache_frac index of rows whose weights are cache-resident (-1: none)
 
 
 def _index(names: list[str], prior: dict, name: str, mean_sd: tuple[float, float]) -> int:
@@ -103,7 +113,7 @@ def design(rows, p: float) -> Design:
     """Arrays and parameter layout for single-stream decode ``rows`` (attached calibrate.rows.Row)."""
     from tokbench.catalog.calibration import backend_key
     from tokbench.plan.memory import expert_fraction
-    from tokbench.plan.speed import attention_flops, attention_rows, roof_rate, row_unit, step_bytes
+    from tokbench.plan.speed import attention_flops, attention_rows, cache_resident, roof_rate, row_unit, step_bytes
 
     types = sorted({t for r in rows for t in r.work.types})
     names: list[str] = []
@@ -119,6 +129,9 @@ def design(rows, p: float) -> Design:
     i_arow = -np.ones(R, dtype=int)
     arows = np.zeros(R)
     cores = np.zeros(R)
+    core_bw = np.zeros(R)
+    i_bwp = -np.ones(R, dtype=int)
+    i_cache = -np.ones(R, dtype=int)
     i_node = -np.ones((R, 4), dtype=int)
     kv, att, nodes, bw, rate, t = (np.zeros(R) for _ in range(6))
     per_machine: dict[str, int] = {}
@@ -160,6 +173,11 @@ def design(rows, p: float) -> Design:
         if r.hw.kind == "cpu" and r.hw.compute_units:
             i_bwc[i] = _index(names, prior, f"{b}:bw_core", PRIOR_BW_CORE)
             cores[i] = r.hw.compute_units
+            if cache_resident(r.hw, mem_b[i].sum()):  # as plan.speed: no per-core cap, the cache's share of the bytes
+                i_cache[i] = _index(names, prior, f"{b}:cache_frac", PRIOR_CACHE)
+            elif r.hw.core_bandwidth_gbs:
+                i_bwp[i] = _index(names, prior, f"{b}:bw_probe", PRIOR_BW_PROBE)
+                core_bw[i] = r.hw.core_bandwidth_gbs * 1e9
         if r.hw.kind == "cpu":
             i_arow[i] = _index(names, prior, f"{b}:att_row", PRIOR_ATT_ROW)
             arows[i] = attention_rows(r.spec, r.depth)
@@ -179,7 +197,7 @@ def design(rows, p: float) -> Design:
     pm = np.array([prior[n][0] for n in names])
     ps = np.array([prior[n][1] for n in names])
     return Design(names, pm, ps, mem_b, work, row_sum, kv, att, arows, nodes, bw, rate, t, weight, i_mem, i_rho, i_node,
-                  i_row, i_kv, i_att, i_gen, i_bwc, i_arow, cores, i_era_mem, p)
+                  i_row, i_kv, i_att, i_gen, i_bwc, i_arow, cores, i_era_mem, p, core_bw, i_bwp, i_cache)
 
 
 def _smax(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
@@ -193,10 +211,14 @@ def predict(d: Design, theta: np.ndarray) -> np.ndarray:
     era_mem = np.where(d.i_era_mem >= 0, theta[np.maximum(d.i_era_mem, 0)], 0.0)
     eta = np.exp(theta[d.i_mem] + era_mem)
     cap = np.where(d.i_bwc >= 0, d.cores * np.exp(theta[np.maximum(d.i_bwc, 0)]), np.inf)
+    cap = np.where(d.i_bwp >= 0, d.cores * d.core_bw * np.exp(theta[np.maximum(d.i_bwp, 0)]), cap)
+    resident = d.i_cache >= 0
+    cap = np.where(resident, np.inf, cap)
     bw_eff = eta * np.minimum(d.bw, cap)
+    share = np.where(resident, np.exp(theta[np.maximum(d.i_cache, 0)]), 1.0)
     logrho = np.where(d.i_rho >= 0, theta[np.maximum(d.i_rho, 0)], 0.0).sum(axis=2)
     gen = np.exp(theta[d.i_node[:, 1]] + np.where(d.i_node[:, 3] >= 0, theta[np.maximum(d.i_node[:, 3], 0)], 0.0))
-    mem = d.mem_bytes / bw_eff[:, None]
+    mem = d.mem_bytes * share[:, None] / bw_eff[:, None]
     row_s = np.where(d.i_row >= 0, np.exp(theta[np.maximum(d.i_row, 0)]), 0.0)
     cmp = d.work / (np.exp(logrho) * d.rate[:, None]) + d.row_sum * row_s * gen[:, None]
     weights = _smax(mem, cmp, d.p).sum(axis=1)
@@ -223,6 +245,8 @@ def sparsity(d: Design):
         cols = {int(d.i_mem[i]), int(d.i_kv[i]), int(d.i_att[i]), int(d.i_gen[i]), *(int(c) for c in d.i_rho[i].ravel() if c >= 0),
                 *([int(d.i_era_mem[i])] if d.i_era_mem[i] >= 0 else []),
                 *([int(d.i_bwc[i])] if d.i_bwc[i] >= 0 else []),
+                *([int(d.i_bwp[i])] if d.i_bwp[i] >= 0 else []),
+                *([int(d.i_cache[i])] if d.i_cache[i] >= 0 else []),
                 *([int(d.i_arow[i])] if d.i_arow[i] >= 0 else []),
                 *(int(c) for c in d.i_node[i] if c >= 0), *(int(c) for c in d.i_row[i] if c >= 0)}
         for c in cols:

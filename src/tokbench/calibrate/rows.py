@@ -148,7 +148,10 @@ def _cpu_host_rows(path: Path) -> list[Row]:
                          # llama.cpp's threads in the run (rows before this column ran on every core)
                          "threads": int(r.get("threads") or r["cores"]),
                          "fp32_tflops": float(r["fp16_tflops"]), "clock_mhz": float(r["clock_mhz"]),
-                         "generation": r["generation"]}
+                         "generation": r["generation"],
+                         # the probe's one-core read and the last-level cache (absent in rows before them)
+                         "core_bandwidth_gbs": float(r["core_bandwidth_gbs"]) if r.get("core_bandwidth_gbs") else None,
+                         "llc_mib": float(r["llc_mib"]) if r.get("llc_mib") else None}
             if r.get("n_layers"):  # a synthetic shape written inline; else model_id is a catalog model
                 row.extra["config"] = {"model_type": r["arch"], "num_hidden_layers": int(r["n_layers"]),
                                        "hidden_size": int(r["hidden"]), "num_attention_heads": int(r["n_heads"]),
@@ -178,7 +181,8 @@ def _host_hardware(row: Row):
     return Hardware(id=row.hardware_id, name=e["cpu"], vendor="", kind="cpu", unified_memory=True,
                     bandwidth_gbs=e["bandwidth_gbs"], memory_gb=24.0, memory_options_gb=(24.0,),
                     fp16_tflops=e["fp32_tflops"], memory_type="DDR", generation=e["generation"],
-                    compute_units=e["cores"], clock_mhz=e["clock_mhz"]).on_threads(e["threads"])
+                    compute_units=e["cores"], clock_mhz=e["clock_mhz"], core_bandwidth_gbs=e.get("core_bandwidth_gbs"),
+                    llc_mib=e.get("llc_mib")).on_threads(e["threads"])
 
 
 def attach(rows: list[Row]) -> tuple[list[Row], list[str]]:

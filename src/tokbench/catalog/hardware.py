@@ -39,6 +39,11 @@ class Hardware:
     generation: str = ""
     compute_units: int | None = None
     clock_mhz: float | None = None
+    # A CPU host probed by tokbench also knows what one core reads from memory (the probe's one-thread
+    # figure, GB/s) and its last-level cache (MiB): a few threads stream no faster than their cores do,
+    # and a model that fits in the cache is not read from memory at all.
+    core_bandwidth_gbs: float | None = None
+    llc_mib: float | None = None
 
     def on_threads(self, threads: int | None) -> "Hardware":
         """This CPU as an engine running ``threads`` threads sees it: that many compute units, and the

@@ -58,8 +58,8 @@ def probe_nvidia(run=_run) -> list[dict]:
     return gpus
 
 
-def _linux_cpu() -> dict:
-    from tokbench.env.parse import parse_cpu_facts, parse_cpuinfo, parse_meminfo
+def _linux_cpu(sys_cpu: str = "/sys/devices/system/cpu/cpu0") -> dict:
+    from tokbench.env.parse import last_level_cache_mib, parse_cpu_facts, parse_cpuinfo, parse_meminfo
 
     def read(p):
         try:
@@ -68,8 +68,11 @@ def _linux_cpu() -> dict:
             return ""
 
     cpuinfo = read("/proc/cpuinfo")
+    facts = parse_cpu_facts(cpuinfo)
+    caches = [{f: read(d / f) for f in ("level", "type", "size")} for d in sorted(Path(sys_cpu, "cache").glob("index*"))]
+    facts["llc_mib"] = last_level_cache_mib(caches)  # the speed model's cache-resident weights
     return {"cpu": parse_cpuinfo(cpuinfo) or platform.processor() or platform.machine(),
-            "memory_bytes": parse_meminfo(read("/proc/meminfo")), "cpu_facts": parse_cpu_facts(cpuinfo)}
+            "memory_bytes": parse_meminfo(read("/proc/meminfo")), "cpu_facts": facts}
 
 
 def probe_host(measure: bool = True, run=_run) -> dict:
@@ -139,10 +142,12 @@ def host_hardware(info: dict | None = None):
         tflops = measure_matmul_tflops()["tflops"]
     mem_gb = (info.get("memory_bytes") or 0) / 2**30
     facts = info.get("cpu_facts") or {}
+    one_core = ((info.get("bandwidth") or {}).get("by_threads") or {}).get("1")
     return Hardware(id="host", name=info.get("cpu") or "this machine", vendor="", kind="cpu", unified_memory=True,
                     bandwidth_gbs=bw, memory_gb=round(mem_gb, 1), memory_options_gb=(round(mem_gb, 1),),
                     fp16_tflops=tflops, memory_type="DDR", generation=facts.get("generation") or "cpu",
                     compute_units=facts.get("cores") or info.get("cpu_count"), clock_mhz=facts.get("clock_mhz"),
+                    core_bandwidth_gbs=one_core, llc_mib=facts.get("llc_mib"),
                     notes="bandwidth and matmul rate measured by tokbench hw probe; cores and clock from /proc/cpuinfo",
                     source="tokbench.env.probe_host")
 

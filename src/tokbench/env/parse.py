@@ -109,3 +109,22 @@ def nvidia_catalog_id(name: str, memory_mib: float) -> str | None:
                 return "a100-80gb-pcie" if "pcie" in n else "a100-80gb-sxm"
             return hw
     return None
+
+
+def parse_cache_size(text: str) -> float | None:
+    """MiB of a sysfs cache ``size`` ("32768K", "300M", "1G")."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?)\s*", text or "")
+    if not m:
+        return None
+    return float(m.group(1)) * {"K": 1 / 1024, "": 1 / 2**20, "M": 1.0, "G": 1024.0}[m.group(2)]
+
+
+def last_level_cache_mib(caches: list[dict[str, str]]) -> float | None:
+    """The last-level cache's MiB from the ``level``/``type``/``size`` entries of a Linux CPU's
+    /sys/devices/system/cpu/cpu0/cache/index*: the highest level holding data (an instruction cache
+    is never it)."""
+    data = [c for c in caches if c.get("type", "").strip() in ("Unified", "Data") and c.get("level", "").strip().isdigit()]
+    if not data:
+        return None
+    top = max(data, key=lambda c: int(c["level"]))
+    return parse_cache_size(top.get("size", ""))
