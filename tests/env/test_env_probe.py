@@ -102,3 +102,14 @@ def test_a_probed_host_knows_one_cores_bandwidth_and_its_cache():
     assert hw.on_threads(1).core_bandwidth_gbs == 12.83  # a thread count changes the cores, not what one reads
     del info["bandwidth"]["by_threads"], info["cpu_facts"]["llc_mib"]
     assert (host_hardware(info).core_bandwidth_gbs, host_hardware(info).llc_mib) == (None, None)
+
+
+@pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="Linux only")
+def test_the_bench_path_measures_one_cores_bandwidth_too():
+    # tokbench bench builds the host with probe_host(measure=False) and measures the bandwidth inside
+    # host_hardware: the one-core figure must come with it, or the bench's estimate would use another model.
+    info = probe_host(measure=False)
+    if info["nvidia"]:
+        pytest.skip("a GPU host maps to its catalog entry")
+    hw = host_hardware(info)
+    assert hw.core_bandwidth_gbs and 0 < hw.core_bandwidth_gbs <= hw.bandwidth_gbs

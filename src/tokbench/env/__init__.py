@@ -130,11 +130,13 @@ def host_hardware(info: dict | None = None):
         hw = _apple_hardware(info["apple"])
         if hw is not None:
             return hw
-    bw = (info.get("bandwidth") or {}).get("bandwidth_gbs")
-    if bw is None:
+    measured = info.get("bandwidth") or {}
+    if measured.get("bandwidth_gbs") is None:
         from tokbench.env.bandwidth import measure_bandwidth
 
-        bw = measure_bandwidth()["bandwidth_gbs"]
+        measured = measure_bandwidth()
+    bw = measured["bandwidth_gbs"]
+    one_core = (measured.get("by_threads") or {}).get("1")  # what one core reads: few threads stream no more
     tflops = (info.get("compute") or {}).get("tflops")
     if tflops is None:
         from tokbench.env.bandwidth import measure_matmul_tflops
@@ -142,7 +144,6 @@ def host_hardware(info: dict | None = None):
         tflops = measure_matmul_tflops()["tflops"]
     mem_gb = (info.get("memory_bytes") or 0) / 2**30
     facts = info.get("cpu_facts") or {}
-    one_core = ((info.get("bandwidth") or {}).get("by_threads") or {}).get("1")
     return Hardware(id="host", name=info.get("cpu") or "this machine", vendor="", kind="cpu", unified_memory=True,
                     bandwidth_gbs=bw, memory_gb=round(mem_gb, 1), memory_options_gb=(round(mem_gb, 1),),
                     fp16_tflops=tflops, memory_type="DDR", generation=facts.get("generation") or "cpu",
