@@ -88,7 +88,7 @@ PLAN7 = ([("llama-3.1-8b", q, 0, 4) for q in ("Q4_K_M", "Q8_0", "Q6_K", "IQ4_NL"
 # FMA, F16C, BMI2; no AVX-512, no AVX-VNNI), as the prebuilt x64 AVX2 binaries and any AVX2-only CPU (AMD Zen 1-3,
 # Intel desktop parts since Alder Lake) run it: the AVX2 kernels had one machine with many rows in the data
 # (this project's 2-vCPU EPYC VM, held out 62% off). The same cores ran set 3's 3B rows with the AVX-512 kernels;
-# the planner predicts them as an AVX2 host of the probed size and clock (``--isa avx2``).
+# the planner predicts them as an AVX2 host of the probed size and clock (ISA below).
 PLAN8 = ([("llama-3.2-3b", q, 0, 4) for q in ("Q4_0", "Q4_K_M", "Q8_0", "Q6_K", "IQ4_XS", "Q4_1", "Q5_K_M", "IQ4_NL", "F16")]
          + [("llama-3.1-8b", q, 0, 0) for q in ("Q4_K_M", "Q8_0")]
          + [("llama-3.2-3b", q, 0, 1) for q in ("Q4_K_M", "Q8_0", "Q4_0")])
