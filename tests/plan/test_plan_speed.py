@@ -217,3 +217,30 @@ def test_a_probed_cpu_streams_what_its_cores_read_and_a_cached_model_is_not_held
     assert t_big_cache < t_ram  # the same model, resident: faster
     t_slow_core, _ = step_time(small, wp, replace(two, core_bandwidth_gbs=2.0), k, 16)
     assert t_slow_core > t_ram
+
+
+def test_the_plan_says_when_cores_or_the_cache_set_the_stream():
+    # The derivation a user reads names the bandwidth the model used: the memory's, what a few threads'
+    # cores stream, or no cap for weights held in the last-level cache.
+    from dataclasses import replace
+
+    from tokbench.catalog.hardware import Hardware
+    from tokbench.cli.plan_render import _derivation
+    from tokbench.modelspec import load_spec
+
+    host = Hardware(id="host", name="probed", vendor="", kind="cpu", unified_memory=True, bandwidth_gbs=100.0,
+                    memory_gb=64, memory_options_gb=(64,), fp16_tflops=1.0, memory_type="DDR",
+                    generation="cpu-x86-avx512", compute_units=16, clock_mhz=2100, core_bandwidth_gbs=14.0, llc_mib=300.0)
+    spec = load_spec("llama-3.2-3b")
+
+    def speed_line(hw):
+        row = estimate(spec, "Q4_K_M", hw, context=1024).__dict__
+        return row["calibration"], next(x for x in _derivation(spec, [row], [hw]) if x.startswith("Speed"))
+
+    cal, line = speed_line(host.on_threads(2))
+    assert not cal["cache_resident"] and cal["stream_gbs"] == pytest.approx(2 * 14.0 * get_calibration(host, "llama.cpp").bw_probe)
+    assert f"of {cal['stream_gbs']:.3g} GB/s (what 2 cores stream; the memory gives 100 GB/s)" in line
+    cal, line = speed_line(host)  # 16 threads: the memory is the cap
+    assert cal["stream_gbs"] == pytest.approx(100.0) and "of 100 GB/s and its kernels'" in line
+    cal, line = speed_line(replace(host.on_threads(2), llc_mib=8192.0))
+    assert cal["cache_resident"] and "fit in half its 8192 MiB last-level cache" in line

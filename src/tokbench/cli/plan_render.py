@@ -129,8 +129,14 @@ def _derivation(spec, rows: list[dict], hws) -> list[str]:
         cal = r["calibration"]
         lines.append(f"Usable {hw.label}: {_gib(r['usable_bytes'])} = {r['usable_basis']}.")
         ms = cal["step_ms"]
+        stream = f"{cal['eta_mem']:.0%} of {hw.bandwidth_gbs:g} GB/s"
+        if cal.get("cache_resident"):
+            stream += f" (the weights fit in half its {hw.llc_mib:g} MiB last-level cache: no per-core cap)"
+        elif cal.get("stream_gbs") and cal["stream_gbs"] < 0.999 * hw.bandwidth_gbs:
+            stream = (f"{cal['eta_mem']:.0%} of {cal['stream_gbs']:.3g} GB/s (what {hw.compute_units} cores stream; "
+                      f"the memory gives {hw.bandwidth_gbs:g} GB/s)")
         lines.append(f"Speed {hw.label} ({r['quant']}): one token = weights {ms['weights']:.2f} ms (each storage "
-                     f"type at the slower of {cal['eta_mem']:.0%} of {hw.bandwidth_gbs:g} GB/s and its kernels' "
+                     f"type at the slower of {stream} and its kernels' "
                      f"throughput on {cal['generation']}: {cal['weights_bound']} bound) + KV/state {ms['kv']:.2f} ms + "
                      f"{cal['graph_nodes']} graph nodes {ms['nodes']:.2f} ms; band x{cal['band'][0]:.2f}-"
                      f"x{cal['band'][1]:.2f}, {cal['level_text']} [{cal['basis']}]")

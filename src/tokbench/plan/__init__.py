@@ -197,12 +197,16 @@ def _widen_for_novelty(spec, work, cal):
 
 def _calibration_dict(spec, work, hw, cal, depth: int, kv_type: str) -> dict[str, Any]:
     """What the speed estimate rests on and how one token's time splits (JSON-ready)."""
-    from tokbench.plan.speed import step_parts
+    from tokbench.plan.speed import cache_resident, step_bytes, step_parts, stream_bandwidth
 
     st = step_parts(spec, work, hw, cal, depth, kv_type, 1)
+    resident = cache_resident(hw, step_bytes(spec, work, depth, kv_type, 1).weights)
     return {"backend": cal.backend, "engine": cal.engine, "generation": cal.generation, "level": cal.level,
             "level_text": cal.level_text, "fitted": cal.fitted, "basis": cal.basis,
             "band": [cal.band_low, cal.band_high], "eta_mem": cal.eta_mem,
+            # the bandwidth the weights are read at before eta_mem: the memory's, or on a CPU what its
+            # threads' cores stream; resident: the weights fit in the last-level cache
+            "stream_gbs": stream_bandwidth(hw, cal, resident) / cal.eta_mem / 1e9, "cache_resident": resident,
             "step_ms": {"weights": st.weights * 1e3, "kv": st.kv * 1e3, "nodes": st.nodes * 1e3},
             "weights_bound": "kernel throughput" if st.compute_bound else "memory bandwidth",
             "graph_nodes": work.nodes}
