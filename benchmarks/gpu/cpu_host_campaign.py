@@ -227,40 +227,43 @@ SETS = (("predictions-cpu-2026-11-30.json", "cpu-campaign.jsonl"),
         ("predictions-cpu-set8-2026-11-30.json", "cpu-campaign-set8.jsonl"))
 
 
-def _fit_bandwidth(d: Path, probe: dict, cores: int) -> float:
-    """The bandwidth a set's rows carry into the fit: the median of tokbench's read probe re-run three
-    times on a machine of the same kind (reprobe-read-{cores}c.txt), the probe a user's plan now runs.
-    The sets were predicted with the copy probe it replaced, which counted 76 GB/s on the 32-vCPU kind
-    where llama.cpp streamed weights at 120-126 (the predictions keep what they were made with)."""
-    import statistics
-
-    f = d / f"reprobe-read-{cores}c.txt"
-    if not f.exists():
-        return probe["bandwidth"]["bandwidth_gbs"]
-    reads = [json.loads(ln.split(" ", 1)[1])["bandwidth_gbs"] for ln in f.read_text().splitlines() if ln.startswith("read ")]
-    return statistics.median(reads)
-
-
-def _one_core_bandwidth(d: Path, cores: int) -> float | None:
-    """What one core reads: the median one-thread figure of the same re-runs of the read probe as
-    :func:`_fit_bandwidth` (the sets' own probes, made with the copy probe or on a loaded machine, are not
-    what a user's plan now runs)."""
-    import statistics
-
+def _reprobe_reads(d: Path, cores: int) -> list[dict] | None:
+    """tokbench's read probe re-run three times on a machine of the same kind (reprobe-read-{cores}c.txt)."""
     f = d / f"reprobe-read-{cores}c.txt"
     if not f.exists():
         return None
-    return statistics.median(json.loads(ln.split(" ", 1)[1])["by_threads"]["1"]
-                             for ln in f.read_text().splitlines() if ln.startswith("read "))
+    return [json.loads(ln.split(" ", 1)[1]) for ln in f.read_text().splitlines() if ln.startswith("read ")]
+
+
+def _fit_bandwidth(d: Path, probe: dict, cores: int) -> float:
+    """The bandwidth a set's rows carry into the fit: the median of the re-runs of tokbench's read probe
+    (:func:`_reprobe_reads`), the probe a user's plan now runs. The sets were predicted with the copy probe
+    it replaced, which counted 76 GB/s on the 32-vCPU kind where llama.cpp streamed weights at 120-126 (the
+    predictions keep what they were made with)."""
+    import statistics
+
+    reads = _reprobe_reads(d, cores)
+    return statistics.median(r["bandwidth_gbs"] for r in reads) if reads else probe["bandwidth"]["bandwidth_gbs"]
+
+
+def _one_core_bandwidth(d: Path, cores: int) -> float | None:
+    """What one core reads: the median one-thread figure of the same re-runs (the sets' own probes, made
+    with the copy probe or on a loaded machine, are not what a user's plan now runs)."""
+    import statistics
+
+    reads = _reprobe_reads(d, cores)
+    return statistics.median(r["by_threads"]["1"] for r in reads) if reads else None
 
 
 def _llc_mib(d: Path, set_no: int) -> float | None:
     """The last-level cache lscpu reported on the set's machine (``L3 cache: 300 MiB (1 instance)``)."""
     import re
 
+    from tokbench.env.parse import parse_cache_size
+
     f = d / ("lscpu.txt" if set_no == 1 else f"lscpu-set{set_no}.txt")
-    m = re.search(r"^L3 cache:\s+([\d.]+)\s*(KiB|MiB|GiB)", f.read_text(), re.M) if f.exists() else None
-    return float(m.group(1)) * {"KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}[m.group(2)] if m else None
+    m = re.search(r"^L3 cache:\s+([\d.]+\s*[KMG]iB)", f.read_text(), re.M) if f.exists() else None
+    return parse_cache_size(m.group(1)) if m else None
 
 
 def _shape(model: str) -> dict:

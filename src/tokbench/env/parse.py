@@ -112,8 +112,8 @@ def nvidia_catalog_id(name: str, memory_mib: float) -> str | None:
 
 
 def parse_cache_size(text: str) -> float | None:
-    """MiB of a sysfs cache ``size`` ("32768K", "300M", "1G")."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?)\s*", text or "")
+    """MiB of a cache size as sysfs ("32768K", "300M", "1G") or lscpu ("300 MiB") writes it."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?)(?:iB)?\s*", text or "")
     if not m:
         return None
     return float(m.group(1)) * {"K": 1 / 1024, "": 1 / 2**20, "M": 1.0, "G": 1024.0}[m.group(2)]

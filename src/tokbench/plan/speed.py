@@ -204,16 +204,16 @@ class StepTime:
         return self.weights + self.kv + self.nodes + self.batched_flops + self.server
 
 
-def weight_seconds(spec: ModelSpec, work: WorkProfile, hw, k, n: int) -> tuple[float, bool]:
+def weight_seconds(spec: ModelSpec, work: WorkProfile, hw, k, n: int, resident: bool = False) -> tuple[float, bool]:
     """Seconds of the weight kernels of one step of ``n`` sequences; True when the throughput roof holds.
 
     Up to 8 columns (llama.cpp's MMVQ kernels) the dot work grows by ``kappa`` per extra column (an
     expert stack's work by the columns routed to its touched experts); above 8 the tensor-core MMQ
     kernels dequantize each touched weight into tiles once, at ``mmq[class]`` times one column's work,
-    and their FLOPs go to the tensor cores (:func:`batched_flops_seconds`).
+    and their FLOPs go to the tensor cores (:func:`batched_flops_seconds`). ``resident``: the step's weights
+    sit in the CPU's last-level cache (:func:`cache_resident`, decided once per step by :func:`step_parts`).
     """
     frac = expert_fraction(spec, n)
-    resident = cache_resident(hw, sum(w.dense_bytes + frac * w.expert_bytes for w in work.types.values()))
     bw = stream_bandwidth(hw, k, resident)
     share = k.cache_frac if resident and k.cache_frac else 1.0  # what reading from the cache costs against memory
     rate = roof_rate(hw)
@@ -252,9 +252,9 @@ def step_parts(spec: ModelSpec, work: WorkProfile, hw, k, depth: int, kv_type: s
                concurrency: int = 1, server: bool = False) -> StepTime:
     """One decode step of ``concurrency`` sequences at ``depth``, by part (see the module docstring)."""
     n = max(1, concurrency)
-    w, bound = weight_seconds(spec, work, hw, k, n)
     sb = step_bytes(spec, work, depth, kv_type, n)
     resident = cache_resident(hw, sb.weights)
+    w, bound = weight_seconds(spec, work, hw, k, n, resident)
     kv = smooth_max((sb.kv + sb.state) / (k.eta_kv * stream_bandwidth(hw, k, resident)),
                     n * attention_flops(spec, depth) / (k.rho_att * k.rho_gen * roof_rate(hw)), k.p)
     if k.att_row:  # CPU backends: cycles per KV row visited, over the threads' cycles
