@@ -7,7 +7,11 @@ Only light imports at module level (``tokbench plan`` must not import engines, n
 
 from __future__ import annotations
 
+import re
+
 from tokbench.errors import UserError
+
+_COUNT = re.compile(r"\d+\s*[x*]")  # the start of "2x ID": what plan.cluster.parse_nodes reads as N nodes
 
 
 def cluster_nodes(hardware: str | None) -> list | None:
@@ -15,11 +19,14 @@ def cluster_nodes(hardware: str | None) -> list | None:
 
     ``2x ID[:GB]`` and ``ID[:GB]+ID[:GB]`` are clusters; comma-separated items are planned one by one, and
     a list mixing clusters with single machines is refused (their tables differ)."""
-    from tokbench.plan.cluster import parse_nodes
-
     if not hardware:
         return None
     items = [h.strip() for h in hardware.split(",") if h.strip()]
+    # A cheap look first: the cluster module is not imported for single machines (plan's cold start).
+    if not any("+" in h or _COUNT.match(h) for h in items):
+        return None
+    from tokbench.plan.cluster import parse_nodes
+
     nodes = [parse_nodes(h) for h in items]
     if all(n is None for n in nodes):
         return None
