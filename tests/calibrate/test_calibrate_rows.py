@@ -32,3 +32,12 @@ def test_a_probed_host_row_is_a_current_build_unless_it_states_its_era(tmp_path)
     assert (cur.era, old.era) == ("current", "2024")
     assert old.extra["threads"] == 2 and "4730faca" in old.extra["engine_text"]
     assert cur.key != old.key  # both builds' rows survive de-duplication
+
+
+def test_mlx_rows_have_no_llama_cpp_build_era():
+    # Build eras are llama.cpp's kernel history: an MLX row with no build printed is not an "unknown" llama.cpp.
+    mlx = Row(hardware_id="m4-max-40c", model_id="qwen3-4b", quant_id="mlx-4bit", engine_id="mlx", metric="decode",
+              depth=2112, concurrency=1, tps=134.5, source="ml-explore/mlx-lm BENCHMARKS.md",
+              extra={"engine_text": "mlx-lm", "year": "2025"})
+    assert mlx.era == "current"
+    assert _row("llama.cpp Metal (build not stated)", "2025").era == "unknown"

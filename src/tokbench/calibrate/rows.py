@@ -59,6 +59,10 @@ class Row:
 
         if self.extra.get("era"):  # stated by the row (an older build run here: data/cpu_host/build_era.csv)
             return self.extra["era"]
+        if self.engine_id.startswith("mlx"):
+            # Build eras are llama.cpp's kernel history; MLX's kernels are another project's, and its six
+            # rows cannot pin a factor of their own (held out, the M4 Max's quantized rows swung to -32..-55%).
+            return "current"
         text = f"{self.extra.get('engine_text', '')} {self.source}"
         if self.source.startswith("measured here") or self.extra.get("probed"):
             return "current"  # llama-cpp-python 0.3.36's llama.cpp (2026), built by this project
