@@ -92,7 +92,13 @@ PLAN7 = ([("llama-3.1-8b", q, 0, 4) for q in ("Q4_K_M", "Q8_0", "Q6_K", "IQ4_NL"
 PLAN8 = ([("llama-3.2-3b", q, 0, 4) for q in ("Q4_0", "Q4_K_M", "Q8_0", "Q6_K", "IQ4_XS", "Q4_1", "Q5_K_M", "IQ4_NL", "F16")]
          + [("llama-3.1-8b", q, 0, 0) for q in ("Q4_K_M", "Q8_0")]
          + [("llama-3.2-3b", q, 0, 1) for q in ("Q4_K_M", "Q8_0", "Q4_0")])
-PLANS = {"1": PLAN, "2": PLAN2, "3": PLAN3, "4": PLAN4, "5": PLAN5, "6": PLAN6, "7": PLAN7, "8": PLAN8}
+# A ninth, on the one-GPU kind (16 vCPUs), native build again: architectures no CPU row has (Gated DeltaNet
+# hybrids dense and MoE, MLA, Mamba-2 with MoE, Gemma 4's MoE, Qwen3-Next) on every core, the first also on 4
+# threads (right after it: each model's file is deleted after its last row, and the disk holds one of these).
+PLAN9 = ([("qwen3.5-35b-a3b", "Q4_K_M", 0, 0), ("qwen3.5-35b-a3b", "Q4_K_M", 0, 4)]
+         + [(m, "Q4_K_M", 0, 0) for m in ("glm-4.7-flash", "nemotron-3-nano-30b-a3b", "gemma-4-26b-a4b", "qwen3.5-27b",
+                                          "qwen3-next-80b-a3b")])
+PLANS = {"1": PLAN, "2": PLAN2, "3": PLAN3, "4": PLAN4, "5": PLAN5, "6": PLAN6, "7": PLAN7, "8": PLAN8, "9": PLAN9}
 # Sets run on a llama.cpp built for a narrower instruction set than the host's: the generation they are
 # predicted and fitted as (benchmarks/gpu/cpu_host_run.sh builds that variant for them).
 ISA = {"8": "cpu-x86-avx2"}
@@ -100,7 +106,7 @@ GEN = 32
 
 
 def items(plan_id: str, threads: int) -> list[tuple[str, str, int, int]]:
-    """(model, quant, depth, threads) of a set: sets 1-3 run every item on ``threads``; sets 4-8 name
+    """(model, quant, depth, threads) of a set: sets 1-3 run every item on ``threads``; sets 4-9 name
     their own per item (0: every core)."""
     cores = os.cpu_count() or 1
     return [(it[0], it[1], it[2], threads) if len(it) == 3 else (it[0], it[1], it[2], it[3] or cores)
@@ -224,7 +230,8 @@ SETS = (("predictions-cpu-2026-11-30.json", "cpu-campaign.jsonl"),
         ("predictions-cpu-set5-2026-11-30.json", "cpu-campaign-set5.jsonl"),
         ("predictions-cpu-set6-2026-11-30.json", "cpu-campaign-set6.jsonl"),
         ("predictions-cpu-set7-2026-11-30.json", "cpu-campaign-set7.jsonl"),
-        ("predictions-cpu-set8-2026-11-30.json", "cpu-campaign-set8.jsonl"))
+        ("predictions-cpu-set8-2026-11-30.json", "cpu-campaign-set8.jsonl"),
+        ("predictions-cpu-set9-2026-11-30.json", "cpu-campaign-set9.jsonl"))
 
 
 def _reprobe_reads(d: Path, cores: int) -> list[dict] | None:
@@ -310,9 +317,9 @@ def report(a: argparse.Namespace) -> None:
     d = Path(a.dir)
     lines = ["# The lent GPU machine's CPU as a llama.cpp host: pre-registered, then measured (issue 15)", "",
              "Measured: llama.cpp from the llama-cpp-python 0.3.36 sources built without CUDA (GGML_NATIVE), "
-             f"`llama-bench -ngl 0 -t THREADS -p 0 -n {GEN} -r 3 -d DEPTH` (16 threads; set 3: 4; sets 4-8: per row), "
+             f"`llama-bench -ngl 0 -t THREADS -p 0 -n {GEN} -r 3 -d DEPTH` (16 threads; set 3: 4; sets 4-9: per row), "
              "synthetic real-size GGUFs (`tokbench synth`; set 4 also the project's four small synthetic llama shapes of "
-             "benchmarks/cpu_calibration.py), on machines of kind nvidia-h200 (16 vCPUs; sets 1-3, 5, 7 and 8) and nvidia-h200-x2 "
+             "benchmarks/cpu_calibration.py), on machines of kind nvidia-h200 (16 vCPUs; sets 1-3, 5 and 7-9) and nvidia-h200-x2 "
              "(32 vCPUs; sets 4 and 6) lent 2026-11-30, each set on a fresh one; set 8 with llama.cpp built for AVX2 only "
              "(GGML_NATIVE off: no AVX-512 instruction in its CPU backend). Each set's predictions were made on its "
              "machine and committed before llama.cpp ran there. Produced by "
