@@ -48,7 +48,7 @@ def test_committed_parameters_are_a_fresh_fit(rows):
     fresh = decode_document(rows, speed_params()["p"])
     doc = speed_params()
     for b, params in fresh["backends"].items():
-        for key in ("node_s", "row_s", "eta_kv", "rho_att", *(("att_row",) if "att_row" in params else ())):
+        for key in ("node_s", "row_s", "eta_kv", "rho_att", *(k for k in ("att_row", "state_c") if k in params)):
             assert doc["backends"][b][key] == pytest.approx(params[key], rel=2e-3), (b, key)
         for cls, v in params["rho_class"].items():
             assert doc["backends"][b]["rho_class"][cls] == pytest.approx(v, rel=2e-3), (b, cls)
@@ -244,3 +244,21 @@ def test_the_plan_says_when_cores_or_the_cache_set_the_stream():
     assert cal["stream_gbs"] == pytest.approx(100.0) and "of 100 GB/s and its kernels'" in line
     cal, line = speed_line(replace(host.on_threads(2), llc_mib=8192.0))
     assert cal["cache_resident"] and "fit in half its 8192 MiB last-level cache" in line
+
+
+def test_delta_net_state_cost_covers_gated_deltanet_layers_only():
+    # The CPU term for the Gated DeltaNet state's update counts "linear" layers: a transformer has none,
+    # Nemotron-H's Mamba layers are not charged, Qwen3-Next's 36 of 48 layers are (read and written back).
+    from tokbench.modelspec import load_spec
+    from tokbench.plan.kv import STATE_BYTES_PER_ELEMENT, state_elements_per_layer
+    from tokbench.plan.speed import delta_net_update_bytes
+
+    assert delta_net_update_bytes(load_spec("llama-3.1-8b")) == 0
+    assert delta_net_update_bytes(load_spec("nemotron-3-nano-30b-a3b")) == 0
+    nxt = load_spec("qwen3-next-80b-a3b")
+    conv, rec = state_elements_per_layer(nxt)
+    assert sum(k == "linear" for k in nxt.kinds) == 36
+    assert delta_net_update_bytes(nxt) == 2 * 36 * (conv + rec) * STATE_BYTES_PER_ELEMENT
+    # On a CPU the term adds time; on a GPU backend it is not a term.
+    cpu, gpu = get_hardware("cpu-ryzen-9-7950x").on_threads(16), get_hardware("h100-sxm")
+    assert get_calibration(cpu, "llama.cpp").state_c > 0 and get_calibration(gpu, "llama.cpp").state_c == 0

@@ -11,7 +11,7 @@ Unknowns (see :mod:`tokbench.catalog.calibration` for their meaning):
 ``rho_type[generation/type]``), ``rho_gen[generation]``,
 ``node_s``, ``node_gen[generation]`` (also scales ``row_s``), ``row_s[class]`` (seconds per weight of a row; on CPUs
 cycles), ``eta_kv``, ``rho_att``; on CPUs ``bw_core``, ``att_row``, and ``bw_probe`` (probed hosts) and
-``cache_frac`` (weights resident in the last-level cache); for rows
+``cache_frac`` (weights resident in the last-level cache), ``state_c`` (Gated DeltaNet state); for rows
 measured with older llama.cpp builds ``era_rho[era]`` and ``era_node[era]`` (the planner predicts
 current builds, whose factor is 1).
 """
@@ -62,6 +62,7 @@ PRIOR_BW_PROBE = (0.0, 0.3)
 # its prior, the cache at 5x the memory's bandwidth.
 PRIOR_CACHE = (math.log(0.2), 1.0)
 PRIOR_ATT_ROW = (math.log(100.0), 2.5)  # CPUs: cycles of decode attention per KV head x cached token
+PRIOR_STATE_C = (math.log(0.05), 3.0)  # CPUs: core cycles per byte of Gated DeltaNet state updated
 # A row's log error is weighed against a typical model error of 5%; a machine with n rows counts as
 # sqrt(n) rows, so the H100 campaign's dozens of rows do not drown one-row scoreboard machines.
 ROW_SD = 0.05
@@ -100,6 +101,8 @@ class Design:
     core_bw: np.ndarray | None = None  # (rows,) probed CPU hosts: the probe's one-core read, bytes/s (0: none)
     i_bwp: np.ndarray | None = None  # (rows,) the bw_probe index (-1: the row's cores stream bw_core, or resident)
     i_cache: np.ndarray | None = None  # (rows,) the cache_frac index of rows whose weights are cache-resident (-1: none)
+    state_cyc: np.ndarray | None = None  # (rows,) CPU rows: Gated DeltaNet state bytes x seconds per core cycle
+    i_state: np.ndarray | None = None  # (rows,) the state_c index (-1: none)
 
 
 def _index(names: list[str], prior: dict, name: str, mean_sd: tuple[float, float]) -> int:
@@ -113,7 +116,8 @@ def design(rows, p: float) -> Design:
     """Arrays and parameter layout for single-stream decode ``rows`` (attached calibrate.rows.Row)."""
     from tokbench.catalog.calibration import backend_key
     from tokbench.plan.memory import expert_fraction
-    from tokbench.plan.speed import attention_flops, attention_rows, cache_resident, roof_rate, row_unit, step_bytes
+    from tokbench.plan.speed import (attention_flops, attention_rows, cache_resident, delta_net_update_bytes, roof_rate,
+                                     row_unit, step_bytes)
 
     types = sorted({t for r in rows for t in r.work.types})
     names: list[str] = []
@@ -132,6 +136,8 @@ def design(rows, p: float) -> Design:
     core_bw = np.zeros(R)
     i_bwp = -np.ones(R, dtype=int)
     i_cache = -np.ones(R, dtype=int)
+    state_cyc = np.zeros(R)
+    i_state = -np.ones(R, dtype=int)
     i_node = -np.ones((R, 4), dtype=int)
     kv, att, nodes, bw, rate, t = (np.zeros(R) for _ in range(6))
     per_machine: dict[str, int] = {}
@@ -181,6 +187,10 @@ def design(rows, p: float) -> Design:
         if r.hw.kind == "cpu":
             i_arow[i] = _index(names, prior, f"{b}:att_row", PRIOR_ATT_ROW)
             arows[i] = attention_rows(r.spec, r.depth)
+            state = delta_net_update_bytes(r.spec)
+            if state:
+                i_state[i] = _index(names, prior, f"{b}:state_c", PRIOR_STATE_C)
+                state_cyc[i] = state * row_unit(r.hw)
         if r.era != "current":
             i_era_mem[i] = _index(names, prior, f"{b}:era_mem:{r.era}", PRIOR_ERA_MEM)
         nodes[i] = r.work.nodes - r.work.matmul_nodes  # matrix kernels pay mm_s inside their roof
@@ -197,7 +207,7 @@ def design(rows, p: float) -> Design:
     pm = np.array([prior[n][0] for n in names])
     ps = np.array([prior[n][1] for n in names])
     return Design(names, pm, ps, mem_b, work, row_sum, kv, att, arows, nodes, bw, rate, t, weight, i_mem, i_rho, i_node,
-                  i_row, i_kv, i_att, i_gen, i_bwc, i_arow, cores, i_era_mem, p, core_bw, i_bwp, i_cache)
+                  i_row, i_kv, i_att, i_gen, i_bwc, i_arow, cores, i_era_mem, p, core_bw, i_bwp, i_cache, state_cyc, i_state)
 
 
 def _smax(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
@@ -225,6 +235,7 @@ def predict(d: Design, theta: np.ndarray) -> np.ndarray:
     att = d.att_flops / (np.exp(theta[d.i_att] + theta[d.i_gen]) * d.rate)
     kv = _smax(d.kv_bytes / (bw_eff * np.exp(theta[d.i_kv])), att, d.p)
     kv = kv + np.where(d.i_arow >= 0, d.att_rows * np.exp(theta[np.maximum(d.i_arow, 0)]) / d.rate, 0.0)
+    kv = kv + np.where(d.i_state >= 0, d.state_cyc * np.exp(theta[np.maximum(d.i_state, 0)]), 0.0)
     return weights + kv + d.nodes * np.exp(theta[d.i_node[:, 0]]) * gen
 
 
@@ -247,6 +258,7 @@ def sparsity(d: Design):
                 *([int(d.i_bwc[i])] if d.i_bwc[i] >= 0 else []),
                 *([int(d.i_bwp[i])] if d.i_bwp[i] >= 0 else []),
                 *([int(d.i_cache[i])] if d.i_cache[i] >= 0 else []),
+                *([int(d.i_state[i])] if d.i_state[i] >= 0 else []),
                 *([int(d.i_arow[i])] if d.i_arow[i] >= 0 else []),
                 *(int(c) for c in d.i_node[i] if c >= 0), *(int(c) for c in d.i_row[i] if c >= 0)}
         for c in cols:

@@ -69,6 +69,7 @@ class KernelParams:
     bw_probe: float | None = None  # probed CPU hosts: what one llama.cpp thread streams per byte/s of the probe's one-core read
     cache_frac: float | None = None  # CPUs: a cache-resident weight's read time against one from memory
     att_row: float = 0.0  # CPUs: cycles of decode attention per KV head x cached token (0: not a term)
+    state_c: float = 0.0  # CPUs: cycles per byte of Gated DeltaNet state updated per token (0: not a term)
     rho_class: dict = field(default_factory=dict, compare=False)  # kernel class -> weights / (unit * cycle)
     rho_type: dict = field(default_factory=dict, compare=False)  # ggml type -> factor on its class
     rho_gen: float = 1.0  # this generation's factor
@@ -181,6 +182,7 @@ def get_calibration(hw, engine: str, doc: dict | None = None) -> KernelParams:
         eta_mem=_mem_share(doc, hw.memory_group), eta_kv=b["eta_kv"], p=doc["p"],
         kappa=b["kappa"], node_s=b["node_s"] * node_gen, row_s={c: v * node_gen for c, v in b["row_s"].items()}, rho_att=b["rho_att"],
         bw_core=b.get("bw_core"), bw_probe=b.get("bw_probe"), cache_frac=b.get("cache_frac"), att_row=b.get("att_row", 0.0),
+        state_c=b.get("state_c", 0.0),
         rho_class=b["rho_class"], rho_type=b.get("rho_type", {}), rho_gen=b.get("rho_gen", {}).get(gen, 1.0),
         prefill={k: v * b.get("prefill_gen", {}).get(gen, 1.0) for k, v in b["prefill"].items()},
         mmq=b.get("mmq", {}),

@@ -22,7 +22,8 @@ engine by :func:`tokbench.catalog.calibration.get_calibration`):
 - **KV cache and recurrent state**: the attention kernels stream the cache (memory roof, at their own
   efficiency) and multiply it (their throughput roof, ``rho_att`` FLOPs per unit per cycle): with few
   KV heads at long context the flash-attention decode kernel runs out of parallel work, not bytes.
-  On CPUs a third, additive term: ``att_row`` cycles per KV head and cached token (:func:`attention_rows`).
+  On CPUs a third, additive term: ``att_row`` cycles per KV head and cached token (:func:`attention_rows`),
+  and a fourth for Gated DeltaNet layers: ``state_c`` core cycles per byte of their state (:func:`delta_net_update_bytes`).
 - **graph nodes**: a fixed cost per node of the decode graph (launch, tail, synchronisation) of the
   engine's backend on that generation, times the nodes llama.cpp runs for this architecture
   (:mod:`tokbench.plan.work`): this is what 60 Gated DeltaNet layers and 512-expert routing cost.
@@ -42,7 +43,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tokbench.plan.kv import DEFAULT_UBATCH, kv_read_bytes, state_bytes_per_sequence
+from tokbench.plan.kv import DEFAULT_UBATCH, delta_net_state_bytes, kv_read_bytes, state_bytes_per_sequence
 from tokbench.plan.memory import expert_fraction, kernel_class
 from tokbench.plan.work import WorkProfile
 from tokbench.modelspec.model import ModelSpec
@@ -131,6 +132,18 @@ def step_bytes(spec: ModelSpec, work: WorkProfile, depth: int, kv_type: str = "f
     weights = sum(w.dense_bytes + frac * w.expert_bytes for w in work.types.values())
     return StepBytes(weights=weights, kv=n * kv_read_bytes(spec, depth, kv_type),
                      state=n * 2 * state_bytes_per_sequence(spec))  # state read, then written back
+
+
+def delta_net_update_bytes(spec: ModelSpec) -> int:
+    """Bytes of Gated DeltaNet state one sequence's decode step reads and writes back.
+
+    On CPUs llama.cpp's Gated DeltaNet layers cost more than their bytes at the memory roof: the lent
+    Xeon decoded qwen3.5-35b-a3b, qwen3.5-27b and qwen3-next-80b-a3b 26-47% slower than planned (CPU set 9,
+    data/cpu_device/results.md), as a Graviton4 did qwen3.5-35b-a3b; a fitted cost in core cycles per
+    state byte (``state_c``) takes it, leave-one-machine-out over the CPU rows 28.7% -> 26.8% (a cost per
+    layer instead: 27.2%; spread over the threads: 27.7%). Mamba layers (Nemotron-H) ran as planned and
+    are left out."""
+    return 2 * delta_net_state_bytes(spec)
 
 
 def smooth_max(a: float, b: float, p: float) -> float:
@@ -259,6 +272,8 @@ def step_parts(spec: ModelSpec, work: WorkProfile, hw, k, depth: int, kv_type: s
                     n * attention_flops(spec, depth) / (k.rho_att * k.rho_gen * roof_rate(hw)), k.p)
     if k.att_row:  # CPU backends: cycles per KV row visited, over the threads' cycles
         kv += n * attention_rows(spec, depth) * k.att_row / roof_rate(hw)
+    if k.state_c:  # CPU backends: the Gated DeltaNet state's update, at one core's pace (cycles per byte)
+        kv += n * delta_net_update_bytes(spec) * k.state_c * row_unit(hw)
     return StepTime(weights=w, kv=kv, nodes=(work.nodes - work.matmul_nodes) * k.node_s, batched_flops=batched_flops_seconds(spec, hw, k, n),
                     server=n * server_seconds(spec, k) if server else 0.0, compute_bound=bound)
 
