@@ -98,7 +98,15 @@ PLAN8 = ([("llama-3.2-3b", q, 0, 4) for q in ("Q4_0", "Q4_K_M", "Q8_0", "Q6_K", 
 PLAN9 = ([("qwen3.5-35b-a3b", "Q4_K_M", 0, 0), ("qwen3.5-35b-a3b", "Q4_K_M", 0, 4)]
          + [(m, "Q4_K_M", 0, 0) for m in ("glm-4.7-flash", "nemotron-3-nano-30b-a3b", "gemma-4-26b-a4b", "qwen3.5-27b",
                                           "qwen3-next-80b-a3b")])
-PLANS = {"1": PLAN, "2": PLAN2, "3": PLAN3, "4": PLAN4, "5": PLAN5, "6": PLAN6, "7": PLAN7, "8": PLAN8, "9": PLAN9}
+# A tenth, on the one-GPU kind, pre-registered with the Gated DeltaNet state term that set 9's rows brought
+# (49b9300): models of that family set 9 did not run (qwen3.5-122b-a10b at IQ2_XXS, which the disk holds;
+# qwen3.6-35b-a3b), another storage type of qwen3.5-35b-a3b, fewer threads for Qwen3-Next and Gemma 4,
+# Nemotron 3 Nano at Q8_0, and glm-4.7-flash once more (its abort's message, kept in full now).
+PLAN10 = [("qwen3.5-122b-a10b", "IQ2_XXS", 0, 0), ("qwen3.5-35b-a3b", "Q8_0", 0, 0), ("qwen3.6-35b-a3b", "Q4_K_M", 0, 0),
+          ("qwen3-next-80b-a3b", "Q4_K_M", 0, 4), ("gemma-4-26b-a4b", "Q4_K_M", 0, 4),
+          ("nemotron-3-nano-30b-a3b", "Q8_0", 0, 0), ("glm-4.7-flash", "Q4_K_M", 0, 0)]
+PLANS = {"1": PLAN, "2": PLAN2, "3": PLAN3, "4": PLAN4, "5": PLAN5, "6": PLAN6, "7": PLAN7, "8": PLAN8, "9": PLAN9,
+         "10": PLAN10}
 # Sets run on a llama.cpp built for a narrower instruction set than the host's: the generation they are
 # predicted and fitted as (benchmarks/gpu/cpu_host_run.sh builds that variant for them).
 ISA = {"8": "cpu-x86-avx2"}
@@ -106,7 +114,7 @@ GEN = 32
 
 
 def items(plan_id: str, threads: int) -> list[tuple[str, str, int, int]]:
-    """(model, quant, depth, threads) of a set: sets 1-3 run every item on ``threads``; sets 4-9 name
+    """(model, quant, depth, threads) of a set: sets 1-3 run every item on ``threads``; sets 4-10 name
     their own per item (0: every core)."""
     cores = os.cpu_count() or 1
     return [(it[0], it[1], it[2], threads) if len(it) == 3 else (it[0], it[1], it[2], it[3] or cores)
@@ -231,7 +239,8 @@ SETS = (("predictions-cpu-2026-11-30.json", "cpu-campaign.jsonl"),
         ("predictions-cpu-set6-2026-11-30.json", "cpu-campaign-set6.jsonl"),
         ("predictions-cpu-set7-2026-11-30.json", "cpu-campaign-set7.jsonl"),
         ("predictions-cpu-set8-2026-11-30.json", "cpu-campaign-set8.jsonl"),
-        ("predictions-cpu-set9-2026-11-30.json", "cpu-campaign-set9.jsonl"))
+        ("predictions-cpu-set9-2026-11-30.json", "cpu-campaign-set9.jsonl"),
+        ("predictions-cpu-set10-2026-11-30.json", "cpu-campaign-set10.jsonl"))
 
 
 def _reprobe_reads(d: Path, cores: int) -> list[dict] | None:
@@ -317,9 +326,9 @@ def report(a: argparse.Namespace) -> None:
     d = Path(a.dir)
     lines = ["# The lent GPU machine's CPU as a llama.cpp host: pre-registered, then measured (issue 15)", "",
              "Measured: llama.cpp from the llama-cpp-python 0.3.36 sources built without CUDA (GGML_NATIVE), "
-             f"`llama-bench -ngl 0 -t THREADS -p 0 -n {GEN} -r 3 -d DEPTH` (16 threads; set 3: 4; sets 4-9: per row), "
+             f"`llama-bench -ngl 0 -t THREADS -p 0 -n {GEN} -r 3 -d DEPTH` (16 threads; set 3: 4; sets 4-10: per row), "
              "synthetic real-size GGUFs (`tokbench synth`; set 4 also the project's four small synthetic llama shapes of "
-             "benchmarks/cpu_calibration.py), on machines of kind nvidia-h200 (16 vCPUs; sets 1-3, 5 and 7-9) and nvidia-h200-x2 "
+             "benchmarks/cpu_calibration.py), on machines of kind nvidia-h200 (16 vCPUs; sets 1-3, 5 and 7-10) and nvidia-h200-x2 "
              "(32 vCPUs; sets 4 and 6) lent 2026-11-30, each set on a fresh one; set 8 with llama.cpp built for AVX2 only "
              "(GGML_NATIVE off: no AVX-512 instruction in its CPU backend). Each set's predictions were made on its "
              "machine and committed before llama.cpp ran there. Produced by "

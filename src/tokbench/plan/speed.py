@@ -140,7 +140,7 @@ def delta_net_update_bytes(spec: ModelSpec) -> int:
     On CPUs llama.cpp's Gated DeltaNet layers cost more than their bytes at the memory roof: the lent
     Xeon decoded qwen3.5-35b-a3b, qwen3.5-27b and qwen3-next-80b-a3b 26-47% slower than planned (CPU set 9,
     data/cpu_device/results.md), as a Graviton4 did qwen3.5-35b-a3b; a fitted cost in core cycles per
-    state byte (``state_c``) takes it, leave-one-machine-out over the CPU rows 28.7% -> 26.8% (a cost per
+    state byte (``state_c``) takes it, leave-one-machine-out over the CPU rows 28.7% -> 26.7% (a cost per
     layer instead: 27.2%; spread over the threads: 27.7%). Mamba layers (Nemotron-H) ran as planned and
     are left out."""
     return 2 * delta_net_state_bytes(spec)
