@@ -402,6 +402,16 @@ def report(a: argparse.Namespace) -> None:
                       "backtrace; the script keeps 4000 now); a 3-layer copy at real width loads in this project's "
                       "AVX2 build, so the cause (AMX weight buffers or MLA on this build) is not established. These "
                       "rows joined the fit after this test.", ""]
+        if n == 10:
+            lines += ["What it showed: with the Gated DeltaNet state term that set 9's rows brought (core cycles per "
+                      "byte of state, fitted on them and a Graviton4's rows), the four rows of that family came within "
+                      "-5% to +14%: a model of it set 9 did not run (qwen3.5-122b-a10b at IQ2_XXS, qwen3.6-35b-a3b), "
+                      "another storage type (Q8_0), Qwen3-Next on 4 threads. Gemma 4's MoE came 52% over again (on 4 "
+                      "threads: whatever slows it is not the memory), Nemotron 3 Nano at Q8_0 17% over. glm-4.7-flash "
+                      "aborted again, now with its message: GGML_ASSERT(*cur_backend_id != -1) in "
+                      "ggml_backend_sched_split_graph while reserving the graph, a node no backend took; weights in "
+                      "an extra CPU buffer type (AMX, which this native build uses on this Xeon) refusing one of MLA's "
+                      "products would do it, not established. These rows joined the fit after this test.", ""]
     (d / "results.md").write_text("\n".join(lines))
     with (d / "measurements.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, FIELDS)
