@@ -409,9 +409,12 @@ def report(a: argparse.Namespace) -> None:
                       "another storage type (Q8_0), Qwen3-Next on 4 threads. Gemma 4's MoE came 52% over again (on 4 "
                       "threads: whatever slows it is not the memory), Nemotron 3 Nano at Q8_0 17% over. glm-4.7-flash "
                       "aborted again, now with its message: GGML_ASSERT(*cur_backend_id != -1) in "
-                      "ggml_backend_sched_split_graph while reserving the graph, a node no backend took; weights in "
-                      "an extra CPU buffer type (AMX, which this native build uses on this Xeon) refusing one of MLA's "
-                      "products would do it, not established. These rows joined the fit after this test.", ""]
+                      "ggml_backend_sched_split_graph while reserving the graph, a node no backend took. With "
+                      "llama.cpp's extra weight buffers off it runs (benchmarks/gpu/cpu_extra_buft_check.sh, next "
+                      "lease: --repack 0 19.6 tok/s on 16 threads; the default aborts with 991 MiB of weights in the "
+                      "AMX buffer, every layer's MLA attn_v_b among them, which MLA multiplies per head as a 3-D "
+                      "product that the AMX kernels, 2-D only, refuse: the likely cause; extra_buft_check/). These "
+                      "rows joined the fit after this test.", ""]
     (d / "results.md").write_text("\n".join(lines))
     with (d / "measurements.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, FIELDS)
