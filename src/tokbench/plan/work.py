@@ -93,8 +93,10 @@ def work_profile(spec: ModelSpec, quant: str | None, sizes: dict | None = None, 
     e_share = matrix_share if expert_share is None else expert_share
     acc: dict[str, list[float]] = {}
     for t in spec.tensors():
-        if t.role == "token_embd":
+        if t.role == "token_embd" and not (spec.tie_embeddings and head):
             continue  # gathered: one row per token, not streamed
+        # Tied embeddings: llama.cpp's output head is this matrix (no output.weight in the file: the model's
+        # output tensor falls back to token_embd), so every token multiplies all of it, like any output head.
         if (t.layer is None and not head) or (t.layer is not None and layers is not None and t.layer not in layers):
             continue
         ty, b = sizes[t.name]
