@@ -92,15 +92,10 @@ def state_elements_per_layer(spec: ModelSpec) -> tuple[int, int]:
     return conv, recurrent
 
 
-def delta_net_state_bytes(spec: ModelSpec) -> int:
-    """State bytes of the Gated DeltaNet ("linear") layers alone, one sequence (Mamba layers left out)."""
-    conv, rec = state_elements_per_layer(spec)
-    return sum(1 for k in spec.kinds if k == "linear") * (conv + rec) * STATE_BYTES_PER_ELEMENT
-
-
-def state_bytes_per_sequence(spec: ModelSpec) -> int:
-    """Constant recurrent-state bytes one sequence holds across all recurrent layers (F32)."""
-    n_linear = sum(1 for k in spec.kinds if k in RECURRENT_KINDS)
+def state_bytes_per_sequence(spec: ModelSpec, kinds: tuple[str, ...] = RECURRENT_KINDS) -> int:
+    """Constant recurrent-state bytes one sequence holds across its recurrent layers (F32); ``kinds``: only
+    those layer kinds (``("linear",)``: the Gated DeltaNet layers alone)."""
+    n_linear = sum(1 for k in spec.kinds if k in kinds)
     conv, rec = state_elements_per_layer(spec)
     return n_linear * (conv + rec) * STATE_BYTES_PER_ELEMENT
 

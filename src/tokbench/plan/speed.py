@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tokbench.plan.kv import DEFAULT_UBATCH, delta_net_state_bytes, kv_read_bytes, state_bytes_per_sequence
+from tokbench.plan.kv import DEFAULT_UBATCH, kv_read_bytes, state_bytes_per_sequence
 from tokbench.plan.memory import expert_fraction, kernel_class
 from tokbench.plan.work import WorkProfile
 from tokbench.modelspec.model import ModelSpec
@@ -143,7 +143,7 @@ def delta_net_update_bytes(spec: ModelSpec) -> int:
     state byte (``state_c``) takes it, leave-one-machine-out over the CPU rows 28.7% -> 26.7% (a cost per
     layer instead: 27.2%; spread over the threads: 27.7%). Mamba layers (Nemotron-H) ran as planned and
     are left out."""
-    return 2 * delta_net_state_bytes(spec)
+    return 2 * state_bytes_per_sequence(spec, ("linear",))
 
 
 def smooth_max(a: float, b: float, p: float) -> float:
