@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Fit the speed model (v4) on every measured and published row; write catalog/data/speed_params.json.
 
-Also writes data/accuracy/holdout.json: leave-one-machine-out and leave-one-model-out predictions
-of every single-stream decode row, with MAPE, bias and band coverage per level (chip / same
-generation / extrapolated): the accuracy the README states. Rows with role ``test`` (a machine
+Also writes data/accuracy/holdout.json: leave-one-machine-, model- and architecture-out predictions
+of every single-stream decode row, and leave-one-machine-out predictions of every prefill row, with
+MAPE, bias and band coverage per level (chip / same generation / extrapolated): the accuracy the
+README states. Rows with role ``test`` (a machine
 whose predictions were committed before it was measured, e.g. the H200) never enter the fit.
 
 Usage: python scripts/fit_speed.py [--check] [--p P] [--no-cpu-host]
@@ -48,11 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {s}", file=sys.stderr)
     doc, acc = fit_document(list(rows), args.p)
     for name, summ in acc.items():
-        if name == "predictions":
+        if name.endswith("predictions"):
             continue
         for part in ("all", "accelerators", "cpus"):
             a = summ[part] if part == "all" else summ[part]["all"]
-            print(f"leave-one-{name}-out, {part}: n={a['n']} MAPE {a['mape_pct']:.1f}% bias {a['bias_pct']:+.1f}% "
+            if not a["n"]:
+                continue
+            what = "prefill, leave-one-machine-out" if name == "prefill_machine" else f"leave-one-{name}-out"
+            print(f"{what}, {part}: n={a['n']} MAPE {a['mape_pct']:.1f}% bias {a['bias_pct']:+.1f}% "
                   f"inside band {a.get('inside_band_pct', 0):.0f}%")
             if part != "all":
                 for level, s in summ[part]["by_level"].items():
@@ -60,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"inside band {s.get('inside_band_pct', 0):.0f}%")
     print("bands:", {k: [round(v, 3) for v in b] for k, b in doc["bands"].items()})
     print("CPU bands:", {k: [round(v, 3) for v in b] for k, b in doc["bands_cpu"].items()})
+    print("prefill bands:", {k: [round(v, 3) for v in b] for k, b in doc["bands_prefill"].items()})
     if args.check:
         return 0
     PARAMS.write_text(json.dumps(_round(doc), indent=1, sort_keys=True) + "\n")

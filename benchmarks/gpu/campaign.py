@@ -86,9 +86,9 @@ def synth(model: str, quant: str, path: Path) -> dict:
     return {"file_bytes": size, "synth_s": round(dt, 1), "synth_gbs": round(size / dt / 1e9, 2)}
 
 
-def llama_bench(bin_dir: Path, path: Path, timeout: float) -> list[dict]:
+def llama_bench(bin_dir: Path, path: Path, timeout: float, depths: str = "0,4096") -> list[dict]:
     cmd = [str(bin_dir / "llama-bench"), "-m", str(path), "-ngl", "99", "-p", "512", "-n", "128",
-           "-d", "0,4096", "-r", "3", "-o", "jsonl"]
+           "-d", depths, "-r", "3", "-o", "jsonl"]
     r = sh(cmd, timeout=timeout)
     rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     if not rows:
@@ -174,7 +174,7 @@ def run_one(model: str, quant: str, a: argparse.Namespace, out: Path, deadline: 
         log(f"  {info}")
         left = deadline - time.time()
         if not a.no_llama_bench:
-            rows = llama_bench(Path(a.llama_bin), path, timeout=max(60, min(300, left - 120)))
+            rows = llama_bench(Path(a.llama_bin), path, timeout=max(60, min(300, left - 120)), depths=a.depths)
             for row in rows:
                 append(out, {**base, "kind": "llama-bench", "row": row})
             log("  llama-bench: " + ", ".join(f"p{r['n_prompt']}n{r['n_gen']}d{r['n_depth']}={r['avg_ts']:.1f}" for r in rows))
@@ -213,6 +213,7 @@ def main() -> None:
     p.add_argument("--budget-s", type=float, default=540, help="stop starting new work after this")
     p.add_argument("--no-server", action="store_true")
     p.add_argument("--no-llama-bench", action="store_true")
+    p.add_argument("--depths", default="0,4096", help="llama-bench's -d: start depths, comma-separated")
     p.add_argument("--hardware", help="catalog id of this machine (default: from nvidia-smi)")
     p.add_argument("--gpu", help="CUDA_VISIBLE_DEVICES for llama-bench and llama-server (one GPU of several)")
     a = p.parse_args()

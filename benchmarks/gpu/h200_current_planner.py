@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-"""The planner of this checkout on the H200's single-GPU decode rows, through the `tokbench plan` command.
+"""The planner of this checkout on the H200's single-GPU decode and prefill rows, through `tokbench plan`.
 
 The H200 is in no fit (issue 15), so this is still out-of-sample, but not pre-registered: the rows were
 measured before this planner existed (the pre-registered figures are in results.md). Each row's estimate
 is what a user gets from `tokbench plan MODEL --quant Q --hardware h200 --engine ENGINE --context DEPTH
---json` (llama-bench tg128 at depth d is estimated at d + 64, the mean depth of its 128 tokens).
+--json` (llama-bench tg128 at depth d is estimated at d + 64, the mean depth of its 128 tokens; ppN at
+depth d as a prompt of 2 (d + N/2) tokens, whose mean depth is the same; the plan's prefill band is
+quoted).
 
 Usage: python benchmarks/gpu/h200_current_planner.py (writes data/h200_campaign/current_planner.md)
 """
@@ -33,31 +35,48 @@ def plan(model: str, quant: str, engine: str, context: int) -> dict:
     return json.loads(out)["rows"][0]
 
 
-def main() -> int:
-    """Estimate every single-GPU decode row, print and write the comparison."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=HERE).stdout.strip() or "unknown"
+def _table(metric: str) -> tuple[list[str], list[float], int]:
+    """(markdown lines, errors in %, rows inside the band) of the single-GPU rows of ``metric``."""
+    key = metric  # the plan row's field: decode_tps or prefill_tps, with _low and _high
     lines = ["| model | quant | engine | test | measured | planner [band] | error | in band |", "|---|---|---|---|---:|---:|---:|---|"]
     errs, inside = [], 0
     for m in h200_report.measured_rows():
-        if m["run"] != "1 GPU" or m["metric"] != "decode_tps":
+        if m["run"] != "1 GPU" or m["metric"] != metric:
             continue
         d = re.search(r"d(\d+)", m["test"])
         depth = int(d.group(1)) if d else 0
-        context = max(depth + (64 if m["engine"] == "llama.cpp" else 0), 1)
+        if metric == "prefill_tps":  # a prompt of 2 (d + 256) tokens has ppN's mean depth d + 256 (N = 512)
+            n = int(re.search(r"pp(\d+)", m["test"]).group(1))
+            context = 2 * (depth + n // 2)
+        else:
+            context = max(depth + (64 if m["engine"] == "llama.cpp" else 0), 1)
         r = plan(m["model"], m["quant"], m["engine"], context)
-        err = 100 * (r["decode_tps"] / m["measured"] - 1)
-        ok = r["decode_tps_low"] <= m["measured"] <= r["decode_tps_high"]
+        if r.get(key) is None:
+            continue
+        err = 100 * (r[key] / m["measured"] - 1)
+        ok = r[f"{key}_low"] <= m["measured"] <= r[f"{key}_high"]
         errs.append(err)
         inside += ok
         lines.append(f"| {m['model']} | {m['quant']} | {m['engine']} | {m['test']} | {m['measured']:.1f} | "
-                     f"{r['decode_tps']:.1f} [{r['decode_tps_low']:.0f}-{r['decode_tps_high']:.0f}] | {err:+.1f}% | "
+                     f"{r[key]:.1f} [{r[f'{key}_low']:.0f}-{r[f'{key}_high']:.0f}] | {err:+.1f}% | "
                      f"{'yes' if ok else 'no'} |")
-    head = [f"# The planner at {commit} on the H200's single-GPU decode rows (not pre-registered)", "",
-            (__doc__ or "").split("\n\n")[1].replace("\n", " "), "",
-            f"MAPE {statistics.mean(map(abs, errs)):.1f}%, bias {statistics.mean(errs):+.1f}%, {inside} of {len(errs)} "
-            "inside the planner's band.", ""]
-    text = "\n".join(head + lines) + "\n"
+    return lines, errs, inside
+
+
+def main() -> int:
+    """Estimate every single-GPU decode and prefill row, print and write the comparison."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=HERE).stdout.strip() or "unknown"
+    head = [f"# The planner at {commit} on the H200's single-GPU rows (not pre-registered)", "",
+            (__doc__ or "").split("\n\n")[1].replace("\n", " "), ""]
+    body: list[str] = []
+    for metric, title in (("decode_tps", "Decode"), ("prefill_tps", "Prefill (llama-bench pp512)")):
+        lines, errs, inside = _table(metric)
+        summary = (f"{title}: MAPE {statistics.mean(map(abs, errs)):.1f}%, bias {statistics.mean(errs):+.1f}%, "
+                   f"{inside} of {len(errs)} inside the planner's band.")
+        head.append(summary)
+        body += ["", f"## {title}", "", *lines]
+    text = "\n".join(head + body) + "\n"
     (h200_report.DATA / "current_planner.md").write_text(text)
     print("\n".join(head))
     return 0

@@ -11,6 +11,7 @@ It uses only ``tokbench.plan.estimate`` with catalog ids, so the same script als
 earlier planner predicted (run it from a checkout of that commit with ``--label``).
 
 Usage (repository root): python benchmarks/gpu/preregister.py --hardware h200 --out data/h200_campaign/
+One GPU, other models and depths: add --models MODEL:QUANT ... --depths 0,4096,16384 --no-server --file NAME.
 Two GPUs (issue 11): add --cluster 2 [--models MODEL:QUANT ...] [--runs sm-layer rpc sm-tensor] [--file NAME].
 """
 
@@ -52,14 +53,15 @@ def _row(est, **keys) -> dict:
     return {**keys, "level": cal.get("level") or cal.get("family"), "basis": cal.get("basis")}
 
 
-def llama_bench_rows(hw: str) -> list[dict]:
-    """tg128 / pp512 at depth 0 and 4096, as llama-bench measures them (depth = start + half the test)."""
+def llama_bench_rows(hw: str, models: list[str] | None = None, depths: tuple[int, ...] = (0, 4096)) -> list[dict]:
+    """tg128 / pp512 at each start depth (default 0 and 4096), as llama-bench measures them (depth = start +
+    half the test)."""
     from tokbench.plan import estimate
 
     out = []
-    for item in LLAMA_BENCH:
+    for item in models or LLAMA_BENCH:
         model, quant = item.split(":")
-        for start in (0, 4096):
+        for start in depths:
             e = estimate(model, quant, hw, "llama.cpp", context=start + 64)
             out.append(_row(e, model=model, quant=quant, engine="llama.cpp", test=f"tg128 @ d{start}",
                             depth=start + 64, concurrency=1, metric="decode_tps", predicted=e.decode_tps,
@@ -67,7 +69,7 @@ def llama_bench_rows(hw: str) -> list[dict]:
             p = estimate(model, quant, hw, "llama.cpp", context=2 * (start + 256))  # mean depth start + 256
             out.append(_row(p, model=model, quant=quant, engine="llama.cpp", test=f"pp512 @ d{start}",
                             depth=start + 256, concurrency=1, metric="prefill_tps", predicted=p.prefill_tps,
-                            low=None, high=None))
+                            low=p.prefill_tps_low, high=p.prefill_tps_high))
     return out
 
 
@@ -143,7 +145,10 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="folder for predictions-<label>.json")
     ap.add_argument("--label", default="v4", help="planner label in the file name (v4: this checkout)")
     ap.add_argument("--cluster", type=int, metavar="N", help="instead: N GPUs of one host (issue 11's split modes)")
-    ap.add_argument("--models", nargs="+", metavar="MODEL:QUANT", help="with --cluster: these models (default: CLUSTER)")
+    ap.add_argument("--models", nargs="+", metavar="MODEL:QUANT",
+                    help="these models (default: LLAMA_BENCH and SERVER, or CLUSTER with --cluster)")
+    ap.add_argument("--depths", default="0,4096", help="llama-bench start depths, comma-separated (one GPU)")
+    ap.add_argument("--no-server", action="store_true", help="one GPU: llama-bench rows only")
     ap.add_argument("--runs", nargs="+", choices=sorted(CLUSTER_RUNS), help="with --cluster: these split modes")
     ap.add_argument("--file", help="the file name inside --out (default predictions-LABEL.json)")
     ap.add_argument("--note", help="what the file is for (kept in it)")
@@ -151,7 +156,8 @@ def main() -> None:
     if a.cluster:
         rows = cluster_rows(a.hardware, a.cluster, a.models, a.runs)
     else:
-        rows = llama_bench_rows(a.hardware) + server_rows(a.hardware)
+        depths = tuple(int(x) for x in a.depths.split(","))
+        rows = llama_bench_rows(a.hardware, a.models, depths) + ([] if a.no_server else server_rows(a.hardware))
     doc = {"hardware": a.hardware, "planner": a.label, "git_commit": _commit(), "git_dirty": _dirty(),
            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "note": a.note or "predictions committed before the campaign measured this machine; the machine is in no fit",

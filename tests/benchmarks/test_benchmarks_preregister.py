@@ -46,3 +46,26 @@ def test_committed_preregistration_covers_the_unmeasured_models_and_its_commit_e
     if r.returncode != 0 and "not a git repository" in r.stderr:
         pytest.skip("no git history in this checkout")
     assert r.stdout.strip() == "commit"
+
+
+def test_single_gpu_rows_at_chosen_depths_carry_the_prefill_band_and_the_set_report_joins_them(tmp_path):
+    from tokbench.plan import estimate
+
+    rows = preregister.llama_bench_rows("h200", ["llama-3.2-3b:Q4_K_M"], (0, 16384))
+    assert [r["test"] for r in rows] == ["tg128 @ d0", "pp512 @ d0", "tg128 @ d16384", "pp512 @ d16384"]
+    pp = estimate("llama-3.2-3b", "Q4_K_M", "h200", "llama.cpp", context=2 * (16384 + 256))
+    assert rows[3]["predicted"] == pytest.approx(pp.prefill_tps)
+    assert rows[3]["low"] == pytest.approx(pp.prefill_tps_low) and rows[3]["high"] == pytest.approx(pp.prefill_tps_high)
+    # The set's report: a measured llama-bench row joins its prediction by model, quant and test.
+    import h200_set_report
+
+    pred = tmp_path / "p.json"
+    pred.write_text(json.dumps({"git_commit": "abc1234", "date": "2026-11-30", "rows": rows}))
+    raw = tmp_path / "campaign.jsonl"
+    measured = {"n_prompt": 512, "n_gen": 0, "n_depth": 16384, "avg_ts": rows[3]["predicted"] / 1.25, "stddev_ts": 1.0}
+    raw.write_text(json.dumps({"model": "llama-3.2-3b", "quant": "Q4_K_M", "kind": "synth"}) + "\n"
+                   + json.dumps({"model": "llama-3.2-3b", "quant": "Q4_K_M", "kind": "llama-bench", "row": measured}) + "\n")
+    text, summ = h200_set_report.report(pred, [raw])
+    assert summ == {"prefill_tps": {"n": 1, "mape": pytest.approx(25.0), "bias": pytest.approx(25.0),
+                                    "inside": 100.0 * (rows[3]["low"] <= measured["avg_ts"] <= rows[3]["high"])}}
+    assert "| llama-3.2-3b | Q4_K_M | pp512 @ d16384 |" in text

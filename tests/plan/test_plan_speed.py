@@ -138,6 +138,18 @@ def test_estimate_band_and_prefill():
     assert row.prefill_tps and row.prefill_tps > 10 * row.decode_tps
 
 
+def test_prefill_band_comes_from_held_out_prefill_rows_at_the_machines_level():
+    bands = speed_params()["bands_prefill"]  # quantiles of leave-one-machine-out prefill residuals
+    for hw, level in (("h100-sxm", "chip"), ("rtx-4080-super", "chip"), ("a40", "chip"), ("m5-max-40c", "extrapolated")):
+        row = estimate("llama-3.1-8b", "Q4_K_M", hw, context=4096)
+        assert row.calibration["prefill_level"] == level, hw
+        lo, hi = bands[level]
+        assert row.prefill_tps_low == pytest.approx(lo * row.prefill_tps)
+        assert row.prefill_tps_high == pytest.approx(hi * row.prefill_tps)
+        assert row.prefill_tps_low < row.prefill_tps < row.prefill_tps_high
+    assert math.log(bands["chip"][1] / bands["chip"][0]) <= math.log(bands["extrapolated"][1] / bands["extrapolated"][0])
+
+
 def test_decode_estimate_object():
     spec_row = estimate("gpt-oss-120b", "MXFP4_MOE", "h100-sxm", context=4096, concurrency=8)
     assert spec_row.per_stream_decode_tps < spec_row.decode_tps

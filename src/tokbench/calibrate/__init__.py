@@ -53,9 +53,38 @@ def decode_rows(rows, skipped: list | None = None):
     return out
 
 
-def prefill_rows(rows):
-    """Prefill rows that may enter a fit."""
-    return [r for r in rows if r.metric == "prefill" and r.role != "test" and r.hw.fp16_tflops]
+PREFILL_RISE = 1.25  # a longer prompt of a llama-bench series may run this much faster than a shorter one (noise), no more
+
+
+def prefill_rows(rows, skipped: list | None = None):
+    """Prefill rows that may enter a fit (``test`` rows never do; with ``skipped``, the rows left out are
+    listed there with the reason).
+
+    llama.cpp runs a prompt in ubatches of the same size, each with more cache to attend than the last,
+    so one source's series of prompt lengths (pp512, pp1024, ... of one machine, model and quant) cannot
+    get faster with the prompt's length. A series where a longer prompt ran more than :data:`PREFILL_RISE`
+    times as fast as a shorter one timed something else (a first ubatch paying a one-off setup: published
+    series rise 1.4x, 1.5x, 2.2x and 19x) and is left out whole. Only llama-bench series (``ppN``) are held to it: mlx-lm's prompt chunks grow with the
+    prompt, and a server's prompt rate carries a per-request cost that short prompts pay more of.
+    """
+    from collections import defaultdict
+
+    from tokbench.plan.speed import matmul_peak
+
+    keep = [r for r in rows if r.metric == "prefill" and r.role != "test" and matmul_peak(r.hw)]
+    series: dict = defaultdict(list)
+    for r in keep:
+        if r.engine_id.startswith("llama.cpp") and r.test.startswith("pp"):
+            series[(r.hardware_id, r.model_id, r.quant_id, r.engine_id, r.source)].append(r)
+    bad: set = set()
+    for key, rs in series.items():
+        rs = sorted(rs, key=lambda r: r.depth)
+        if any(b.tps > PREFILL_RISE * min(a.tps for a in rs[:i]) for i, b in enumerate(rs) if i):
+            bad |= {id(r) for r in rs}
+            if skipped is not None:
+                skipped.append(f"{key[0]} {key[1]} {key[2]} prefill series "
+                               f"{', '.join(f'{r.tps:.0f}' for r in rs)} tok/s: faster with longer prompts")
+    return [r for r in keep if id(r) not in bad]
 
 
 def server_single_rows(rows):
@@ -66,6 +95,7 @@ def server_single_rows(rows):
 def decode_document(rows, p: float = SMOOTH_P) -> dict:
     """The decode part of the parameter document, fitted on ``rows`` (already filtered)."""
     from tokbench.calibrate import decode_fit as df
+    from tokbench.calibrate import prefill_fit
     from tokbench.catalog.calibration import backend_key
 
     d = df.design(rows, p)
@@ -79,7 +109,7 @@ def decode_document(rows, p: float = SMOOTH_P) -> dict:
         params["fitted_types"] = sorted({t for r in mine for t in r.work.types})
         params["n_rows"] = len(mine)
         params.setdefault("kappa", 0.35)
-        params.setdefault("prefill", {"float": 0.35, "quant": 0.2, "moe": 0.05, "attn": 0.2})
+        params.setdefault("prefill", dict(prefill_fit.DEFAULTS))
         params.setdefault("prefill_gen", {})
     doc["bands"] = {"chip": [0.85, 1.15], "generation": [0.75, 1.3], "extrapolated": [0.6, 1.5]}
     doc["server"] = {}
@@ -92,10 +122,12 @@ def fit_document(rows, p: float = SMOOTH_P, with_bands: bool = True) -> tuple[di
     from tokbench.catalog.calibration import backend_key
 
     dec = decode_rows(rows)
+    pre_rows = prefill_rows(rows)
     doc = decode_document(dec, p)
     accuracy = {}
     if with_bands:
-        by_machine = holdout.leave_one_out(dec, "machine", p)
+        refits: dict = {}  # each machine's decode refit: the held-out prefill rows' node cost comes from it
+        by_machine = holdout.leave_one_out(dec, "machine", p, params_out=refits)
         by_model = holdout.leave_one_out(dec, "model", p)
         by_arch = holdout.leave_one_out(dec, "arch", p)
         preds = by_machine + [x for x in by_model if x.level == "chip"]
@@ -117,7 +149,16 @@ def fit_document(rows, p: float = SMOOTH_P, with_bands: bool = True) -> tuple[di
 
         accuracy = {"machine": split(by_machine), "model": split(by_model), "arch": split(by_arch)}
         accuracy["predictions"] = [dict(vars(x), error_pct=x.error_pct) for x in by_machine + by_model + by_arch]
-    for b, pre in prefill_fit.fit(prefill_rows(rows), doc).items():
+        # Prefill: its own leave-one-machine-out, and bands from those residuals (one table: the CPU
+        # prefill rows are one machine's).
+        pre = holdout.prefill_leave_one_out(pre_rows, doc, refits)
+        doc["bands_prefill"] = holdout.bands(pre)
+        accuracy["prefill_machine"] = {
+            "all": holdout.summary(pre, doc["bands_prefill"])["all"],
+            "accelerators": holdout.summary([x for x in pre if x.hardware_id not in on_cpu], doc["bands_prefill"]),
+            "cpus": holdout.summary([x for x in pre if x.hardware_id in on_cpu], doc["bands_prefill"])}
+        accuracy["prefill_predictions"] = [dict(vars(x), error_pct=x.error_pct) for x in pre]
+    for b, pre in prefill_fit.fit(pre_rows, doc).items():
         if b in doc["backends"]:
             doc["backends"][b].update(pre)
     srv = serving_fit.server_terms(server_single_rows(rows), doc)

@@ -78,9 +78,10 @@ def _level(row, train) -> str:
 
 
 def leave_one_out(rows, by: str, p: float, min_rows_other: int = 1, only: str | None = None,
-                  progress=None) -> list[Prediction]:
+                  progress=None, params_out: dict | None = None) -> list[Prediction]:
     """Predictions of every row by a decode fit without its ``by`` group (``only``: just the groups whose
-    key starts with it; ``progress(done, total, key)`` is called before each refit)."""
+    key starts with it; ``progress(done, total, key)`` is called before each refit; ``params_out``, when
+    given, receives each group's refit as a parameter document, for :func:`prefill_leave_one_out`)."""
     from tokbench.calibrate import decode_fit as df
 
     groups: dict[str, list] = defaultdict(list)
@@ -107,11 +108,59 @@ def leave_one_out(rows, by: str, p: float, min_rows_other: int = 1, only: str | 
         for n, v in zip(d_train.names, theta):
             th[pos[n]] = v
         pred = df.predict(d_all, th)[len(train):]
+        if params_out is not None:
+            params_out[key] = dict(df.to_params(d_train, theta), p=p)
         archs = {r.spec.arch for r in train}
         for r, t in zip(held, pred):
             out.append(Prediction(group=f"{by} {key}", hardware_id=r.hardware_id, model_id=r.model_id,
                                   quant_id=r.quant_id, engine_id=r.engine_id, depth=r.depth, measured_tps=r.tps,
                                   predicted_tps=1.0 / t, level=_level(r, train), arch_seen=r.spec.arch in archs))
+    return out
+
+
+def prefill_leave_one_out(rows, decode_doc: dict, decode_refits: dict | None = None, only: str | None = None,
+                          progress=None) -> list[Prediction]:
+    """Predictions of every prefill row by a prefill fit without its machine's rows.
+
+    The prefill terms (:mod:`.prefill_fit`) are refitted on the other machines' rows and the held-out
+    rows predicted with them (a generation no other machine has takes factor 1, as the planner does).
+    Their one decode term, the graph nodes' fixed cost, comes from ``decode_refits[key]``, the decode
+    fit without that machine (:func:`leave_one_out`'s ``params_out``), or from ``decode_doc`` where the
+    machine has no decode rows (so that fit never saw it). ``measured_tps`` / ``predicted_tps`` are
+    prompt tokens per second. ``only``: just the machine whose key starts with it.
+    """
+    from tokbench.calibrate import prefill_fit as pf
+
+    groups: dict[str, list] = defaultdict(list)
+    for r in rows:
+        groups[group_key(r, "machine")].append(r)
+    if only is not None:
+        groups = {k: v for k, v in groups.items() if k == only or k.startswith(only + " ")}
+    out = []
+    for n_done, (key, held) in enumerate(sorted(groups.items())):
+        if progress is not None:
+            progress(n_done, len(groups), key)
+        train = [r for r in rows if group_key(r, "machine") != key]
+        if not train:
+            continue
+        doc = dict(decode_doc)
+        refit = (decode_refits or {}).get(key)
+        if refit:  # the refit's decode terms; what the decode fit does not set (kappa, bands) as the full fit's
+            doc["mem"] = refit["mem"]
+            doc["backends"] = {b: {**decode_doc["backends"].get(b, {}), **v} for b, v in refit["backends"].items()}
+        d_train = pf.design(train, doc)
+        theta = pf.fit_theta(d_train)
+        d_all = pf.design(train + held, doc)  # the train rows keep their layout; held rows may add terms
+        th = np.array([d_all.prior[n][0] for n in d_all.names])
+        pos = {n: i for i, n in enumerate(d_all.names)}
+        for n, v in zip(d_train.names, theta):
+            th[pos[n]] = v
+        seconds = pf.predict(d_all, th)[len(train):]
+        archs = {r.spec.arch for r in train}
+        for r, s in zip(held, seconds):
+            out.append(Prediction(group=f"machine {key}", hardware_id=r.hardware_id, model_id=r.model_id,
+                                  quant_id=r.quant_id, engine_id=r.engine_id, depth=r.depth, measured_tps=r.tps,
+                                  predicted_tps=1.0 / s, level=_level(r, train), arch_seen=r.spec.arch in archs))
     return out
 
 

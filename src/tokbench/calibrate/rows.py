@@ -50,6 +50,22 @@ class Row:
     work: object = None
 
     @property
+    def flash_attn(self) -> bool:
+        """Whether llama.cpp ran flash attention: as the row states (``-fa 0`` / ``-fa 1`` in its test or
+        engine text), else its build's default: llama-bench's ``auto`` (on where the backend has it) in the
+        builds this project calls current (its own llama-bench JSON: ``flash_attn: -1``), off in older
+        ones, and off in llama-cpp-python's server (tokbench's embedded engine). MLX's attention is its own
+        fused kernel: counted as on."""
+        import re
+
+        m = re.search(r"-fa (\d)", f"{self.test} {self.extra.get('engine_text', '')}")
+        if m:
+            return m.group(1) == "1"
+        if "tokbench bench --engine llama.cpp " in f"{self.source} ":
+            return False  # llama-cpp-python's server: flash_attn defaults to False
+        return self.era == "current"
+
+    @property
     def era(self) -> str:
         """llama.cpp build era of the measurement (kernels changed between them): ``current`` (build >= 6000,
         this project's own campaigns, or no build given in a 2026 measurement), ``2025`` (3500-5999),

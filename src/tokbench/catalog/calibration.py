@@ -81,6 +81,8 @@ class KernelParams:
     band_low: float = 0.7
     band_high: float = 1.4
     fitted: bool = True
+    prefill_level: str = "extrapolated"  # what the prefill terms know of this machine (as ``level``)
+    prefill_band: tuple = (0.5, 2.0)  # the prefill estimate's band, from held-out prefill rows at that level
 
     def rho(self, ggml_type: str) -> float:
         """Kernel-throughput roof of one storage type on this generation (weights per unit per cycle)."""
@@ -175,6 +177,15 @@ def get_calibration(hw, engine: str, doc: dict | None = None) -> KernelParams:
     if borrowed:
         basis = f"no {key} data: {use}'s parameters ({basis})"
         lo, hi = lo * doc.get("borrow_widen", [0.85, 1.15])[0], hi * doc.get("borrow_widen", [0.85, 1.15])[1]
+    if borrowed:
+        pre_level = "extrapolated"
+    elif hw.id in b.get("prefill_hardware", ()):
+        pre_level = "chip"
+    elif gen in b.get("prefill_gen", {}):
+        pre_level = "generation"
+    else:
+        pre_level = "extrapolated"
+    pre_band = tuple(doc.get("bands_prefill", {}).get(pre_level, (0.5, 2.0)))
     srv = doc.get("server", {}).get(backend_of(engine), {}) if is_server_engine(engine) else {}
     node_gen = b.get("node_gen", {}).get(gen, 1.0)
     return KernelParams(
@@ -187,5 +198,5 @@ def get_calibration(hw, engine: str, doc: dict | None = None) -> KernelParams:
         prefill={k: v * b.get("prefill_gen", {}).get(gen, 1.0) for k, v in b["prefill"].items()},
         mmq=b.get("mmq", {}),
         srv_seq_s=srv.get("seq_s", 0.0), srv_vocab_s=srv.get("vocab_s", 0.0), srv_save_bps=srv.get("save_bps"),
-        band_low=lo, band_high=hi, fitted=not borrowed,
+        band_low=lo, band_high=hi, fitted=not borrowed, prefill_level=pre_level, prefill_band=pre_band,
     )

@@ -88,7 +88,7 @@ def _speed_table(rows: list[dict], short: dict):
         if n > 1 and r["compute_bound"]:
             notes.append(f"compute-bound at {n}")
         if r["prefill_tps"]:
-            notes.append(f"prefill ~{r['prefill_tps']:,.0f}")
+            notes.append(f"prefill {_prefill_band(r)}")
         if not r["fits"]:
             notes.append("DOES NOT FIT")
         cells = [r["hardware"], f"{r['quant']} ({_gib(r['weights_bytes'])})", _band(r)]

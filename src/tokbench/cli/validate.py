@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--holdout", choices=("machine", "model", "arch"),
                    help="out-of-sample accuracy: refit the decode model without each machine (model, architecture "
                         "family) and predict its rows; MAPE and band coverage per group and per level "
-                        "(fitted on this chip / same generation / extrapolated)")
+                        "(fitted on this chip / same generation / extrapolated); by machine, the prefill rows too")
     p.add_argument("--group", metavar="KEY", help="with --holdout: only this group (a hardware id, model id or "
                                                   "architecture), one refit instead of one per group")
     p.add_argument("--run", action="append", metavar="ID", default=None, help="only these stored runs (repeatable)")
@@ -53,8 +53,9 @@ def _print(result: dict) -> None:
 
 
 def _holdout(by: str, as_json: bool, only: str | None = None) -> int:
-    """Leave-one-group-out predictions of every single-stream decode row (tokbench.calibrate.holdout)."""
-    from tokbench.calibrate import SMOOTH_P, decode_rows
+    """Leave-one-group-out predictions of every single-stream decode row (tokbench.calibrate.holdout); by
+    machine, also of every prefill row."""
+    from tokbench.calibrate import SMOOTH_P, decode_rows, prefill_rows
     from tokbench.calibrate import holdout as ho
     from tokbench.calibrate.rows import load_rows
     from tokbench.catalog.calibration import speed_params
@@ -62,18 +63,30 @@ def _holdout(by: str, as_json: bool, only: str | None = None) -> int:
 
     from tokbench.errors import unknown
 
-    rows = decode_rows(load_rows()[0])
+    every = load_rows()[0]
+    rows = decode_rows(every)
+    pre_rows = prefill_rows(every) if by == "machine" else []
     if only is not None:
-        keys = {ho.group_key(r, by).split(" ")[0] for r in rows}
+        keys = {ho.group_key(r, by).split(" ")[0] for r in rows + pre_rows}
         if only not in keys:
             raise unknown(f"{by} with measurements", only, keys)
-    preds = ho.leave_one_out(rows, by, speed_params().get("p", SMOOTH_P), only=only, progress=_progress(as_json))
+    refits: dict = {}
+    preds = ho.leave_one_out(rows, by, speed_params().get("p", SMOOTH_P), only=only, progress=_progress(as_json),
+                             params_out=refits)
     bands = speed_params()["bands"]
     cpu_ids = {r.hardware_id for r in rows if r.hw.kind == "cpu"}
     summary = ho.summary(preds, bands, speed_params().get("bands_cpu"), cpu_ids)
+    # Prefill rows, by machine: a prefill refit without the machine, its node cost from the decode refit.
+    pre = ho.prefill_leave_one_out(pre_rows, speed_params(), refits, only=only) if pre_rows else []
+    pre_bands = speed_params().get("bands_prefill")
+    pre_summary = ho.summary(pre, pre_bands) if pre else None
     if as_json:
-        print_json({"holdout": by, "predictions": [dict(vars(p), error_pct=p.error_pct) for p in preds],
-                    "summary": summary, "bands": bands})
+        out = {"holdout": by, "predictions": [dict(vars(p), error_pct=p.error_pct) for p in preds],
+               "summary": summary, "bands": bands}
+        if pre:
+            out["prefill"] = {"predictions": [dict(vars(p), error_pct=p.error_pct) for p in pre],
+                              "summary": pre_summary, "bands": pre_bands}
+        print_json(out)
         return 0
     print(f"Leave-one-{by}-out: each {by}'s rows predicted by a fit without them "
           f"({len(preds)} single-stream decode rows)")
@@ -96,6 +109,11 @@ def _holdout(by: str, as_json: bool, only: str | None = None) -> int:
             print(f"{name}: n={st['n']} MAPE {st['mape_pct']:.1f}%  bias {st['bias_pct']:+.1f}%")
     a = summary["all"]
     print(f"All: n={a['n']} MAPE {a['mape_pct']:.1f}%  bias {a['bias_pct']:+.1f}%  inside band {a['inside_band_pct']:.0f}%")
+    if pre_summary:
+        a = pre_summary["all"]
+        print(f"Prefill (prompt tok/s), each machine's rows predicted by a fit without them: n={a['n']} "
+              f"MAPE {a['mape_pct']:.1f}%  bias {a['bias_pct']:+.1f}%"
+              + (f"  inside band {a['inside_band_pct']:.0f}%" if "inside_band_pct" in a else ""))
     return 0
 
 

@@ -46,6 +46,8 @@ class PlanRow:
     aggregate_decode_tps: float | None = None
     compute_bound: bool | None = None
     prefill_tps: float | None = None
+    prefill_tps_low: float | None = None  # the band held-out prefill rows at this machine's level fell in
+    prefill_tps_high: float | None = None
     calibration: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -131,7 +133,7 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
     if hw is None:
         return PlanRow(**row)
     from tokbench.catalog.calibration import get_calibration
-    from tokbench.plan.speed import decode, prefill_tps, server_seconds
+    from tokbench.plan.speed import decode, server_seconds
 
     usable = usable_memory(hw, engine, gpu_limit_gb, gpu_fraction, os_reserve_gb)
     v = verdict(mp.total + other_bytes, usable)
@@ -164,10 +166,21 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
                decode_tps_ceiling=d.ceiling_tps, decode_tps=d.tps, decode_tps_low=d.tps_low,
                decode_tps_high=d.tps_high, per_stream_decode_tps=per_stream, step_decode_tps=d.per_stream_tps, server=server,
                aggregate_decode_tps=d.aggregate_tps, compute_bound=d.compute_bound,
-               prefill_tps=prefill_tps(spec, work, hw, cal, context),
+               **_prefill(spec, work, hw, cal, context),
                calibration=_calibration_dict(spec, work, hw, cal, depth, kv_type),
                notes=notes)
     return PlanRow(**row)
+
+
+def _prefill(spec, work, hw, cal, context: int) -> dict[str, Any]:
+    """Prompt tok/s for a prompt of ``context`` tokens with its band (None without an FP16 peak)."""
+    from tokbench.plan.speed import prefill_tps
+
+    pp = prefill_tps(spec, work, hw, cal, context)
+    if pp is None:
+        return {"prefill_tps": None}
+    lo, hi = cal.prefill_band
+    return {"prefill_tps": pp, "prefill_tps_low": pp * lo, "prefill_tps_high": pp * hi}
 
 
 def _widen_for_novelty(spec, work, cal):
@@ -204,6 +217,7 @@ def _calibration_dict(spec, work, hw, cal, depth: int, kv_type: str) -> dict[str
     return {"backend": cal.backend, "engine": cal.engine, "generation": cal.generation, "level": cal.level,
             "level_text": cal.level_text, "fitted": cal.fitted, "basis": cal.basis,
             "band": [cal.band_low, cal.band_high], "eta_mem": cal.eta_mem,
+            "prefill_level": cal.prefill_level, "prefill_band": list(cal.prefill_band),
             # the bandwidth the weights are read at before eta_mem: the memory's, or on a CPU what its
             # threads' cores stream; resident: the weights fit in the last-level cache
             "stream_gbs": stream_bandwidth(hw, cal, resident) / cal.eta_mem / 1e9, "cache_resident": resident,

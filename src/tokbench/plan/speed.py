@@ -35,7 +35,9 @@ engine by :func:`tokbench.catalog.calibration.get_calibration`):
   work (sampling over the vocabulary, detokenizing, streaming): ``srv_seq + srv_vocab * vocab``.
 
 Prefill is a compute roofline per FLOP kind (float matmuls, quantized matmuls, routed experts,
-attention) at efficiencies of the backend and generation, plus the nodes of one ubatch.
+attention) at efficiencies of the backend and generation, plus the nodes of one ubatch; the output
+head is not among a prompt token's FLOPs (logits of the last prompt token only), where a batched
+decode step's FLOPs count it for every sequence.
 """
 
 from __future__ import annotations
@@ -104,11 +106,6 @@ def attention_rows(spec: ModelSpec, depth: int) -> float:
         cells = min(depth, spec.sliding_window) if kind == "sliding" and spec.sliding_window else depth
         total += (1 if kind == "mla" else spec.n_kv_heads) * cells
     return total
-
-
-def flops_per_token(spec: ModelSpec, depth: int) -> float:
-    """FLOPs of one token's forward pass at context ``depth``."""
-    return 2.0 * active_params(spec) + attention_flops(spec, depth)
 
 
 @dataclass(frozen=True)
@@ -249,11 +246,38 @@ def weight_seconds(spec: ModelSpec, work: WorkProfile, hw, k, n: int, resident: 
     return total, cmp_total > mem_total
 
 
-def batched_flops_seconds(spec: ModelSpec, hw, k, n: int) -> float:
+def token_matmul_elems(spec: ModelSpec, work: WorkProfile) -> float:
+    """Weights one token's matrix products multiply: every dense weight, the output head included (tied
+    or not: every sequence of a decode step takes its logits), and k of E routed experts' weights."""
+    used = (spec.n_experts_used / spec.n_experts) if spec.n_experts else 0.0
+    return sum(w.dense_elems + used * w.expert_elems for w in work.types.values())
+
+
+# FP16 matrix FLOPs one compute unit does per cycle, per GPU vendor: an Ampere GA102 SM's tensor cores
+# (RTX 3090: 142 TFLOPS dense over 82 SMs at 1.695 GHz), an Apple GPU core (M2 Ultra: 27.2 TFLOPS over 76
+# cores at 1.398 GHz), an RDNA 3 compute unit (Ryzen AI Max+ 395: 59.4 TFLOPS over 40 CUs at 2.9 GHz). The
+# prefill fit's factor per chip generation says what that generation's units do against this.
+UNIT_FP16_FLOPS = {"nvidia": 1024.0, "apple": 256.0, "amd": 512.0}
+
+
+def matmul_peak(hw) -> float:
+    """FLOP/s the prefill and batched efficiencies are shares of (0: unknown). On a GPU, units x clock x its
+    vendor's FP16 FLOPs per unit-cycle, not the catalog's FP16 TFLOPS: vendors quote those dense for some
+    cards and with 2:4 sparsity (twice as high) for others (an RTX A6000's 309.7 against an RTX 3090's 142),
+    and llama.cpp's kernels use neither sparsity nor the accumulate width GeForce cards run at half rate.
+    On a CPU, the probed matmul rate."""
+    per = UNIT_FP16_FLOPS.get(hw.kind)
+    if per and hw.unit_clock_hz:
+        return per * hw.unit_clock_hz
+    return (hw.fp16_tflops or 0.0) * 1e12
+
+
+def batched_flops_seconds(spec: ModelSpec, work: WorkProfile, hw, k, n: int) -> float:
     """Above 8 columns the tensor-core kernels multiply every column: FLOPs at the quantized-matmul efficiency."""
-    if n <= BATCH_COLUMNS or not hw.fp16_tflops:
+    peak = matmul_peak(hw)
+    if n <= BATCH_COLUMNS or not peak:
         return 0.0
-    return n * 2.0 * active_params(spec) / (k.prefill["quant"] * hw.fp16_tflops * 1e12)
+    return n * 2.0 * token_matmul_elems(spec, work) / (k.prefill["quant"] * peak)
 
 
 def server_seconds(spec: ModelSpec, k) -> float:
@@ -274,7 +298,7 @@ def step_parts(spec: ModelSpec, work: WorkProfile, hw, k, depth: int, kv_type: s
         kv += n * attention_rows(spec, depth) * k.att_row / roof_rate(hw)
     if k.state_c:  # CPU backends: the Gated DeltaNet state's update, at one core's pace (cycles per byte)
         kv += n * delta_net_update_bytes(spec) * k.state_c * row_unit(hw)
-    return StepTime(weights=w, kv=kv, nodes=(work.nodes - work.matmul_nodes) * k.node_s, batched_flops=batched_flops_seconds(spec, hw, k, n),
+    return StepTime(weights=w, kv=kv, nodes=(work.nodes - work.matmul_nodes) * k.node_s, batched_flops=batched_flops_seconds(spec, work, hw, k, n),
                     server=n * server_seconds(spec, k) if server else 0.0, compute_bound=bound)
 
 
@@ -315,30 +339,43 @@ def decode(spec: ModelSpec, work: WorkProfile, hw, k, depth: int, kv_type: str =
     )
 
 
+MOE_MIN_COLUMNS = 32  # chosen by leave-one-machine-out prefill error over 515 rows: 16 / 32 / 64 -> 34.6 / 33.5 / 33.6%
+
+
 def prefill_flops(spec: ModelSpec, work: WorkProfile, mean_depth: float) -> dict[str, float]:
-    """FLOPs of one prompt token by kind: float matmuls, quantized matmuls, routed experts, attention."""
+    """FLOPs of one prompt token by kind: float matmuls, quantized matmuls, routed experts, attention.
+
+    The output head is left out: llama.cpp computes logits for a prompt's last token only (llama-bench's
+    ppN and a server's prompt alike), so over a prompt of hundreds of tokens it costs next to nothing,
+    where per token it is 5-20% of the weights of models with large vocabularies (Gemma's 262k)."""
     dense = exp = flt = 0.0
     used = (spec.n_experts_used / spec.n_experts) if spec.n_experts else 0.0
+    # An expert's product over the ubatch's tokens routed to it costs at least MOE_MIN_COLUMNS columns'
+    # work (its matrix-core tiles run part-empty below that): 512 x k / E tokens per expert is 16 for
+    # gpt-oss-120b (4 of 128), 10 for Qwen3-Next (10 of 512), 64 for gpt-oss-20b (4 of 32).
+    per_expert = DEFAULT_UBATCH * used
+    pad = max(1.0, MOE_MIN_COLUMNS / per_expert) if per_expert else 1.0
     for ty, w in work.types.items():
         if kernel_class(ty) == "float":
-            flt += w.dense_elems
+            flt += w.dense_elems - w.head_elems
         else:
-            dense += w.dense_elems
-        exp += w.expert_elems * used
+            dense += w.dense_elems - w.head_elems
+        exp += w.expert_elems * used * pad
     return {"float": 2.0 * flt, "quant": 2.0 * dense, "moe": 2.0 * exp, "attn": attention_flops(spec, int(mean_depth))}
 
 
 def prefill_seconds_per_token(spec: ModelSpec, work: WorkProfile, hw, k, mean_depth: float) -> float | None:
-    """Seconds per prompt token at ``mean_depth`` (None without an FP16 peak)."""
-    if not hw.fp16_tflops:
+    """Seconds per prompt token at ``mean_depth`` (None without a matmul peak: :func:`matmul_peak`)."""
+    peak = matmul_peak(hw)
+    if not peak:
         return None
     f = prefill_flops(spec, work, mean_depth)
-    t = sum(f[kind] / k.prefill[kind] for kind in f) / (hw.fp16_tflops * 1e12)
+    t = sum(f[kind] / k.prefill[kind] for kind in f) / peak
     return t + work.nodes * k.node_s / DEFAULT_UBATCH
 
 
 def prefill_tps(spec: ModelSpec, work: WorkProfile, hw, k, context: int) -> float | None:
-    """Prompt tokens per second for a prompt of ``context`` tokens (None without an FP16 peak)."""
+    """Prompt tokens per second for a prompt of ``context`` tokens (None without a matmul peak)."""
     s = prefill_seconds_per_token(spec, work, hw, k, max(context, 1) / 2)  # mean depth: half the prompt
     return 1.0 / s if s else None
 

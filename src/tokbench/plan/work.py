@@ -34,6 +34,7 @@ class TypeWork:
     expert_elems: int = 0
     mats: int = 0  # weight matrices (and expert stacks) of this type: one matrix kernel each per step
     row_sum: int = 0  # sum of their row lengths (input widths): a kernel's last partial wave lasts one row
+    head_elems: int = 0  # of dense_elems, the output head's: a prompt computes logits for its last token only
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def work_profile(spec: ModelSpec, quant: str | None, sizes: dict | None = None, 
         if (t.layer is None and not head) or (t.layer is not None and layers is not None and t.layer not in layers):
             continue
         ty, b = sizes[t.name]
-        a = acc.setdefault(ty.upper(), [0, 0, 0, 0, 0, 0])
+        a = acc.setdefault(ty.upper(), [0, 0, 0, 0, 0, 0, 0])
         matrix = len(t.shape) > 1 and t.shape[1] > 1  # a matrix or expert stack (not a norm or bias vector)
         share = (e_share if t.is_expert else matrix_share) if matrix else 1.0
         if matrix:
@@ -112,6 +113,8 @@ def work_profile(spec: ModelSpec, quant: str | None, sizes: dict | None = None, 
         else:
             a[0] += b * share
             a[1] += t.n_elements * share
+            if t.layer is None and t.role in ("output", "token_embd"):  # the head (tied: token_embd, see above)
+                a[6] += t.n_elements * share
     nodes, mm, counted = graph_nodes(spec, layers, head)
     return WorkProfile(types={ty: TypeWork(*(int(x) for x in v)) for ty, v in sorted(acc.items())}, nodes=nodes,
                        matmul_nodes=mm, nodes_counted=counted)

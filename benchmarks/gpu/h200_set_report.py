@@ -1,0 +1,95 @@
+#!/usr/bin/env python
+"""A later pre-registered H200 set (issue 15): llama-bench rows against the predictions committed before.
+
+The set's predictions come from ``benchmarks/gpu/preregister.py --models ... --depths ... --no-server``
+(a dated file with its git commit); its measurements from ``benchmarks/gpu/h200_split_run.sh`` (campaign
+JSON lines, one llama-bench row each). Rows join on model, quant and test (``tg128 @ d4096``,
+``pp512 @ d16384``). Nothing here is fitted: the H200 is in no fit.
+
+Usage: python benchmarks/gpu/h200_set_report.py PREDICTIONS.json OUT.md RAW.jsonl [RAW.jsonl ...]
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+
+def _test(row: dict) -> tuple[str, str]:
+    """(test as the prediction file spells it, metric) of one llama-bench JSON row."""
+    if row["n_gen"] > 0:
+        return f"tg{row['n_gen']} @ d{row['n_depth']}", "decode_tps"
+    return f"pp{row['n_prompt']} @ d{row['n_depth']}", "prefill_tps"
+
+
+def measured(paths: list[Path]) -> list[dict]:
+    """One dict per llama-bench row of the campaign files (model, quant, test, metric, measured, sd)."""
+    out = []
+    for path in paths:
+        for line in path.read_text().splitlines():
+            r = json.loads(line) if line.strip() else {}
+            if r.get("kind") != "llama-bench":
+                continue
+            test, metric = _test(r["row"])
+            out.append({"model": r["model"], "quant": r["quant"], "test": test, "metric": metric,
+                        "measured": r["row"]["avg_ts"], "sd": r["row"].get("stddev_ts")})
+    return out
+
+
+def report(pred_path: Path, raw: list[Path]) -> tuple[str, dict]:
+    """(markdown, {metric: summary}) of the measured rows against the predictions."""
+    doc = json.loads(pred_path.read_text())
+    preds = {(p["model"], p["quant"], p["test"]): p for p in doc["rows"] if p["engine"] == "llama.cpp"}
+    rows = []
+    for m in measured(raw):
+        p = preds.get((m["model"], m["quant"], m["test"]))
+        if p is None:
+            continue
+        err = 100 * (p["predicted"] / m["measured"] - 1)
+        inside = p["low"] is not None and p["low"] <= m["measured"] <= p["high"]
+        rows.append({**m, "predicted": p["predicted"], "low": p["low"], "high": p["high"], "err": err,
+                     "inside": inside, "level": p.get("level")})
+    summ = {}
+    for metric in ("decode_tps", "prefill_tps"):
+        errs = [r["err"] for r in rows if r["metric"] == metric]
+        if errs:
+            summ[metric] = {"n": len(errs), "mape": statistics.fmean(map(abs, errs)), "bias": statistics.fmean(errs),
+                            "inside": 100 * sum(r["inside"] for r in rows if r["metric"] == metric) / len(errs)}
+    lines = [f"# H200, pre-registered set: {pred_path.name}", "",
+             f"Predictions committed before the measurement: planner {doc['git_commit'][:7]} ({doc['date']}); "
+             f"{doc.get('note', '')}", "",
+             "Measured with `benchmarks/gpu/h200_split_run.sh` (llama-bench -p 512 -n 128 -d DEPTHS -r 3, llama.cpp",
+             "CUDA sm_90 from the llama-cpp-python 0.3.36 sources, synthetic real-size GGUFs). The H200 is in no fit.",
+             "Error = (predicted - measured) / measured.", "",
+             "| metric | n | MAPE | bias | inside the band |", "|---|---|---|---|---|"]
+    for metric, s in summ.items():
+        lines.append(f"| {metric} | {s['n']} | {s['mape']:.1f}% | {s['bias']:+.1f}% | {s['inside']:.0f}% |")
+    lines += ["", "| model | quant | test | measured | predicted [band] | error | in band | level |",
+              "|---|---|---|---:|---:|---:|---|---|"]
+    for r in rows:
+        band = "" if r["low"] is None else f" [{r['low']:.0f}-{r['high']:.0f}]"
+        lines.append(f"| {r['model']} | {r['quant']} | {r['test']} | {r['measured']:.1f} | {r['predicted']:.1f}{band} | "
+                     f"{r['err']:+.1f}% | {'yes' if r['inside'] else 'no'} | {r['level']} |")
+    missing = sorted({(k[0], k[1]) for k in preds} - {(r["model"], r["quant"]) for r in rows})
+    if missing:
+        lines += ["", "Predicted but not measured (the calls' time ran out first): "
+                  + ", ".join(f"{m}:{q}" for m, q in missing) + "."]
+    return "\n".join(lines) + "\n", summ
+
+
+def main(argv: list[str]) -> int:
+    """Write the report and print its summary."""
+    if len(argv) < 3:
+        print(__doc__)
+        return 2
+    text, summ = report(Path(argv[0]), [Path(p) for p in argv[2:]])
+    Path(argv[1]).write_text(text)
+    for metric, s in summ.items():
+        print(f"{metric}: n={s['n']} MAPE {s['mape']:.1f}% bias {s['bias']:+.1f}% inside band {s['inside']:.0f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
