@@ -44,7 +44,8 @@ def environment(llama_bin: Path) -> dict:
     env: dict = {"host": socket.gethostname()}
     q = sh(["nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem", "--format=csv,noheader"])
     env["nvidia_smi"] = q.stdout.strip()
-    v = sh([str(llama_bin / "llama-server"), "--version"])
+    tool = llama_bin / "llama-server" if (llama_bin / "llama-server").exists() else llama_bin / "llama-bench"
+    v = sh([str(tool), "--version"])
     env["llama_cpp_version"] = (v.stdout + v.stderr).strip().splitlines()[-2:] if (v.stdout + v.stderr).strip() else None
     try:
         import torch
