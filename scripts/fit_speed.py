@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     print("bands:", {k: [round(v, 3) for v in b] for k, b in doc["bands"].items()})
     print("CPU bands:", {k: [round(v, 3) for v in b] for k, b in doc["bands_cpu"].items()})
     print("prefill bands:", {k: [round(v, 3) for v in b] for k, b in doc["bands_prefill"].items()})
+    print("CPU prefill bands:", {k: [round(v, 3) for v in b] for k, b in doc["bands_prefill_cpu"].items()})
     if args.check:
         return 0
     PARAMS.write_text(json.dumps(_round(doc), indent=1, sort_keys=True) + "\n")

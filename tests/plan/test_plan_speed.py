@@ -148,6 +148,11 @@ def test_prefill_band_comes_from_held_out_prefill_rows_at_the_machines_level():
         assert row.prefill_tps_high == pytest.approx(hi * row.prefill_tps)
         assert row.prefill_tps_low < row.prefill_tps < row.prefill_tps_high
     assert math.log(bands["chip"][1] / bands["chip"][0]) <= math.log(bands["extrapolated"][1] / bands["extrapolated"][0])
+    # A catalog CPU (no FP16 figure) has a prefill estimate too, with the CPUs' own band.
+    cpu = estimate("llama-3.1-8b", "Q4_K_M", "cpu-ryzen-9-7950x", context=4096)
+    lo, hi = speed_params()["bands_prefill_cpu"][cpu.calibration["prefill_level"]]
+    assert cpu.prefill_tps and cpu.prefill_tps_low == pytest.approx(lo * cpu.prefill_tps)
+    assert cpu.prefill_tps_high == pytest.approx(hi * cpu.prefill_tps)
 
 
 def test_decode_estimate_object():

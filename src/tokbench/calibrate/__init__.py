@@ -149,14 +149,16 @@ def fit_document(rows, p: float = SMOOTH_P, with_bands: bool = True) -> tuple[di
 
         accuracy = {"machine": split(by_machine), "model": split(by_model), "arch": split(by_arch)}
         accuracy["predictions"] = [dict(vars(x), error_pct=x.error_pct) for x in by_machine + by_model + by_arch]
-        # Prefill: its own leave-one-machine-out, and bands from those residuals (one table: the CPU
-        # prefill rows are one machine's).
+        # Prefill: its own leave-one-machine-out, and bands from those residuals (CPUs apart, as for decode).
         pre = holdout.prefill_leave_one_out(pre_rows, doc, refits)
-        doc["bands_prefill"] = holdout.bands(pre)
+        pre_cpu = {r.hardware_id for r in pre_rows if r.hw.kind == "cpu"}
+        gpu_pre = [x for x in pre if x.hardware_id not in pre_cpu]
+        cpu_pre = [x for x in pre if x.hardware_id in pre_cpu]
+        doc["bands_prefill"], doc["bands_prefill_cpu"] = holdout.bands(gpu_pre), holdout.bands(cpu_pre)
         accuracy["prefill_machine"] = {
-            "all": holdout.summary(pre, doc["bands_prefill"])["all"],
-            "accelerators": holdout.summary([x for x in pre if x.hardware_id not in on_cpu], doc["bands_prefill"]),
-            "cpus": holdout.summary([x for x in pre if x.hardware_id in on_cpu], doc["bands_prefill"])}
+            "all": holdout.summary(pre, doc["bands_prefill"], doc["bands_prefill_cpu"], pre_cpu)["all"],
+            "accelerators": holdout.summary(gpu_pre, doc["bands_prefill"]),
+            "cpus": holdout.summary(cpu_pre, doc["bands_prefill_cpu"])}
         accuracy["prefill_predictions"] = [dict(vars(x), error_pct=x.error_pct) for x in pre]
     for b, pre in prefill_fit.fit(pre_rows, doc).items():
         if b in doc["backends"]:

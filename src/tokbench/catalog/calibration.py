@@ -185,7 +185,8 @@ def get_calibration(hw, engine: str, doc: dict | None = None) -> KernelParams:
         pre_level = "generation"
     else:
         pre_level = "extrapolated"
-    pre_band = tuple(doc.get("bands_prefill", {}).get(pre_level, (0.5, 2.0)))
+    pre_bands = doc.get("bands_prefill_cpu" if use.endswith("/cpu") else "bands_prefill", {})
+    pre_band = tuple(pre_bands.get(pre_level, (0.5, 2.0)))
     srv = doc.get("server", {}).get(backend_of(engine), {}) if is_server_engine(engine) else {}
     node_gen = b.get("node_gen", {}).get(gen, 1.0)
     return KernelParams(

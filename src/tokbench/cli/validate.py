@@ -78,14 +78,16 @@ def _holdout(by: str, as_json: bool, only: str | None = None) -> int:
     summary = ho.summary(preds, bands, speed_params().get("bands_cpu"), cpu_ids)
     # Prefill rows, by machine: a prefill refit without the machine, its node cost from the decode refit.
     pre = ho.prefill_leave_one_out(pre_rows, speed_params(), refits, only=only) if pre_rows else []
+    pre_cpu = {r.hardware_id for r in pre_rows if r.hw.kind == "cpu"}
     pre_bands = speed_params().get("bands_prefill")
-    pre_summary = ho.summary(pre, pre_bands) if pre else None
+    pre_summary = ho.summary(pre, pre_bands, speed_params().get("bands_prefill_cpu"), pre_cpu) if pre else None
     if as_json:
         out = {"holdout": by, "predictions": [dict(vars(p), error_pct=p.error_pct) for p in preds],
                "summary": summary, "bands": bands}
         if pre:
             out["prefill"] = {"predictions": [dict(vars(p), error_pct=p.error_pct) for p in pre],
-                              "summary": pre_summary, "bands": pre_bands}
+                              "summary": pre_summary, "bands": pre_bands,
+                              "bands_cpu": speed_params().get("bands_prefill_cpu")}
         print_json(out)
         return 0
     print(f"Leave-one-{by}-out: each {by}'s rows predicted by a fit without them "

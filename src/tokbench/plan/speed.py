@@ -253,20 +253,21 @@ def token_matmul_elems(spec: ModelSpec, work: WorkProfile) -> float:
     return sum(w.dense_elems + used * w.expert_elems for w in work.types.values())
 
 
-# FP16 matrix FLOPs one compute unit does per cycle, per GPU vendor: an Ampere GA102 SM's tensor cores
+# Matrix FLOPs one compute unit does per cycle, per kind of chip: an Ampere GA102 SM's tensor cores in FP16
 # (RTX 3090: 142 TFLOPS dense over 82 SMs at 1.695 GHz), an Apple GPU core (M2 Ultra: 27.2 TFLOPS over 76
-# cores at 1.398 GHz), an RDNA 3 compute unit (Ryzen AI Max+ 395: 59.4 TFLOPS over 40 CUs at 2.9 GHz). The
-# prefill fit's factor per chip generation says what that generation's units do against this.
-UNIT_FP16_FLOPS = {"nvidia": 1024.0, "apple": 256.0, "amd": 512.0}
+# cores at 1.398 GHz), an RDNA 3 compute unit (Ryzen AI Max+ 395: 59.4 TFLOPS over 40 CUs at 2.9 GHz), a
+# CPU core with two 256-bit FMA pipes in FP32 (AVX2; a NEON core with four 128-bit pipes alike). The prefill
+# fit's factor per chip generation says what that generation's units do against this.
+UNIT_MATMUL_FLOPS = {"nvidia": 1024.0, "apple": 256.0, "amd": 512.0, "cpu": 32.0}
 
 
 def matmul_peak(hw) -> float:
-    """FLOP/s the prefill and batched efficiencies are shares of (0: unknown). On a GPU, units x clock x its
-    vendor's FP16 FLOPs per unit-cycle, not the catalog's FP16 TFLOPS: vendors quote those dense for some
-    cards and with 2:4 sparsity (twice as high) for others (an RTX A6000's 309.7 against an RTX 3090's 142),
-    and llama.cpp's kernels use neither sparsity nor the accumulate width GeForce cards run at half rate.
-    On a CPU, the probed matmul rate."""
-    per = UNIT_FP16_FLOPS.get(hw.kind)
+    """FLOP/s the prefill and batched efficiencies are shares of (0: unknown): units x clock x the kind's
+    matrix FLOPs per unit-cycle. Not the catalog's FP16 TFLOPS: vendors quote those dense for some cards
+    and with 2:4 sparsity (twice as high) for others (an RTX A6000's 309.7 against an RTX 3090's 142), and
+    llama.cpp's kernels use neither sparsity nor the accumulate width GeForce cards run at half rate; a
+    catalog CPU has none at all (a probed host's matmul rate is numpy's, not llama.cpp's kernels')."""
+    per = UNIT_MATMUL_FLOPS.get(hw.kind)
     if per and hw.unit_clock_hz:
         return per * hw.unit_clock_hz
     return (hw.fp16_tflops or 0.0) * 1e12
