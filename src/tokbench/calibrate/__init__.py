@@ -53,7 +53,8 @@ def decode_rows(rows, skipped: list | None = None):
     return out
 
 
-PREFILL_RISE = 1.25  # a longer prompt of a llama-bench series may run this much faster than a shorter one (noise), no more
+# A longer prompt of a llama-bench series may run this much faster than a shorter one (noise), no more.
+PREFILL_RISE = 1.25
 
 
 def prefill_rows(rows, skipped: list | None = None):
@@ -63,9 +64,10 @@ def prefill_rows(rows, skipped: list | None = None):
     llama.cpp runs a prompt in ubatches of the same size, each with more cache to attend than the last,
     so one source's series of prompt lengths (pp512, pp1024, ... of one machine, model and quant) cannot
     get faster with the prompt's length. A series where a longer prompt ran more than :data:`PREFILL_RISE`
-    times as fast as a shorter one timed something else (a first ubatch paying a one-off setup: published
-    series rise 1.4x, 1.5x, 2.2x and 19x) and is left out whole. Only llama-bench series (``ppN``) are held to it: mlx-lm's prompt chunks grow with the
-    prompt, and a server's prompt rate carries a per-request cost that short prompts pay more of.
+    times as fast as a shorter one timed something else (a first ubatch paying a one-off setup: four
+    published series rise 1.4x, 1.5x, 2.2x and 21x) and is left out whole. Only llama-bench series (``ppN``)
+    are held to it: mlx-lm's prompt chunks grow with the prompt, and a server's prompt rate carries a
+    per-request cost that short prompts pay more of.
     """
     from collections import defaultdict
 

@@ -173,7 +173,7 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
 
 
 def _prefill(spec, work, hw, cal, context: int) -> dict[str, Any]:
-    """Prompt tok/s for a prompt of ``context`` tokens with its band (None without an FP16 peak)."""
+    """Prompt tok/s for a prompt of ``context`` tokens with its band (None without a matmul peak)."""
     from tokbench.plan.speed import prefill_tps
 
     pp = prefill_tps(spec, work, hw, cal, context)

@@ -299,7 +299,8 @@ def step_parts(spec: ModelSpec, work: WorkProfile, hw, k, depth: int, kv_type: s
         kv += n * attention_rows(spec, depth) * k.att_row / roof_rate(hw)
     if k.state_c:  # CPU backends: the Gated DeltaNet state's update, at one core's pace (cycles per byte)
         kv += n * delta_net_update_bytes(spec) * k.state_c * row_unit(hw)
-    return StepTime(weights=w, kv=kv, nodes=(work.nodes - work.matmul_nodes) * k.node_s, batched_flops=batched_flops_seconds(spec, work, hw, k, n),
+    return StepTime(weights=w, kv=kv, nodes=(work.nodes - work.matmul_nodes) * k.node_s,
+                    batched_flops=batched_flops_seconds(spec, work, hw, k, n),
                     server=n * server_seconds(spec, k) if server else 0.0, compute_bound=bound)
 
 
@@ -340,7 +341,9 @@ def decode(spec: ModelSpec, work: WorkProfile, hw, k, depth: int, kv_type: str =
     )
 
 
-MOE_MIN_COLUMNS = 32  # chosen by leave-one-machine-out prefill error over 515 rows: 16 / 32 / 64 -> 34.6 / 33.5 / 33.6%
+# Chosen by leave-one-machine-out prefill error over the 515 rows of that step (before the catalog CPUs'):
+# 16 / 32 / 64 columns -> 34.6 / 33.5 / 33.6%.
+MOE_MIN_COLUMNS = 32
 
 
 def prefill_flops(spec: ModelSpec, work: WorkProfile, mean_depth: float) -> dict[str, float]:
