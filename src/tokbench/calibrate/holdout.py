@@ -103,19 +103,29 @@ def leave_one_out(rows, by: str, p: float, min_rows_other: int = 1, only: str | 
         d_train = df.design(train, p)
         theta = df.fit(d_train, np.array([full.get(n, m) for n, m in zip(d_train.names, d_train.prior_mean)]))
         d_all = df.design(train + held, p)  # same layout for the train rows; held rows may add terms
-        th = d_all.prior_mean.copy()
-        pos = {n: i for i, n in enumerate(d_all.names)}
-        for n, v in zip(d_train.names, theta):
-            th[pos[n]] = v
-        pred = df.predict(d_all, th)[len(train):]
+        th = _with_refit(d_all.names, d_all.prior_mean, d_train.names, theta)
         if params_out is not None:
             params_out[key] = dict(df.to_params(d_train, theta), p=p)
-        archs = {r.spec.arch for r in train}
-        for r, t in zip(held, pred):
-            out.append(Prediction(group=f"{by} {key}", hardware_id=r.hardware_id, model_id=r.model_id,
-                                  quant_id=r.quant_id, engine_id=r.engine_id, depth=r.depth, measured_tps=r.tps,
-                                  predicted_tps=1.0 / t, level=_level(r, train), arch_seen=r.spec.arch in archs))
+        out += _predictions(f"{by} {key}", held, df.predict(d_all, th)[len(train):], train)
     return out
+
+
+def _with_refit(names: list, prior_mean, fitted_names: list, theta) -> np.ndarray:
+    """Log-parameters over ``names``: the refit's values where it has the term, the prior's elsewhere (a term
+    only the held-out rows bring, such as a generation no other machine has)."""
+    th = np.array(prior_mean, dtype=float)
+    pos = {n: i for i, n in enumerate(names)}
+    for n, v in zip(fitted_names, theta):
+        th[pos[n]] = v
+    return th
+
+
+def _predictions(group: str, held, seconds, train) -> list[Prediction]:
+    """The held-out rows' predictions from their predicted seconds per token."""
+    archs = {r.spec.arch for r in train}
+    return [Prediction(group=group, hardware_id=r.hardware_id, model_id=r.model_id, quant_id=r.quant_id,
+                       engine_id=r.engine_id, depth=r.depth, measured_tps=r.tps, predicted_tps=1.0 / t,
+                       level=_level(r, train), arch_seen=r.spec.arch in archs) for r, t in zip(held, seconds)]
 
 
 def prefill_leave_one_out(rows, decode_doc: dict, decode_refits: dict | None = None, only: str | None = None,
@@ -151,16 +161,8 @@ def prefill_leave_one_out(rows, decode_doc: dict, decode_refits: dict | None = N
         d_train = pf.design(train, doc)
         theta = pf.fit_theta(d_train)
         d_all = pf.design(train + held, doc)  # the train rows keep their layout; held rows may add terms
-        th = np.array([d_all.prior[n][0] for n in d_all.names])
-        pos = {n: i for i, n in enumerate(d_all.names)}
-        for n, v in zip(d_train.names, theta):
-            th[pos[n]] = v
-        seconds = pf.predict(d_all, th)[len(train):]
-        archs = {r.spec.arch for r in train}
-        for r, s in zip(held, seconds):
-            out.append(Prediction(group=f"machine {key}", hardware_id=r.hardware_id, model_id=r.model_id,
-                                  quant_id=r.quant_id, engine_id=r.engine_id, depth=r.depth, measured_tps=r.tps,
-                                  predicted_tps=1.0 / s, level=_level(r, train), arch_seen=r.spec.arch in archs))
+        th = _with_refit(d_all.names, [d_all.prior[n][0] for n in d_all.names], d_train.names, theta)
+        out += _predictions(f"machine {key}", held, pf.predict(d_all, th)[len(train):], train)
     return out
 
 

@@ -164,27 +164,19 @@ def get_calibration(hw, engine: str, doc: dict | None = None) -> KernelParams:
         use = next(iter(doc["backends"]))
     b = doc["backends"][use]
     gen = hw.generation or hw.id
-    if borrowed:
-        level = "extrapolated"
-    elif hw.id in b.get("fitted_hardware", ()):
-        level = "chip"
-    elif gen in b.get("rho_gen", {}):
-        level = "generation"
-    else:
-        level = "extrapolated"
+
+    def known(machines, generations) -> str:  # what the fitted terms knew of this machine
+        if borrowed:
+            return "extrapolated"
+        return "chip" if hw.id in machines else "generation" if gen in generations else "extrapolated"
+
+    level = known(b.get("fitted_hardware", ()), b.get("rho_gen", {}))
     lo, hi = bands_for(doc, use)[level]
     basis = f"{use} fit on {len(b.get('fitted_hardware', ()))} machines ({b.get('n_rows', 0)} rows); {LEVEL_TEXT[level]}"
     if borrowed:
         basis = f"no {key} data: {use}'s parameters ({basis})"
         lo, hi = lo * doc.get("borrow_widen", [0.85, 1.15])[0], hi * doc.get("borrow_widen", [0.85, 1.15])[1]
-    if borrowed:
-        pre_level = "extrapolated"
-    elif hw.id in b.get("prefill_hardware", ()):
-        pre_level = "chip"
-    elif gen in b.get("prefill_gen", {}):
-        pre_level = "generation"
-    else:
-        pre_level = "extrapolated"
+    pre_level = known(b.get("prefill_hardware", ()), b.get("prefill_gen", {}))
     pre_bands = doc.get("bands_prefill_cpu" if use.endswith("/cpu") else "bands_prefill", {})
     pre_band = tuple(pre_bands.get(pre_level, (0.5, 2.0)))
     srv = doc.get("server", {}).get(backend_of(engine), {}) if is_server_engine(engine) else {}
