@@ -4,8 +4,8 @@
 Also writes data/accuracy/holdout.json: leave-one-machine-, model- and architecture-out predictions
 of every single-stream decode row, and leave-one-machine-out predictions of every prefill row, with
 MAPE, bias and band coverage per level (chip / same generation / extrapolated): the accuracy the
-README states. Rows with role ``test`` (a machine
-whose predictions were committed before it was measured, e.g. the H200) never enter the fit.
+README states. Rows with role ``test`` (a machine whose predictions were committed before it was
+measured, e.g. the H200) never enter the fit.
 
 Usage: python scripts/fit_speed.py [--check] [--p P] [--no-cpu-host]
   --check: print the fit and accuracy, write nothing.

@@ -41,3 +41,16 @@ def test_unknown_run(tmp_path, capsys):
     make_run(db, [dict(depth=0, conc=1, n=2, ttft_s=0.01, itl_s=0.0025)], name="alpha")
     assert main(["validate", "--db", str(db), "--run", "alpah"]) == 2
     assert "alpha" in capsys.readouterr().err
+
+
+def test_holdout_by_machine_checks_prompt_rows_too(capsys):
+    # MLX on an M4 Max has prompt rows and no decode row: by machine, its prompt rows are predicted by a
+    # prefill fit without them, against the prefill band; the text report does not need a decode row.
+    assert main(["validate", "--holdout", "machine", "--group", "m4-max", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["predictions"] == []
+    pre = doc["prefill"]["predictions"]
+    assert pre and {p["hardware_id"] for p in pre} == {"m4-max"} and all(p["group"].startswith("machine m4-max") for p in pre)
+    assert doc["prefill"]["summary"]["all"]["n"] == len(pre) and "inside_band_pct" in doc["prefill"]["summary"]["all"]
+    assert main(["validate", "--holdout", "machine", "--group", "m4-max"]) == 0
+    assert f"Prefill (prompt tok/s), each machine's rows predicted by a fit without them: n={len(pre)}" in capsys.readouterr().out

@@ -110,7 +110,9 @@ def _holdout(by: str, as_json: bool, only: str | None = None) -> int:
             st = ho.summary(ps)["all"]
             print(f"{name}: n={st['n']} MAPE {st['mape_pct']:.1f}%  bias {st['bias_pct']:+.1f}%")
     a = summary["all"]
-    print(f"All: n={a['n']} MAPE {a['mape_pct']:.1f}%  bias {a['bias_pct']:+.1f}%  inside band {a['inside_band_pct']:.0f}%")
+    if a["n"]:  # a machine with prompt rows only (MLX on an M4 Max) has no decode row to hold out
+        print(f"All: n={a['n']} MAPE {a['mape_pct']:.1f}%  bias {a['bias_pct']:+.1f}%  "
+              f"inside band {a['inside_band_pct']:.0f}%")
     if pre_summary:
         a = pre_summary["all"]
         print(f"Prefill (prompt tok/s), each machine's rows predicted by a fit without them: n={a['n']} "
