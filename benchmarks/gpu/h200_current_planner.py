@@ -37,7 +37,6 @@ def plan(model: str, quant: str, engine: str, context: int) -> dict:
 
 def _table(metric: str) -> tuple[list[str], list[float], int]:
     """(markdown lines, errors in %, rows inside the band) of the single-GPU rows of ``metric``."""
-    key = metric  # the plan row's field: decode_tps or prefill_tps, with _low and _high
     lines = ["| model | quant | engine | test | measured | planner [band] | error | in band |", "|---|---|---|---|---:|---:|---:|---|"]
     errs, inside = [], 0
     for m in h200_report.measured_rows():
@@ -51,14 +50,14 @@ def _table(metric: str) -> tuple[list[str], list[float], int]:
         else:
             context = max(depth + (64 if m["engine"] == "llama.cpp" else 0), 1)
         r = plan(m["model"], m["quant"], m["engine"], context)
-        if r.get(key) is None:
+        if r.get(metric) is None:  # the plan row's field, with its _low and _high
             continue
-        err = 100 * (r[key] / m["measured"] - 1)
-        ok = r[f"{key}_low"] <= m["measured"] <= r[f"{key}_high"]
+        err = 100 * (r[metric] / m["measured"] - 1)
+        ok = r[f"{metric}_low"] <= m["measured"] <= r[f"{metric}_high"]
         errs.append(err)
         inside += ok
         lines.append(f"| {m['model']} | {m['quant']} | {m['engine']} | {m['test']} | {m['measured']:.1f} | "
-                     f"{r[key]:.1f} [{r[f'{key}_low']:.0f}-{r[f'{key}_high']:.0f}] | {err:+.1f}% | "
+                     f"{r[metric]:.1f} [{r[f'{metric}_low']:.0f}-{r[f'{metric}_high']:.0f}] | {err:+.1f}% | "
                      f"{'yes' if ok else 'no'} |")
     return lines, errs, inside
 

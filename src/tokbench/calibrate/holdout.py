@@ -128,8 +128,8 @@ def _predictions(group: str, held, seconds, train) -> list[Prediction]:
                        level=_level(r, train), arch_seen=r.spec.arch in archs) for r, t in zip(held, seconds)]
 
 
-def prefill_leave_one_out(rows, decode_doc: dict, decode_refits: dict | None = None, only: str | None = None,
-                          progress=None) -> list[Prediction]:
+def prefill_leave_one_out(rows, decode_doc: dict, decode_refits: dict | None = None,
+                          only: str | None = None) -> list[Prediction]:
     """Predictions of every prefill row by a prefill fit without its machine's rows.
 
     The prefill terms (:mod:`.prefill_fit`) are refitted on the other machines' rows and the held-out
@@ -147,9 +147,7 @@ def prefill_leave_one_out(rows, decode_doc: dict, decode_refits: dict | None = N
     if only is not None:
         groups = {k: v for k, v in groups.items() if k == only or k.startswith(only + " ")}
     out = []
-    for n_done, (key, held) in enumerate(sorted(groups.items())):
-        if progress is not None:
-            progress(n_done, len(groups), key)
+    for key, held in sorted(groups.items()):
         train = [r for r in rows if group_key(r, "machine") != key]
         if not train:
             continue
