@@ -74,3 +74,22 @@ def test_bands_nest_and_cover_the_stated_share():
     assert b["extrapolated"][0] <= b["generation"][0] <= b["chip"][0] < 1 < b["chip"][1] <= b["generation"][1] <= b["extrapolated"][1]
     s = ho.summary(preds, b)
     assert 70 <= s["all"]["inside_band_pct"] <= 90
+
+
+def test_attention_without_flash_attention_has_its_own_throughput():
+    # llama-bench ran attention as separate KQ / softmax / KQV kernels before "auto" turned flash attention
+    # on: such rows pin a throughput of their own on accelerators, so they no longer slow the fused kernel the
+    # planner predicts (the H200 at depth 16384, in no fit, was 15-34% faster than a shared term said).
+    rows = [Row(hardware_id="rtx-4090", model_id="llama-3.1-8b", quant_id="Q4_K_M", engine_id="llama.cpp",
+                metric="decode", depth=4160, concurrency=1, tps=100.0, source="measured here: synthetic", test=t)
+            for t in ("tg128 -fa 1", "tg128 -fa 0")]
+    rows += [Row(hardware_id="cpu-ryzen-9-7950x", model_id="llama-3.1-8b", quant_id="Q4_K_M", engine_id="llama.cpp",
+                 metric="decode", depth=4160, concurrency=1, tps=10.0, source="measured here: synthetic",
+                 test="tg128 -fa 0")]
+    rows, skipped = attach(rows)
+    assert not skipped
+    d = df.design(rows, 4.0)
+    assert [d.names[i] for i in d.i_att] == ["llama.cpp/cuda:rho_att", "llama.cpp/cuda:rho_att_nofa",
+                                             "llama.cpp/cpu:rho_att"]
+    params = df.to_params(d, d.prior_mean)["backends"]["llama.cpp/cuda"]
+    assert {"rho_att", "rho_att_nofa"} <= set(params)

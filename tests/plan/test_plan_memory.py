@@ -68,3 +68,15 @@ def test_engine_names():
     assert parse_engine("llamacpp") == "llama.cpp" and parse_engine("MLX") == "mlx"
     with pytest.raises(UserError, match="vllm"):
         parse_engine("vlm")
+
+
+def test_kernel_classes_split_value_tables_from_codebook_grids():
+    # A 4-bit code into a 16-value table unpacks in registers like Q4_0; IQ1-IQ3 codes gather from grids of
+    # packed vectors with sign masks: the two cost a GPU kernel very differently (issue 15: the H200 ran
+    # IQ4_XS faster than Q4_K_M where the grid class priced it 40% slower).
+    from tokbench.plan.memory import kernel_class
+
+    assert {kernel_class(t) for t in ("IQ4_NL", "IQ4_XS", "MXFP4", "NVFP4")} == {"table"}
+    assert {kernel_class(t) for t in ("IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S")} == {"grid"}
+    assert [kernel_class(t) for t in ("Q4_0", "Q8_0", "Q4_K", "Q6_K", "BF16")] == ["block", "block", "kquant",
+                                                                                    "kquant", "float"]

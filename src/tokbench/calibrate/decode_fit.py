@@ -174,7 +174,11 @@ def design(rows, p: float) -> Design:
         sb = step_bytes(r.spec, r.work, r.depth, "f16", 1)
         kv[i] = sb.kv + sb.state
         att[i] = attention_flops(r.spec, r.depth)
-        i_att[i] = _index(names, prior, f"{b}:rho_att", PRIOR_RHO_ATT)
+        # Decode attention without flash attention (llama-bench's default before "auto") runs as separate
+        # KQ, softmax and KQV kernels with the scores written out: a throughput of its own on accelerators
+        # (CPUs price attention per cached token, att_row). The planner predicts today's default, on.
+        nofa = r.hw.kind != "cpu" and not r.flash_attn
+        i_att[i] = _index(names, prior, f"{b}:rho_att_nofa" if nofa else f"{b}:rho_att", PRIOR_RHO_ATT)
         i_gen[i] = _index(names, prior, f"{b}:rho_gen:{gen}", PRIOR_RHO_GEN)
         if r.hw.kind == "cpu" and r.hw.compute_units:
             i_bwc[i] = _index(names, prior, f"{b}:bw_core", PRIOR_BW_CORE)

@@ -70,7 +70,9 @@ def kernel_class(type_name: str) -> str:
 
     float: F32/F16/BF16 (plain loads); block: 32-weight blocks with one scale (Q4_0..Q8_0), the cheapest
     dequantization; kquant: 256-weight super-blocks with packed sub-block scales (Q2_K..Q6_K); table:
-    codebook/lookup-table types (IQ*, MXFP4, NVFP4: ggml-cuda's vec_dot_*_q8_1 use get_int_from_table_16);
+    4-bit codes into a 16-value table (IQ4_NL, IQ4_XS, MXFP4, NVFP4: ggml-cuda's vec_dot_*_q8_1 read them
+    with get_int_from_table_16, a register shuffle); grid: codebook types whose codes index grids of 256 to
+    2048 packed vectors with separate sign masks (IQ1_*, IQ2_*, IQ3_*: a memory gather per group of weights);
     mlx: MLX affine modes.
     """
     t = type_name.upper()
@@ -80,6 +82,8 @@ def kernel_class(type_name: str) -> str:
         return "mlx"
     if t.endswith("_K"):
         return "kquant"
+    if t.startswith(("IQ1", "IQ2", "IQ3")):
+        return "grid"
     if t.startswith("IQ") or "FP4" in t:
         return "table"
     return "block"
