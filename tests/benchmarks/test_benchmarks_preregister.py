@@ -69,3 +69,16 @@ def test_single_gpu_rows_at_chosen_depths_carry_the_prefill_band_and_the_set_rep
     assert summ == {"prefill_tps": {"n": 1, "mape": pytest.approx(25.0), "bias": pytest.approx(25.0),
                                     "inside": 100.0 * (rows[3]["low"] <= measured["avg_ts"] <= rows[3]["high"])}}
     assert "| llama-3.2-3b | Q4_K_M | pp512 @ d16384 |" in text
+
+
+def test_set_report_names_prefill_series_that_rise_with_depth():
+    # The fit's rule for published series, applied to a set: a deeper start that runs more than 1.25x as fast
+    # as a shallower one timed a one-off cost (set 4's qwen3.5-122b-a10b: 1915 tok/s at depth 0, 3728 at 16384).
+    import h200_set_report
+
+    def pp(model, depth, tps):
+        return {"model": model, "quant": "Q4_K_M", "test": f"pp512 @ d{depth}", "metric": "prefill_tps", "measured": tps}
+
+    rows = [pp("a", 0, 1915.0), pp("a", 16384, 3728.0), pp("a", 32768, 3413.0),
+            pp("b", 0, 1000.0), pp("b", 16384, 1240.0), pp("b", 32768, 700.0)]
+    assert h200_set_report.rising_series(rows) == {("a", "Q4_K_M")}
