@@ -184,7 +184,10 @@ def get_calibration(hw, engine: str, doc: dict | None = None) -> KernelParams:
     return KernelParams(
         backend=use, engine=engine, generation=gen, level=level, basis=basis,
         eta_mem=_mem_share(doc, hw.memory_group), eta_kv=b["eta_kv"], p=doc["p"],
-        kappa=b["kappa"], node_s=b["node_s"] * node_gen, row_s={c: v * node_gen for c, v in b["row_s"].items()}, rho_att=b.get("rho_att", b.get("rho_att_nofa", 64.0)),
+        kappa=b["kappa"], node_s=b["node_s"] * node_gen, row_s={c: v * node_gen for c, v in b["row_s"].items()},
+        # flash attention's throughput (the default the planner predicts); a backend whose rows all ran without
+        # it has only the unfused kernels' term
+        rho_att=b.get("rho_att", b.get("rho_att_nofa", 64.0)),
         bw_core=b.get("bw_core"), bw_probe=b.get("bw_probe"), cache_frac=b.get("cache_frac"), att_row=b.get("att_row", 0.0),
         state_c=b.get("state_c", 0.0),
         rho_class=b["rho_class"], rho_type=b.get("rho_type", {}), rho_gen=b.get("rho_gen", {}).get(gen, 1.0),
