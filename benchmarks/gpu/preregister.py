@@ -11,7 +11,8 @@ It uses only ``tokbench.plan.estimate`` with catalog ids, so the same script als
 earlier planner predicted (run it from a checkout of that commit with ``--label``).
 
 Usage (repository root): python benchmarks/gpu/preregister.py --hardware h200 --out data/h200_campaign/
-One GPU, other models and depths: add --models MODEL:QUANT ... --depths 0,4096,16384 --no-server --file NAME.
+One GPU, other models and depths: add --models MODEL:QUANT ... --depths 0,4096,16384 --no-server --file NAME;
+llama-server sweeps of other models: --models MODEL:QUANT ... --server-only --file NAME.
 Two GPUs (issue 11): add --cluster 2 [--models MODEL:QUANT ...] [--runs sm-layer rpc sm-tensor] [--file NAME].
 """
 
@@ -73,12 +74,12 @@ def llama_bench_rows(hw: str, models: list[str] | None = None, depths: tuple[int
     return out
 
 
-def server_rows(hw: str) -> list[dict]:
+def server_rows(hw: str, models: list[str] | None = None) -> list[dict]:
     """llama-server through tokbench bench: one stream at depth 4096, and the 1/8/16 sweep at prompt 512."""
     from tokbench.plan import estimate
 
     out = []
-    for item in SERVER:
+    for item in models or SERVER:
         model, quant = item.split(":")
         e = estimate(model, quant, hw, "llama.cpp-server", context=4096 + GEN // 2)
         out.append(_row(e, model=model, quant=quant, engine="llama.cpp-server", test="1 stream @ d4096",
@@ -149,6 +150,7 @@ def main() -> None:
                     help="these models (default: LLAMA_BENCH and SERVER, or CLUSTER with --cluster)")
     ap.add_argument("--depths", default="0,4096", help="llama-bench start depths, comma-separated (one GPU)")
     ap.add_argument("--no-server", action="store_true", help="one GPU: llama-bench rows only")
+    ap.add_argument("--server-only", action="store_true", help="one GPU: llama-server rows only (of --models)")
     ap.add_argument("--runs", nargs="+", choices=sorted(CLUSTER_RUNS), help="with --cluster: these split modes")
     ap.add_argument("--file", help="the file name inside --out (default predictions-LABEL.json)")
     ap.add_argument("--note", help="what the file is for (kept in it)")
@@ -157,7 +159,8 @@ def main() -> None:
         rows = cluster_rows(a.hardware, a.cluster, a.models, a.runs)
     else:
         depths = tuple(int(x) for x in a.depths.split(","))
-        rows = llama_bench_rows(a.hardware, a.models, depths) + ([] if a.no_server else server_rows(a.hardware))
+        bench = [] if a.server_only else llama_bench_rows(a.hardware, a.models, depths)
+        rows = bench + ([] if a.no_server else server_rows(a.hardware, a.models if a.server_only else None))
     doc = {"hardware": a.hardware, "planner": a.label, "git_commit": _commit(), "git_dirty": _dirty(),
            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "note": a.note or "predictions committed before the campaign measured this machine; the machine is in no fit",

@@ -68,7 +68,30 @@ def test_single_gpu_rows_at_chosen_depths_carry_the_prefill_band_and_the_set_rep
     text, summ = h200_set_report.report(pred, [raw])
     assert summ == {"prefill_tps": {"n": 1, "mape": pytest.approx(25.0), "bias": pytest.approx(25.0),
                                     "inside": 100.0 * (rows[3]["low"] <= measured["avg_ts"] <= rows[3]["high"])}}
-    assert "| llama-3.2-3b | Q4_K_M | pp512 @ d16384 |" in text
+    assert "| llama-3.2-3b | Q4_K_M | llama.cpp | pp512 @ d16384 |" in text
+
+
+def test_server_only_rows_and_their_sweeps_join_in_the_set_report(tmp_path):
+    # A later server set: llama-server rows of other models, joined with tokbench bench's sweep points
+    # (per-stream median), summed apart at 1 request and at 8 and 16 concurrent.
+    import h200_set_report
+
+    rows = preregister.server_rows("h200", ["qwen3-14b:Q4_K_M"])
+    assert [r["test"] for r in rows] == ["1 stream @ d4096", "sweep c=1 prompt 512", "sweep c=8 prompt 512",
+                                         "sweep c=16 prompt 512"]
+    assert {r["engine"] for r in rows} == {"llama.cpp-server"} and rows[2]["low"] is None
+    pred = tmp_path / "p.json"
+    pred.write_text(json.dumps({"git_commit": "abc1234", "date": "2026-11-30", "rows": rows}))
+    points = [{"concurrency": c, "decode_tps_per_stream": {"p50": rows[i]["predicted"] / 1.1}}
+              for i, c in ((1, 1), (2, 8), (3, 16))]
+    raw = tmp_path / "campaign.jsonl"
+    raw.write_text(json.dumps({"model": "qwen3-14b", "quant": "Q4_K_M", "kind": "tokbench-bench", "label": "sweep",
+                               "result": {"results": points}}) + "\n")
+    text, summ = h200_set_report.report(pred, [raw])
+    assert set(summ) == {"per stream, 1 request", "per stream, 8 and 16 concurrent"}
+    assert summ["per stream, 8 and 16 concurrent"]["n"] == 2 and summ["per stream, 8 and 16 concurrent"]["inside"] is None
+    assert summ["per stream, 1 request"]["mape"] == pytest.approx(10.0)
+    assert "| qwen3-14b | Q4_K_M | llama.cpp-server | sweep c=8 prompt 512 |" in text
 
 
 def test_set_report_names_prefill_series_that_rise_with_depth():
