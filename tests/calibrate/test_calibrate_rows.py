@@ -41,3 +41,11 @@ def test_mlx_rows_have_no_llama_cpp_build_era():
               extra={"engine_text": "mlx-lm", "year": "2025"})
     assert mlx.era == "current"
     assert _row("llama.cpp Metal (build not stated)", "2025").era == "unknown"
+
+
+def test_the_h100_campaigns_server_sweeps_are_a_current_build_with_flash_attention():
+    # Their run ids carry the date (2026-11-25): llama-cpp-python 0.3.36's llama-server, flash attention on by default.
+    from tokbench.calibrate.rows import ROOT, SWEEP_FILE, _sweep_rows
+
+    rows = _sweep_rows(ROOT / SWEEP_FILE)
+    assert rows and all(r.era == "current" and r.flash_attn for r in rows)

@@ -143,7 +143,8 @@ def _sweep_rows(path: Path, hardware_id: str = "h100-sxm") -> list[Row]:
     with path.open(newline="") as fh:
         for r in csv.DictReader(fh):
             conc, prompt = int(r["concurrency"]), int(r["context_depth"])
-            extra = {"prompt": prompt, "gen": SWEEP_GEN, "requests": int(r["requests"])}
+            # run ids start with the date: the campaign's llama-server was a current build (flash attention on)
+            extra = {"prompt": prompt, "gen": SWEEP_GEN, "requests": int(r["requests"]), "year": r["run_id"][:4]}
             if conc > 1:
                 extra["step_s"] = float(r["itl_ms_p50"]) / 1e3
             out.append(Row(hardware_id=hardware_id, model_id=r["model_id"], quant_id=r["quant_id"], engine_id="llama.cpp",
