@@ -161,10 +161,12 @@ path = "{other}"
 kind = "sweep"
 concurrency = [1]
 context_depth = 16
-gen_tokens = 300
+gen_tokens = 1500
 requests = 6
 warmup = 0
 """)
+    # 1500 tokens a request: the suite must still be running when the test's Ctrl-C comes (with 300 on a quiet
+    # machine it had finished both models by then, and a Ctrl-C after the last request rightly exits 0)
     db = tmp_path / "s.db"
     env = {**os.environ, "TOKBENCH_DB": str(db)}
     proc = subprocess.Popen([sys.executable, "-m", "tokbench.cli.main", "bench", "--suite", str(suite), "--threads", "1"],
