@@ -14,6 +14,8 @@ data/cpu_host/host.json (the probe).
 scripts/fit_calibration.py fits the "cpu" x llama.cpp calibration row from the csv.
 
 Usage: python benchmarks/cpu_calibration.py   (about 2-3 minutes on a 2-core VM)
+Another kind of host (a new dev VM): --hardware-id ID --file NAME.csv writes data/cpu_host/NAME.csv and
+NAME.json beside the first host's, which stay as they are.
 """
 
 from __future__ import annotations
@@ -72,10 +74,11 @@ def shape_columns(spec: ModelSpec) -> dict:
             "vocab": spec.vocab}
 
 
-def rows_for(mid: str, spec: ModelSpec, quant: str, role: str, results: list[dict], host: dict) -> list[dict]:
+def rows_for(mid: str, spec: ModelSpec, quant: str, role: str, results: list[dict], host: dict,
+             hardware_id: str = HARDWARE_ID) -> list[dict]:
     """measurements.csv rows of one bench: decode (or per_stream) and prefill per point."""
     facts = host.get("cpu_facts") or {}
-    base = {"hardware_id": HARDWARE_ID, "cpu": host["cpu"], "cores": host["cpu_count"], "threads": default_threads(),
+    base = {"hardware_id": hardware_id, "cpu": host["cpu"], "cores": host["cpu_count"], "threads": default_threads(),
             "bandwidth_gbs": f"{host['bandwidth']['bandwidth_gbs']:.2f}", "fp16_tflops": f"{host['compute']['tflops']:.4f}",
             "clock_mhz": f"{facts.get('clock_mhz') or 0:.0f}", "generation": facts.get("generation") or "cpu",
             # what one core reads, and the last-level cache (the speed model's per-core cap and resident weights)
@@ -99,10 +102,17 @@ def rows_for(mid: str, spec: ModelSpec, quant: str, role: str, results: list[dic
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Probe the host, synthesize and bench each model, write the csv and the probe."""
+    import argparse
+
     from tokbench.env import probe_host
     from tokbench.synth import synthesize
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hardware-id", default=HARDWARE_ID, help="the rows' hardware id (one per kind of host)")
+    ap.add_argument("--file", default="measurements.csv", help="csv name inside data/cpu_host/")
+    a = ap.parse_args(argv)
 
     host = probe_host(measure=True)
     print(f"host: {host['cpu']}, {host['cpu_count']} cores, {host['bandwidth']['bandwidth_gbs']:.1f} GB/s, "
@@ -114,18 +124,19 @@ def main() -> int:
             res = bench(path, DEPTHS, "1", Path(tmp) / "runs.db")
             if mid == CONC_MODEL:
                 res += bench(path, "256", "4,8", Path(tmp) / "runs.db")
-            new = rows_for(mid, spec, quant, role, res, host)
+            new = rows_for(mid, spec, quant, role, res, host, a.hardware_id)
             for r in new:
                 print(f"{mid:17} {quant:7} {r['metric']:10} d={r['depth']:5} c={r['concurrency']} "
                       f"{r['tokens_per_s']:>9} tok/s", flush=True)
             rows += new
     OUT.mkdir(parents=True, exist_ok=True)
-    with (OUT / "measurements.csv").open("w", newline="") as fh:
+    with (OUT / a.file).open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=FIELDS, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
     keep = {k: host.get(k) for k in ("os", "machine", "cpu", "cpu_count", "memory_bytes", "bandwidth", "compute")}
-    (OUT / "host.json").write_text(json.dumps({**keep, "date": dt.datetime.now(dt.timezone.utc).isoformat()},
+    probe = "host.json" if a.file == "measurements.csv" else Path(a.file).with_suffix(".json").name
+    (OUT / probe).write_text(json.dumps({**keep, "date": dt.datetime.now(dt.timezone.utc).isoformat()},
                                               indent=1, default=str) + "\n")
     return 0
 
