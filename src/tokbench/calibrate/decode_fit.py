@@ -10,9 +10,9 @@ Unknowns (see :mod:`tokbench.catalog.calibration` for their meaning):
 ``mem[group]``, and per backend: ``rho_class[class]``, ``rho_type[type]`` (CPUs: also
 ``rho_type[generation/type]``), ``rho_gen[generation]``,
 ``node_s``, ``node_gen[generation]`` (also scales ``row_s``), ``row_s[class]`` (seconds per weight of a row; on CPUs
-cycles), ``eta_kv``, ``rho_att`` (flash attention) and on accelerators ``rho_att_nofa`` (rows run without it); on CPUs ``bw_core``, ``att_row``, and ``bw_probe`` (probed hosts) and
-``cache_frac`` (weights resident in the last-level cache), ``state_c`` (Gated DeltaNet state); for rows
-measured with older llama.cpp builds ``era_rho[era]`` and ``era_node[era]`` (the planner predicts
+cycles), ``eta_kv``, ``rho_att`` (flash attention) and on accelerators ``rho_att_nofa`` (rows run without it);
+on CPUs ``bw_core``, ``att_row``, and ``bw_probe`` (probed hosts) and ``cache_frac`` (weights resident in the
+last-level cache), ``state_c`` (Gated DeltaNet state); for rows measured with older llama.cpp builds ``era_rho[era]`` and ``era_node[era]`` (the planner predicts
 current builds, whose factor is 1).
 """
 

@@ -24,9 +24,10 @@ EXTRA_FILES = ("data/published/decode_prefill.csv", "data/published/cpu.csv")
 CPU_HOST_FILE = "data/cpu_host/measurements.csv"
 # Probed CPU hosts measured by this project, one hardware id each (not "host": that id is whatever
 # machine a user probes, which no fit has seen): this 2-core VM, and the lent GPU machine's Xeon; both hosts
-# again on older llama.cpp builds (build_era.csv).
+# again on older llama.cpp builds (build_era.csv); the dev VM of 2026-12-01 (a 2-vCPU Xeon, 300 MiB L3), whose
+# rows are role test, in no fit.
 CPU_HOST_FILES = (CPU_HOST_FILE, "data/cpu_device/measurements.csv", "data/cpu_host/build_era.csv",
-                  "data/cpu_host/measurements_xeon_2c.csv")  # the dev VM of 2026-12-01 (a 2-vCPU Xeon, 300 MiB L3): role test, in no fit
+                  "data/cpu_host/measurements_xeon_2c.csv")
 
 
 @dataclass
