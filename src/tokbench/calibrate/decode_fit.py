@@ -12,8 +12,8 @@ Unknowns (see :mod:`tokbench.catalog.calibration` for their meaning):
 ``node_s``, ``node_gen[generation]`` (also scales ``row_s``), ``row_s[class]`` (seconds per weight of a row; on CPUs
 cycles), ``eta_kv``, ``rho_att`` (flash attention) and on accelerators ``rho_att_nofa`` (rows run without it);
 on CPUs ``bw_core``, ``att_row``, and ``bw_probe`` (probed hosts) and ``cache_frac`` (weights resident in the
-last-level cache), ``state_c`` (Gated DeltaNet state); for rows measured with older llama.cpp builds ``era_rho[era]`` and ``era_node[era]`` (the planner predicts
-current builds, whose factor is 1).
+last-level cache), ``state_c`` (Gated DeltaNet state); for rows measured with older llama.cpp builds
+``era_rho[era]`` and ``era_node[era]`` (the planner predicts current builds, whose factor is 1).
 """
 
 from __future__ import annotations
