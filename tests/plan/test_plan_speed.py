@@ -3,7 +3,6 @@ fit's, and the physics the issue asks for holds (an H200 inherits the H100's ker
 bandwidth changes; levels and bands widen with what the fit does not know)."""
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -31,9 +30,7 @@ def test_scalar_model_equals_the_fits_vectorized_model(rows):
     theta = np.array([math.log(_param(doc, n)) for n in d.names])
     fitted = df.predict(d, theta)
     for r, t in zip(current, fitted):
-        k = get_calibration(r.hw, r.engine_id)
-        if r.hw.kind != "cpu" and not r.flash_attn:  # the planner predicts flash attention on; such a row ran it off
-            k = replace(k, rho_att=doc["backends"][k.backend]["rho_att_nofa"])
+        k = get_calibration(r.hw, r.engine_id, flash_attn=r.flash_attn)  # as the row ran
         assert step_time(r.spec, r.work, r.hw, k, r.depth)[0] == pytest.approx(t, rel=1e-9), r.hardware_id
     assert len(current) > 100
 

@@ -80,9 +80,7 @@ def batched_terms(batched, doc: dict, backend: str) -> dict:
         out = []
         for r in mine:
             engine = "llama.cpp-server" if r.server else r.engine_id
-            k = replace(get_calibration(r.hw, engine, doc), **p)
-            if r.hw.kind != "cpu" and not r.flash_attn and "rho_att_nofa" in doc["backends"].get(k.backend, {}):
-                k = replace(k, rho_att=doc["backends"][k.backend]["rho_att_nofa"])  # as that step ran: unfused
+            k = replace(get_calibration(r.hw, engine, doc, flash_attn=r.flash_attn), **p)  # as that step ran
             t, _ = step_time(r.spec, r.work, r.hw, k, r.depth, "f16", r.concurrency, r.server)
             out.append(math.log(t / r.extra["step_s"]) / 0.05)
         return np.concatenate([out, th - prior])

@@ -153,9 +153,11 @@ def _mem_share(doc: dict, group: str) -> float:
     return prod ** (1 / len(vals)) if vals else 0.8
 
 
-def get_calibration(hw, engine: str, doc: dict | None = None) -> KernelParams:
+def get_calibration(hw, engine: str, doc: dict | None = None, flash_attn: bool = True) -> KernelParams:
     """Parameters for ``hw`` x ``engine`` from the fitted document (``doc`` overrides it: the holdout
-    refits pass their own), with the level of knowledge they rest on and that level's band."""
+    refits pass their own), with the level of knowledge they rest on and that level's band.
+    ``flash_attn=False``: decode attention as the unfused kernels run it (a measured row that ran so; the
+    planner predicts today's default, on)."""
     doc = doc or speed_params()
     key = backend_key(hw, engine)
     borrowed = key not in doc["backends"]
@@ -181,13 +183,14 @@ def get_calibration(hw, engine: str, doc: dict | None = None) -> KernelParams:
     pre_band = tuple(pre_bands.get(pre_level, (0.5, 2.0)))
     srv = doc.get("server", {}).get(backend_of(engine), {}) if is_server_engine(engine) else {}
     node_gen = b.get("node_gen", {}).get(gen, 1.0)
+    # flash attention's throughput, or the unfused kernels' (asked for, or the only term of a backend whose rows
+    # all ran without it; CPUs have one term for both)
+    fused, unfused = b.get("rho_att"), b.get("rho_att_nofa")
     return KernelParams(
         backend=use, engine=engine, generation=gen, level=level, basis=basis,
         eta_mem=_mem_share(doc, hw.memory_group), eta_kv=b["eta_kv"], p=doc["p"],
         kappa=b["kappa"], node_s=b["node_s"] * node_gen, row_s={c: v * node_gen for c, v in b["row_s"].items()},
-        # flash attention's throughput (the default the planner predicts); a backend whose rows all ran without
-        # it has only the unfused kernels' term
-        rho_att=b.get("rho_att", b.get("rho_att_nofa", 64.0)),
+        rho_att=(unfused or fused) if not flash_attn else (fused or unfused or 64.0),
         bw_core=b.get("bw_core"), bw_probe=b.get("bw_probe"), cache_frac=b.get("cache_frac"), att_row=b.get("att_row", 0.0),
         state_c=b.get("state_c", 0.0),
         rho_class=b["rho_class"], rho_type=b.get("rho_type", {}), rho_gen=b.get("rho_gen", {}).get(gen, 1.0),
