@@ -45,7 +45,7 @@ def test_host_is_the_probed_machine(monkeypatch):
     probe = {"os": "Linux", "machine": "x86_64", "cpu": "Test CPU", "memory_bytes": 16 * 2**30, "apple": None,
              "nvidia": [], "bandwidth": {"bandwidth_gbs": 20.0}, "compute": {"tflops": 0.5}}
     mod._host.cache_clear()
-    monkeypatch.setattr("tokbench.env.host_hardware", lambda info=None: host_hardware(probe))
+    monkeypatch.setattr("tokbench.env.host_hardware", lambda info=None, **kw: host_hardware(probe))
     try:
         hw = get_hardware("host")
         assert (hw.id, hw.kind, hw.bandwidth_gbs, hw.label) == ("host", "cpu", 20.0, "host:16")

@@ -40,7 +40,9 @@ CALIBRATION_MODELS: dict[str, dict] = {
 }
 
 LEVELS = ("chip", "generation", "extrapolated")
-LEVEL_TEXT = {"chip": "fitted on this chip", "generation": "same generation", "extrapolated": "extrapolated"}
+LEVEL_TEXT = {"chip": "fitted on this chip", "generation": "same generation", "extrapolated": "extrapolated",
+              # not a fit level: the fit's parameters rescaled to this host's timed kernels (tokbench.plan.host)
+              "host": "calibrated on this host"}
 DEVICE = {"nvidia": "cuda", "apple": "metal", "amd": "amd", "cpu": "cpu"}
 # A backend without its own fit borrows one with the same kernels or the nearest physics (stated, and
 # always at the "extrapolated" level): vLLM/SGLang run their own CUDA kernels; llama.cpp on AMD runs

@@ -44,6 +44,9 @@ class Hardware:
     # and a model that fits in the cache is not read from memory at all.
     core_bandwidth_gbs: float | None = None
     llc_mib: float | None = None
+    # A probed CPU host's llama.cpp kernels timed (tokbench.env.kernels.KernelProbe; a dict when read back
+    # from a stored run): the plan's CPU parameters are rescaled to them (tokbench.plan.host).
+    kernel_probe: object | None = None
 
     def on_threads(self, threads: int | None) -> "Hardware":
         """This CPU as an engine running ``threads`` threads sees it: that many compute units, and the
@@ -120,7 +123,10 @@ def _host() -> Hardware:
     # Probed once per process: the bandwidth measurement takes a second or more.
     from tokbench.env import host_hardware
 
-    return host_hardware()
+    import sys
+
+    # a CPU host's first plan times llama.cpp's kernels (seconds, once per host): said on stderr, not in --json
+    return host_hardware(progress=lambda text: print(f"tokbench: {text}", file=sys.stderr, flush=True))
 
 
 def _size(gb: str, text: str) -> float:

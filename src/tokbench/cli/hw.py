@@ -71,6 +71,13 @@ def run_probe(args: argparse.Namespace) -> int:
     if info.get("bandwidth"):
         b = info["bandwidth"]
         lines.append(f"Memory bandwidth (measured): {b['bandwidth_gbs']:.1f} GB/s ({b['method']}, {b['threads']} threads)")
+    if info.get("cache"):
+        c = info["cache"]
+        lines.append(f"Last-level cache this process gets (measured): {c['cache_mib']} MiB of {c['reported_mib']:g} reported")
+    if info.get("kernels"):
+        from tokbench.env.kernels import KernelProbe
+
+        lines.append(KernelProbe(**info["kernels"]).describe())
     bw = f"{hw['bandwidth_gbs']:g} GB/s" if hw.get("bandwidth_gbs") else "bandwidth not measured (--no-measure)"
     lines.append(f"Planner hardware: {hw['label']} ({'catalog' if hw['in_catalog'] else 'not in catalog: kind cpu'}, {bw})")
     print("\n".join(lines))

@@ -92,6 +92,10 @@ def probe_host(measure: bool = True, run=_run) -> dict:
 
         info["bandwidth"] = measure_bandwidth()
         info["compute"] = measure_matmul_tflops()
+        if not (info["nvidia"] or apple):
+            from tokbench.env.bandwidth import measure_cache_mib
+
+            info["cache"] = measure_cache_mib((info.get("cpu_facts") or {}).get("llc_mib"))
     if not measure and not (info["nvidia"] or apple):
         # An unrecognized CPU host: its Hardware needs a bandwidth measurement (seconds), which
         # measure=False promises not to make (tokbench bench records the host before every run).
@@ -99,7 +103,11 @@ def probe_host(measure: bool = True, run=_run) -> dict:
         info["hardware"] = {"id": "host", "label": f"host:{mem_gb:g}", "kind": "cpu", "bandwidth_gbs": None,
                             "memory_gb": mem_gb, "in_catalog": False}
         return info
-    hw = host_hardware(info)
+    hw = host_hardware(info, local=measure and run is _run)
+    if hw.kernel_probe is not None:
+        from dataclasses import asdict
+
+        info["kernels"] = asdict(hw.kernel_probe)
     info["hardware"] = {"id": hw.id, "label": hw.label, "kind": hw.kind, "bandwidth_gbs": hw.bandwidth_gbs,
                         "memory_gb": hw.memory_gb, "in_catalog": hw.id != "host"}
     return info
@@ -118,10 +126,16 @@ def _apple_hardware(apple: dict):
     return replace(hw, memory_gb=round(apple["memory_bytes"] / 2**30)) if apple.get("memory_bytes") else hw
 
 
-def host_hardware(info: dict | None = None):
-    """The Hardware of this host (catalog entry when recognized, else kind "cpu" with measured bandwidth)."""
+def host_hardware(info: dict | None = None, local: bool | None = None, progress=None):
+    """The Hardware of this host (catalog entry when recognized, else kind "cpu" with measured bandwidth).
+
+    ``local`` (default: when ``info`` is None, i.e. probed here and now): ``info`` describes this machine,
+    so a CPU host also gets the cache this process gets and llama.cpp's kernels timed on the threads
+    tokbench's engine uses (:mod:`tokbench.env.kernels`, cached per host); ``progress(text)`` is told
+    before a probe that takes seconds. A recorded ``info`` of another machine gets neither."""
     from tokbench.catalog.hardware import Hardware, get_hardware
 
+    local = info is None if local is None else local
     info = info if info is not None else probe_host(measure=False)
     for g in info.get("nvidia") or []:
         if g.get("catalog_id"):
@@ -144,12 +158,25 @@ def host_hardware(info: dict | None = None):
         tflops = measure_matmul_tflops()["tflops"]
     mem_gb = (info.get("memory_bytes") or 0) / 2**30
     facts = info.get("cpu_facts") or {}
+    cache = info.get("cache")
+    if cache is None and local and "cache" not in info:
+        from tokbench.env.bandwidth import measure_cache_mib
+
+        cache = measure_cache_mib(facts.get("llc_mib"))
+    llc = (cache or {}).get("cache_mib") or facts.get("llc_mib")
+    probe = None
+    if local:
+        from tokbench.engines.llamacpp import default_threads
+        from tokbench.env.kernels import host_probe
+
+        probe = host_probe(default_threads(), progress)
     return Hardware(id="host", name=info.get("cpu") or "this machine", vendor="", kind="cpu", unified_memory=True,
                     bandwidth_gbs=bw, memory_gb=round(mem_gb, 1), memory_options_gb=(round(mem_gb, 1),),
                     fp16_tflops=tflops, memory_type="DDR", generation=facts.get("generation") or "cpu",
                     compute_units=facts.get("cores") or info.get("cpu_count"), clock_mhz=facts.get("clock_mhz"),
-                    core_bandwidth_gbs=one_core, llc_mib=facts.get("llc_mib"),
-                    notes="bandwidth and matmul rate measured by tokbench hw probe; cores and clock from /proc/cpuinfo",
+                    core_bandwidth_gbs=one_core, llc_mib=llc, kernel_probe=probe,
+                    notes="bandwidth, matmul rate and the cache this process gets measured by tokbench hw probe"
+                          f"{', llama.cpp kernels timed' if probe else ''}; cores and clock from /proc/cpuinfo",
                     source="tokbench.env.probe_host")
 
 

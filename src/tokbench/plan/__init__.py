@@ -137,7 +137,9 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
 
     usable = usable_memory(hw, engine, gpu_limit_gb, gpu_fraction, os_reserve_gb)
     v = verdict(mp.total + other_bytes, usable)
-    cal = get_calibration(hw, engine)
+    from tokbench.plan.host import for_host
+
+    cal = for_host(get_calibration(hw, engine), hw, engine)
     from tokbench.catalog.calibration import is_server_engine
 
     server = is_server_engine(engine)
@@ -229,14 +231,17 @@ def _calibration_dict(spec, work, hw, cal, depth: int, kv_type: str) -> dict[str
 def _sweep(spec, work, hw, cal, depth, kv_type, n, server, prompt, gen, requests) -> float:
     """Per-stream decode tok/s of a closed-loop sweep (:func:`tokbench.plan.serving.sweep_per_stream`)."""
     from tokbench.plan.kv import kv_read_bytes
-    from tokbench.plan.serving import sweep_per_stream
+    from tokbench.plan.serving import IN_PROCESS_BATCH, N_BATCH, sweep_per_stream
     from tokbench.plan.speed import prefill_seconds_per_token, step_time
 
     pp = prefill_seconds_per_token(spec, work, hw, cal, prompt / 2) or 0.0
     # Slot reuse saves the old sequence (prompt + generated cells) to the host prompt cache first.
     stall = kv_read_bytes(spec, prompt + gen, kv_type) / cal.srv_save_bps if server and cal.srv_save_bps else 0.0
+    # tokbench's in-process engine (engine "llama.cpp" in a sweep) batches 512 tokens, llama-server 2048:
+    # prompts that fit one batch start together and stall no one's decode
+    n_batch = IN_PROCESS_BATCH if cal.engine == "llama.cpp" else N_BATCH
     return sweep_per_stream(lambda k: step_time(spec, work, hw, cal, depth, kv_type, max(k, 1), server)[0],
-                            pp, n, prompt, gen, requests, stall)
+                            pp, n, prompt, gen, requests, stall, n_batch=n_batch)
 
 
 __all__ = ["PlanRow", "estimate"]

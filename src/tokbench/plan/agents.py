@@ -111,7 +111,9 @@ def _speeds(resolved: dict, hw) -> dict:
     loaded_steps = {}
     roles_out = {}
     for key, (spec, work, engine, kv, roles) in resolved.items():
-        cal = get_calibration(hw, engine)
+        from tokbench.plan.host import for_host
+
+        cal = for_host(get_calibration(hw, engine), hw, engine)
         conc = sum(max(1, r.concurrency) for r in roles)
         depth = _mean_depth(roles)
         loaded_steps[key], _ = step_time(spec, work, hw, cal, depth, kv, conc)

@@ -52,7 +52,9 @@ def _bounds(spec, hw, engine: str, context: int, concurrency: int, kv_type: str,
     from tokbench.plan.speed import roof_rate, stream_bandwidth
     from tokbench.plan.work import graph_nodes
 
-    cal = get_calibration(hw, engine)
+    from tokbench.plan.host import for_host
+
+    cal = for_host(get_calibration(hw, engine), hw, engine)
     sb = step_bytes(spec, WorkProfile(), context, kv_type, 1)
     # Lower bound of a step (each term is at most what the model charges): the KV/state reads at the
     # memory roof, the graph's non-matrix nodes, and the weights at the slower of their memory roof

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 N_BATCH = 2048  # llama-server's default logical batch (-b)
+IN_PROCESS_BATCH = 512  # tokbench's in-process llama.cpp engine (tokbench.engines.llamacpp, n_batch)
 
 
 @dataclass

@@ -118,8 +118,9 @@ def _write_then_rename(dest: Path, force: bool, write, is_dir: bool) -> Path:
     return dest
 
 
-def default_model_path() -> Path:
-    """Where the cached default model lives (``TOKBENCH_CACHE_DIR`` or the user cache dir)."""
+def default_model_path(spec: ModelSpec = DEFAULT_SPEC, quant: str = DEFAULT_QUANT) -> Path:
+    """Where a cached synthetic model lives (``TOKBENCH_CACHE_DIR`` or the user cache dir); by default
+    the default bench model's."""
     import hashlib
 
     from tokbench import __version__
@@ -129,20 +130,20 @@ def default_model_path() -> Path:
         from platformdirs import user_cache_dir
 
         base = user_cache_dir("tokbench")
-    key = hashlib.sha256(f"{DEFAULT_SPEC!r}|{DEFAULT_QUANT}|{SYNTH_VERSION}|{__version__}".encode()).hexdigest()[:12]
-    return Path(base) / "models" / f"tokbench-default-{DEFAULT_QUANT}-{key}.gguf"
+    key = hashlib.sha256(f"{spec!r}|{quant}|{SYNTH_VERSION}|{__version__}".encode()).hexdigest()[:12]
+    return Path(base) / "models" / f"{spec.name}-{quant}-{key}.gguf"
 
 
-def ensure_default_model() -> Path:
-    """The default bench model, synthesized on first use and cached (keyed by spec, quant, version)."""
-    path = default_model_path()
+def ensure_default_model(spec: ModelSpec = DEFAULT_SPEC, quant: str = DEFAULT_QUANT) -> Path:
+    """A cached synthetic model (by default the default bench model), synthesized on first use and
+    kept (keyed by spec, quant, version)."""
+    path = default_model_path(spec, quant)
     if path.is_file():
         return path
     # Write under a per-process name first: two commands starting at once must not share a file.
     tmp_dir = path.parent / f".tmp-{os.getpid()}"
     try:
-        tmp = synthesize(replace(DEFAULT_SPEC), DEFAULT_QUANT, tmp_dir / path.name, seed=0,
-                         vocab=DEFAULT_SPEC.vocab)
+        tmp = synthesize(replace(spec), quant, tmp_dir / path.name, seed=0, vocab=spec.vocab)
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -1,0 +1,229 @@
+"""llama.cpp's own kernels timed on this host: what a CPU host's plan is rescaled to.
+
+The speed model's CPU parameters are fitted per instruction-set generation over many machines, and a
+CPU host differs from its generation by more than the bands allow: the 2-vCPU Xeon VM this project's
+tests run on decodes small models 1.6x faster per cycle than its generation's fit, runs decode
+attention 2.3x faster, and streams weights from memory with one llama.cpp thread at less than half
+of what the numpy read probe reads (data/cpu_host/kernel_probe.md). Bandwidth and matmul probes do not
+see llama.cpp's kernels; this probe runs them.
+
+Two synthetic models (``tokbench synth`` shapes, cached beside the default bench model) are decoded
+one token at a time in llama.cpp in this process, on the threads tokbench's engine uses:
+
+- a small one (14 MB at Q4_K_M: in the last-level cache of any host tokbench plans for) at depth
+  16 and at depth 2048: the kernels' throughput, then decode attention's cost per cached token;
+- a large one (222 MB: beyond the cache this VM's process gets) at depth 16: the weights streamed
+  from memory by llama.cpp's own kernels;
+- the small one again, 8 sequences at depth 16 decoded in one step: what each extra sequence of a
+  batch costs (llama.cpp's CPU kernels take several columns at once in repacked layouts);
+- the 2048-token prompt that fills the small model's deep sequence: prefill.
+
+Steps at the two depths alternate (drift on a shared host falls on both alike) and each figure is the
+median of the steps. :mod:`tokbench.plan.host` turns the three figures into factors on the fitted
+parameters. Results are cached per host, thread count and llama-cpp-python version
+(``host_kernels.json`` in tokbench's cache directory); about 10 seconds on 2 cores when not cached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tokbench.modelspec.model import ModelSpec
+
+PROBE_VERSION = 1  # bump when the probe's models or method change (invalidates cached results)
+PROBE_QUANT = "Q4_K_M"
+# Shapes no fitted or test model has: head_dim 128 with 3 query heads per KV head (small) and 4 (large).
+SMALL = ModelSpec(name="tokbench-probe-small", arch="llama", n_layers=4, hidden=768, n_heads=6, n_kv_heads=2,
+                  head_dim=128, vocab=2048, intermediate=1536, context_length=4096, source="tokbench kernel probe")
+LARGE = ModelSpec(name="tokbench-probe-large", arch="llama", n_layers=8, hidden=2048, n_heads=16, n_kv_heads=4,
+                  head_dim=128, vocab=2048, intermediate=5632, context_length=4096, source="tokbench kernel probe")
+DEPTH_LO, DEPTH_HI = 16, 2048
+BATCH = 8  # sequences in the batched step (tokbench bench's default sweep runs 8 concurrent)
+STEPS = 100
+
+
+@dataclass(frozen=True)
+class KernelProbe:
+    """Median seconds of one decode step of the probe models in llama.cpp on this host."""
+
+    threads: int
+    engine_version: str
+    small_lo_s: float  # SMALL at DEPTH_LO
+    small_hi_s: float  # SMALL at DEPTH_HI
+    large_lo_s: float  # LARGE at DEPTH_LO
+    batch_lo_s: float = 0.0  # SMALL: one step of BATCH sequences, each at DEPTH_LO (0: not measured)
+    prompt_s: float = 0.0  # SMALL: the DEPTH_HI-token prompt that fills the deep sequence (0: not measured)
+    depth_lo: int = DEPTH_LO
+    depth_hi: int = DEPTH_HI
+    isa: str = ""  # what llama.cpp's CPU backend was compiled for (its system info line)
+
+    def describe(self) -> str:
+        """One line for plans and ``hw probe``."""
+        return (f"llama.cpp kernel probe ({self.threads} thread{'s' if self.threads != 1 else ''}, {self.engine_version}): "
+                f"{self.small_lo_s * 1e3:.2f} / {self.small_hi_s * 1e3:.2f} ms per step at depth "
+                f"{self.depth_lo} / {self.depth_hi} (14 MB model), {self.large_lo_s * 1e3:.1f} ms (222 MB model), "
+                f"{self.batch_lo_s * 1e3:.2f} ms for {BATCH} sequences (14 MB model)")
+
+
+def _cache_file() -> Path:
+    from tokbench.synth import default_model_path
+
+    return default_model_path().parent.parent / "host_kernels.json"
+
+
+def _host_key(threads: int, version: str) -> str:
+    import platform
+
+    from tokbench.env import _linux_cpu
+
+    facts = _linux_cpu() if platform.system() == "Linux" else {}
+    return "|".join(str(x) for x in (facts.get("cpu") or platform.processor(), os.cpu_count(), threads, version,
+                                     PROBE_VERSION))
+
+
+def _engine_version() -> str | None:
+    try:
+        import llama_cpp
+    except Exception:  # noqa: BLE001 - not installed, or its library does not load here
+        return None
+    return f"llama-cpp-python {llama_cpp.__version__}"
+
+
+def cached(threads: int) -> KernelProbe | None:
+    """The cached probe of this host at ``threads`` threads (None when there is none)."""
+    version = _engine_version()
+    if version is None:
+        return None
+    try:
+        doc = json.loads(_cache_file().read_text())
+        return KernelProbe(**doc[_host_key(threads, version)])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def host_probe(threads: int, progress=None) -> KernelProbe | None:
+    """This host's probe at ``threads`` threads: cached, else measured now and cached (None when
+    llama-cpp-python is not installed or the probe fails; the plan then uses the fitted terms)."""
+    hit = cached(threads)
+    if hit is not None:
+        return hit
+    version = _engine_version()
+    if version is None:
+        return None
+    if progress is not None:
+        progress(f"timing llama.cpp's kernels on this host ({threads} thread{'s' if threads != 1 else ''}; once, ~10 s)")
+    try:
+        probe = measure(threads)
+    except Exception:  # noqa: BLE001 - a failed probe must not stop a plan or a bench
+        return None
+    path = _cache_file()
+    try:
+        doc = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        doc = {}
+    doc[_host_key(threads, version)] = asdict(probe)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(doc, indent=1))
+        os.replace(tmp, path)  # whole or not at all: another process may read it meanwhile
+    except OSError:
+        pass  # a read-only cache costs a probe per process, nothing else
+    return probe
+
+
+def measure(threads: int, steps: int = STEPS) -> KernelProbe:
+    """Time the probe models now (see the module docstring)."""
+    import llama_cpp
+
+    from tokbench.synth import ensure_default_model
+
+    path = ensure_default_model(SMALL, PROBE_QUANT)
+    prompts: dict[int, float] = {}
+    small = _step_medians(path, (DEPTH_LO, DEPTH_HI), threads, steps, prompts=prompts)
+    batch = _step_medians(path, (DEPTH_LO,) * BATCH, threads, max(8, steps // 3), together=True)
+    large = _step_medians(ensure_default_model(LARGE, PROBE_QUANT), (DEPTH_LO,), threads, max(8, steps // 3))
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    isa = " ".join(part.split("=")[0].split(":")[-1].strip() for part in info.split("|") if part.strip().endswith("= 1"))
+    return KernelProbe(threads=threads, engine_version=_engine_version() or "", small_lo_s=small[DEPTH_LO],
+                       small_hi_s=small[DEPTH_HI], large_lo_s=large[DEPTH_LO], batch_lo_s=batch[DEPTH_LO], prompt_s=prompts[DEPTH_HI], isa=isa)
+
+
+def _step_medians(path: Path, depths: tuple[int, ...], threads: int, steps: int,
+                  together: bool = False, prompts: dict | None = None) -> dict[int, float]:
+    """Median seconds of a one-token decode step at each depth: one sequence per depth in one context,
+    steps alternating between them, each step's cell removed again so the depth stays put
+    (``together``: every sequence's token in one step, keyed by the first depth). The figure is the least
+    median of four consecutive blocks of the steps. ``prompts`` receives each depth's prompt seconds."""
+    import llama_cpp
+    import numpy as np
+    from llama_cpp import _logger
+
+    _logger.set_verbose(False)
+    llama_cpp.llama_backend_init()
+    mparams = llama_cpp.llama_model_default_params()
+    model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
+    if not model:
+        raise RuntimeError(f"llama.cpp could not load {path}")
+    ctx = batch = None
+    n_batch = 512
+    try:
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_seq_max = len(depths)
+        cells = -(-(max(depths) + 256) // 256) * 256  # each sequence gets n_ctx / n_seq_max cells
+        cparams.n_ctx = len(depths) * cells
+        cparams.n_batch = cparams.n_ubatch = n_batch
+        cparams.n_threads = cparams.n_threads_batch = threads
+        ctx = llama_cpp.llama_init_from_model(model, cparams)
+        if not ctx:
+            raise RuntimeError("llama.cpp could not create the probe's context")
+        mem = llama_cpp.llama_get_memory(ctx)
+        batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(model))
+        rng = np.random.default_rng(0)
+
+        def feed(items: list[tuple[int, int, int]], every: bool = False) -> None:
+            # items: (token, position, sequence); logits for the last, or (``every``) for each, as a
+            # server's batched step samples every sequence
+            for s in range(0, len(items), n_batch):
+                chunk = items[s:s + n_batch]
+                batch.n_tokens = len(chunk)
+                for i, (t, pos, seq) in enumerate(chunk):
+                    batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = t, pos, 1, int(every)
+                    batch.seq_id[i][0] = seq
+                batch.logits[len(chunk) - 1] = 1
+                if llama_cpp.llama_decode(ctx, batch) != 0:
+                    raise RuntimeError("llama_decode failed in the kernel probe")
+
+        for j, d in enumerate(depths):
+            t0 = time.perf_counter()
+            feed([(int(t), p, j) for p, t in enumerate(rng.integers(10, n_vocab, d))])
+            llama_cpp.llama_synchronize(ctx)
+            if prompts is not None:
+                prompts[d] = time.perf_counter() - t0
+        rounds = [list(enumerate(depths))] if together else [[(j, d)] for j, d in enumerate(depths)]
+        times: dict[int, list[float]] = {r[0][1]: [] for r in rounds}
+        for _ in range(steps):
+            for r in rounds:
+                items = [(int(rng.integers(10, n_vocab)), d, j) for j, d in r]
+                t0 = time.perf_counter()
+                feed(items, every=together)
+                llama_cpp.llama_synchronize(ctx)
+                times[r[0][1]].append(time.perf_counter() - t0)
+                for j, d in r:
+                    llama_cpp.llama_memory_seq_rm(mem, j, d, -1)
+        # The least of four blocks' medians: a neighbour's burst on a shared host slows one block, not all
+        blocks = 4 if steps >= 16 else 1
+        size = steps // blocks
+        return {d: min(statistics.median(v[b * size:(b + 1) * size]) for b in range(blocks)) for d, v in times.items()}
+    finally:
+        if batch is not None:
+            llama_cpp.llama_batch_free(batch)
+        if ctx:
+            llama_cpp.llama_free(ctx)
+        llama_cpp.llama_model_free(model)
