@@ -34,7 +34,7 @@ def test_a_host_is_probed_once_per_thread_count_and_the_cache_survives_damage(tm
     calls, said = [], []
     monkeypatch.setattr(kernels, "measure", lambda threads: calls.append(threads) or _fake(threads))
     first = kernels.host_probe(1, progress=said.append)
-    assert first == _fake(1) and calls == [1] and "once" in said[0]
+    assert first == _fake(1) and calls == [1] and "timing llama.cpp's kernels" in said[0]
     assert kernels.host_probe(1) == first and calls == [1]  # cached
     kernels.host_probe(2)
     assert calls == [1, 2]  # another thread count is another probe
@@ -69,3 +69,24 @@ def test_the_cache_this_process_gets_is_where_one_threads_read_rate_drops(monkey
     if out:
         assert out["reported_mib"] == 300.0 and out["by_mib"]["4"] == 28.0
     assert measure_cache_mib(None) is None  # no reported cache: nothing to bound the sizes
+
+
+def test_a_bench_adds_a_probe_and_plans_take_the_median_of_the_last_five(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setenv("TOKBENCH_CACHE_DIR", str(tmp_path))
+    slow = [3.0, 1.0, 1.1, 0.9, 1.2, 1.0, 5.0]  # a shared host's slow minutes, first and last
+    calls = []
+
+    def fake(threads):
+        calls.append(threads)
+        return replace(_fake(threads), small_lo_s=slow[len(calls) - 1] * 1e-3)
+
+    monkeypatch.setattr(kernels, "measure", fake)
+    assert kernels.host_probe(1).small_lo_s == pytest.approx(3e-3)  # the first plan has one probe only
+    for _ in range(6):
+        kernels.host_probe(1, refresh=True)  # as each `tokbench bench` does
+    kept = kernels.history(1)
+    assert len(kept) == kernels.KEEP and len(calls) == 7
+    assert [p.small_lo_s for p in kept] == pytest.approx([1.1e-3, 0.9e-3, 1.2e-3, 1.0e-3, 5.0e-3])  # oldest dropped
+    assert kernels.host_probe(1).small_lo_s == pytest.approx(1.1e-3) and len(calls) == 7  # the median, no new probe

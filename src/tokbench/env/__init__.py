@@ -103,7 +103,7 @@ def probe_host(measure: bool = True, run=_run) -> dict:
         info["hardware"] = {"id": "host", "label": f"host:{mem_gb:g}", "kind": "cpu", "bandwidth_gbs": None,
                             "memory_gb": mem_gb, "in_catalog": False}
         return info
-    hw = host_hardware(info, local=measure and run is _run)
+    hw = host_hardware(info, local=measure and run is _run, fresh_probe=True)
     if hw.kernel_probe is not None:
         from dataclasses import asdict
 
@@ -126,13 +126,14 @@ def _apple_hardware(apple: dict):
     return replace(hw, memory_gb=round(apple["memory_bytes"] / 2**30)) if apple.get("memory_bytes") else hw
 
 
-def host_hardware(info: dict | None = None, local: bool | None = None, progress=None):
+def host_hardware(info: dict | None = None, local: bool | None = None, progress=None, fresh_probe: bool = False):
     """The Hardware of this host (catalog entry when recognized, else kind "cpu" with measured bandwidth).
 
     ``local`` (default: when ``info`` is None, i.e. probed here and now): ``info`` describes this machine,
     so a CPU host also gets the cache this process gets and llama.cpp's kernels timed on the threads
     tokbench's engine uses (:mod:`tokbench.env.kernels`, cached per host); ``progress(text)`` is told
-    before a probe that takes seconds. A recorded ``info`` of another machine gets neither."""
+    before a probe that takes seconds; ``fresh_probe`` times the kernels once more even when probes are
+    kept (`tokbench bench`, `tokbench hw probe`). A recorded ``info`` of another machine gets neither."""
     from tokbench.catalog.hardware import Hardware, get_hardware
 
     local = info is None if local is None else local
@@ -169,7 +170,7 @@ def host_hardware(info: dict | None = None, local: bool | None = None, progress=
         from tokbench.engines.llamacpp import default_threads
         from tokbench.env.kernels import host_probe
 
-        probe = host_probe(default_threads(), progress)
+        probe = host_probe(default_threads(), progress, refresh=fresh_probe)
     return Hardware(id="host", name=info.get("cpu") or "this machine", vendor="", kind="cpu", unified_memory=True,
                     bandwidth_gbs=bw, memory_gb=round(mem_gb, 1), memory_options_gb=(round(mem_gb, 1),),
                     fp16_tflops=tflops, memory_type="DDR", generation=facts.get("generation") or "cpu",

@@ -19,9 +19,12 @@ one token at a time in llama.cpp in this process, on the threads tokbench's engi
 - the 2048-token prompt that fills the small model's deep sequence: prefill.
 
 Steps at the two depths alternate (drift on a shared host falls on both alike) and each figure is the
-median of the steps. :mod:`tokbench.plan.host` turns the three figures into factors on the fitted
-parameters. Results are cached per host, thread count and llama-cpp-python version
-(``host_kernels.json`` in tokbench's cache directory); about 10 seconds on 2 cores when not cached.
+median of the steps. :mod:`tokbench.plan.host` turns the figures into factors on the fitted parameters.
+The last five probes are kept per host, thread count and llama-cpp-python version (``host_kernels.json``
+in tokbench's cache directory) and plans take each figure's median over them: this VM runs 50% slower
+for minutes at a time (one probe read 1.78 ms where the next three read 1.15-1.16). A plan probes when
+nothing is kept; `tokbench bench` and `tokbench hw probe` add a probe each run. About 5-10 seconds on 2
+cores.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from pathlib import Path
 
 from tokbench.modelspec.model import ModelSpec
 
-PROBE_VERSION = 1  # bump when the probe's models or method change (invalidates cached results)
+PROBE_VERSION = 2  # bump when the probe's models or method change (invalidates cached results)
 PROBE_QUANT = "Q4_K_M"
 # Shapes no fitted or test model has: head_dim 128 with 3 query heads per KV head (small) and 4 (large).
 SMALL = ModelSpec(name="tokbench-probe-small", arch="llama", n_layers=4, hidden=768, n_heads=6, n_kv_heads=2,
@@ -94,39 +97,59 @@ def _engine_version() -> str | None:
     return f"llama-cpp-python {llama_cpp.__version__}"
 
 
-def cached(threads: int) -> KernelProbe | None:
-    """The cached probe of this host at ``threads`` threads (None when there is none)."""
+KEEP = 5  # probes kept per host: a plan uses the median of each figure over them
+
+
+def history(threads: int) -> list[KernelProbe]:
+    """The probes kept for this host at ``threads`` threads, oldest first (empty when there are none)."""
     version = _engine_version()
     if version is None:
-        return None
+        return []
     try:
-        doc = json.loads(_cache_file().read_text())
-        return KernelProbe(**doc[_host_key(threads, version)])
+        kept = json.loads(_cache_file().read_text())[_host_key(threads, version)]
+        return [KernelProbe(**p) for p in kept]
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return []
 
 
-def host_probe(threads: int, progress=None) -> KernelProbe | None:
-    """This host's probe at ``threads`` threads: cached, else measured now and cached (None when
-    llama-cpp-python is not installed or the probe fails; the plan then uses the fitted terms)."""
-    hit = cached(threads)
-    if hit is not None:
-        return hit
+def combined(probes: list[KernelProbe]) -> KernelProbe:
+    """One probe whose every figure is the median of ``probes``' (the latest's identity)."""
+    from dataclasses import replace
+
+    figures = ("small_lo_s", "small_hi_s", "large_lo_s", "batch_lo_s", "prompt_s")
+    return replace(probes[-1], **{f: statistics.median(getattr(p, f) for p in probes) for f in figures})
+
+
+def cached(threads: int) -> KernelProbe | None:
+    """This host's kept probes at ``threads`` threads, combined (None when there is none)."""
+    kept = history(threads)
+    return combined(kept) if kept else None
+
+
+def host_probe(threads: int, progress=None, refresh: bool = False) -> KernelProbe | None:
+    """This host's probe at ``threads`` threads: the median of the probes kept for it (the last ``KEEP``),
+    after timing one more when none is kept or ``refresh`` (`tokbench bench` and `hw probe` do: a shared
+    host's slow minute then weighs one probe of five, not every plan). None when llama-cpp-python is not
+    installed or the probe fails: the plan then uses the fitted terms."""
+    kept = history(threads)
+    if kept and not refresh:
+        return combined(kept)
     version = _engine_version()
     if version is None:
         return None
     if progress is not None:
-        progress(f"timing llama.cpp's kernels on this host ({threads} thread{'s' if threads != 1 else ''}; once, ~10 s)")
+        progress(f"timing llama.cpp's kernels on this host ({threads} thread{'s' if threads != 1 else ''}; ~10 s)")
     try:
         probe = measure(threads)
     except Exception:  # noqa: BLE001 - a failed probe must not stop a plan or a bench
-        return None
+        return combined(kept) if kept else None
+    kept = (kept + [probe])[-KEEP:]
     path = _cache_file()
     try:
         doc = json.loads(path.read_text()) if path.is_file() else {}
     except (OSError, ValueError):
         doc = {}
-    doc[_host_key(threads, version)] = asdict(probe)
+    doc[_host_key(threads, version)] = [asdict(p) for p in kept]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
@@ -134,7 +157,7 @@ def host_probe(threads: int, progress=None) -> KernelProbe | None:
         os.replace(tmp, path)  # whole or not at all: another process may read it meanwhile
     except OSError:
         pass  # a read-only cache costs a probe per process, nothing else
-    return probe
+    return combined(kept)
 
 
 def measure(threads: int, steps: int = STEPS) -> KernelProbe:
@@ -151,7 +174,8 @@ def measure(threads: int, steps: int = STEPS) -> KernelProbe:
     info = llama_cpp.llama_print_system_info().decode(errors="replace")
     isa = " ".join(part.split("=")[0].split(":")[-1].strip() for part in info.split("|") if part.strip().endswith("= 1"))
     return KernelProbe(threads=threads, engine_version=_engine_version() or "", small_lo_s=small[DEPTH_LO],
-                       small_hi_s=small[DEPTH_HI], large_lo_s=large[DEPTH_LO], batch_lo_s=batch[DEPTH_LO], prompt_s=prompts[DEPTH_HI], isa=isa)
+                       small_hi_s=small[DEPTH_HI], large_lo_s=large[DEPTH_LO], batch_lo_s=batch[DEPTH_LO],
+                       prompt_s=prompts[DEPTH_HI], isa=isa)
 
 
 def _step_medians(path: Path, depths: tuple[int, ...], threads: int, steps: int,
