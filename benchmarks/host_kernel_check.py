@@ -107,8 +107,9 @@ def measure(pred_path: Path) -> int:
             t0 = time.time()
             run = subprocess.run([sys.executable, "-m", "tokbench.cli.main", *bench[1:]], check=True,
                                  capture_output=True, text=True)
+            # with --concurrency the bench runs sweep points only: "c=1 d=64" is the single stream there
             for r in json.loads(run.stdout)["runs"][0]["results"]:
-                if r["point"].startswith("single") or r["concurrency"] > 1:
+                if r["point"].startswith("c="):
                     results.append({"model": model, "quant": quant, "depth": r["context_depth"],
                                     "concurrency": r["concurrency"], "measured_tps": r["decode_tps_per_stream"]["p50"],
                                     "bench_estimate": (r.get("plan") or {}).get("decode_tps")})
