@@ -81,7 +81,7 @@ def predict(out: Path) -> int:
                     "core_bandwidth_gbs": hw.core_bandwidth_gbs, "llc_mib": hw.llc_mib, "clock_mhz": hw.clock_mhz,
                     "generation": hw.generation},
            "probe": asdict(hw.kernel_probe),
-           "factors": dict(zip(("compute", "attention", "memory", "batch", "prefill"),
+           "factors": dict(zip(("compute", "attention", "memory", "batch", "prefill", "block"),
                                (round(f, 3) for f in factors(get_calibration(hw, "llama.cpp"), hw, hw.kernel_probe)))),
            "bench": f"tokbench bench --engine llama.cpp --model M --context-depth D --concurrency C "
                     f"--gen-tokens {GEN} --repetitions {REPS}",

@@ -20,8 +20,10 @@ def test_the_probe_times_llama_cpp_kernels_on_this_machine(tmp_path, monkeypatch
     assert p.batch_lo_s > p.small_lo_s
     assert p.prompt_s > 10 * p.small_lo_s  # 2048 prompt tokens
     assert "14 MB model" in p.describe() and "1 thread," in p.describe()
-    names = sorted(f.name.split(f"-{kernels.PROBE_QUANT}-")[0] for f in tmp_path.glob("models/*.gguf"))
-    assert names == sorted([kernels.LARGE.name, kernels.SMALL.name])  # synthesized once, kept in the cache
+    names = sorted(f.name.rsplit("-", 1)[0] for f in tmp_path.glob("models/*.gguf"))
+    assert names == sorted([f"{kernels.LARGE.name}-{kernels.PROBE_QUANT}", f"{kernels.SMALL.name}-{kernels.PROBE_QUANT}",
+                            f"{kernels.SMALL.name}-{kernels.BLOCK_QUANT}"])  # synthesized once, kept in the cache
+    assert p.block_lo_s > 0
 
 
 def _fake(threads, steps=kernels.STEPS):

@@ -6,7 +6,7 @@ import pytest
 
 from tokbench.catalog.calibration import get_calibration
 from tokbench.catalog.hardware import Hardware, get_hardware
-from tokbench.env.kernels import BATCH, LARGE, PROBE_QUANT, SMALL, KernelProbe
+from tokbench.env.kernels import BATCH, BLOCK_QUANT, LARGE, PROBE_QUANT, SMALL, KernelProbe
 from tokbench.plan import _weights, estimate
 from tokbench.plan.host import factors, for_host, prefill_scaled, scaled
 from tokbench.plan.speed import prefill_seconds_per_token, step_parts
@@ -17,27 +17,36 @@ HOST = Hardware(id="host", name="Intel(R) Xeon(R) Processor", vendor="", kind="c
                 generation="cpu-x86-avx512", compute_units=2, clock_mhz=2100.0, core_bandwidth_gbs=16.5, llc_mib=64.0)
 
 
-def _probe_from(k, hw, c, a, m, b, p, threads=1):
+def _probe_from(k, hw, c, a, m, b, p, blk=None, threads=1):
     """What a host whose kernels differ from the fit by these factors would time."""
     at = hw.on_threads(threads)
-    kk = prefill_scaled(scaled(k, c, a, m, b), p)
+    kk = prefill_scaled(scaled(k, c, a, m, b, blk), p)
     small, large = _weights(SMALL, PROBE_QUANT)[1], _weights(LARGE, PROBE_QUANT)[1]
+    blocks = _weights(SMALL, BLOCK_QUANT)[1]
     return KernelProbe(threads=threads, engine_version="llama-cpp-python test",
                        small_lo_s=step_parts(SMALL, small, at, kk, 16).total,
                        small_hi_s=step_parts(SMALL, small, at, kk, 2048).total,
                        large_lo_s=step_parts(LARGE, large, at, kk, 16).total,
                        batch_lo_s=step_parts(SMALL, small, at, kk, 16, concurrency=BATCH).total,
-                       prompt_s=2048 * prefill_seconds_per_token(SMALL, small, at, kk, 1024))
+                       prompt_s=2048 * prefill_seconds_per_token(SMALL, small, at, kk, 1024),
+                       block_lo_s=step_parts(SMALL, blocks, at, kk, 16).total)
 
 
 def test_the_factors_reproduce_the_probe_they_were_solved_from():
     k = get_calibration(HOST, "llama.cpp")
-    truth = (1.6, 2.5, 0.7, 1.3, 2.0)
+    truth = (1.6, 2.5, 0.7, 1.3, 2.0, 1.1)
     probe = _probe_from(k, HOST, *truth)
     got = factors(k, HOST, probe)
     assert got == pytest.approx(truth, rel=0.03)
-    same = _probe_from(k, HOST, 1, 1, 1, 1, 1)
-    assert factors(k, HOST, same) == pytest.approx((1, 1, 1, 1, 1), rel=0.03)  # a host like its fit: unchanged
+    same = _probe_from(k, HOST, 1, 1, 1, 1, 1, 1)
+    assert factors(k, HOST, same) == pytest.approx((1, 1, 1, 1, 1, 1), rel=0.03)  # a host like its fit: unchanged
+    # the block kernels timed apart: a Q4_0 model is rescaled by its own class, not by the K-quants'
+    q4 = _weights(DEFAULT_SPEC, "Q4_0")[1]
+    kk = scaled(k, 1.6, 2.5, 0.7, 1.3, 1.1)
+    assert kk.rho_class["block"] == pytest.approx(1.1 * k.rho_class["block"])
+    assert kk.rho_class["kquant"] == pytest.approx(1.6 * k.rho_class["kquant"])
+    assert kk.rho_class["table"] == pytest.approx((1.6 * 1.1) ** 0.5 * k.rho_class["table"])
+    assert step_parts(DEFAULT_SPEC, q4, HOST, kk, 16).weights > step_parts(DEFAULT_SPEC, q4, HOST, scaled(k, 1.6, 2.5, 0.7, 1.3), 16).weights
 
 
 def test_a_probed_host_plans_on_its_own_kernels():

@@ -16,7 +16,8 @@ one token at a time in llama.cpp in this process, on the threads tokbench's engi
   from memory by llama.cpp's own kernels;
 - the small one again, 8 sequences at depth 16 decoded in one step: what each extra sequence of a
   batch costs (llama.cpp's CPU kernels take several columns at once in repacked layouts);
-- the 2048-token prompt that fills the small model's deep sequence: prefill.
+- the 2048-token prompt that fills the small model's deep sequence: prefill;
+- the small model at Q4_0, depth 16: the block-quant kernels (Q4_0, Q8_0...), apart from the K-quants.
 
 Steps at the two depths alternate (drift on a shared host falls on both alike) and each figure is the
 median of the steps. :mod:`tokbench.plan.host` turns the figures into factors on the fitted parameters.
@@ -38,8 +39,9 @@ from pathlib import Path
 
 from tokbench.modelspec.model import ModelSpec
 
-PROBE_VERSION = 2  # bump when the probe's models or method change (invalidates cached results)
+PROBE_VERSION = 3  # bump when the probe's models or method change (invalidates cached results)
 PROBE_QUANT = "Q4_K_M"
+BLOCK_QUANT = "Q4_0"  # the block-quant kernels, timed apart (llama.cpp's CPU kernels differ by type family)
 # Shapes no fitted or test model has: head_dim 128 with 3 query heads per KV head (small) and 4 (large).
 SMALL = ModelSpec(name="tokbench-probe-small", arch="llama", n_layers=4, hidden=768, n_heads=6, n_kv_heads=2,
                   head_dim=128, vocab=2048, intermediate=1536, context_length=4096, source="tokbench kernel probe")
@@ -61,6 +63,7 @@ class KernelProbe:
     large_lo_s: float  # LARGE at DEPTH_LO
     batch_lo_s: float = 0.0  # SMALL: one step of BATCH sequences, each at DEPTH_LO (0: not measured)
     prompt_s: float = 0.0  # SMALL: the DEPTH_HI-token prompt that fills the deep sequence (0: not measured)
+    block_lo_s: float = 0.0  # SMALL at BLOCK_QUANT, at DEPTH_LO (0: not measured)
     depth_lo: int = DEPTH_LO
     depth_hi: int = DEPTH_HI
     isa: str = ""  # what llama.cpp's CPU backend was compiled for (its system info line)
@@ -70,7 +73,8 @@ class KernelProbe:
         return (f"llama.cpp kernel probe ({self.threads} thread{'s' if self.threads != 1 else ''}, {self.engine_version}): "
                 f"{self.small_lo_s * 1e3:.2f} / {self.small_hi_s * 1e3:.2f} ms per step at depth "
                 f"{self.depth_lo} / {self.depth_hi} (14 MB model), {self.large_lo_s * 1e3:.1f} ms (222 MB model), "
-                f"{self.batch_lo_s * 1e3:.2f} ms for {BATCH} sequences (14 MB model)")
+                f"{self.batch_lo_s * 1e3:.2f} ms for {BATCH} sequences (14 MB model), {self.block_lo_s * 1e3:.2f} ms "
+                f"at {BLOCK_QUANT}")
 
 
 def _cache_file() -> Path:
@@ -116,7 +120,7 @@ def combined(probes: list[KernelProbe]) -> KernelProbe:
     """One probe whose every figure is the median of ``probes``' (the latest's identity)."""
     from dataclasses import replace
 
-    figures = ("small_lo_s", "small_hi_s", "large_lo_s", "batch_lo_s", "prompt_s")
+    figures = ("small_lo_s", "small_hi_s", "large_lo_s", "batch_lo_s", "prompt_s", "block_lo_s")
     return replace(probes[-1], **{f: statistics.median(getattr(p, f) for p in probes) for f in figures})
 
 
@@ -170,12 +174,13 @@ def measure(threads: int, steps: int = STEPS) -> KernelProbe:
     prompts: dict[int, float] = {}
     small = _step_medians(path, (DEPTH_LO, DEPTH_HI), threads, steps, prompts=prompts)
     batch = _step_medians(path, (DEPTH_LO,) * BATCH, threads, max(8, steps // 3), together=True)
+    block = _step_medians(ensure_default_model(SMALL, BLOCK_QUANT), (DEPTH_LO,), threads, steps)
     large = _step_medians(ensure_default_model(LARGE, PROBE_QUANT), (DEPTH_LO,), threads, max(8, steps // 3))
     info = llama_cpp.llama_print_system_info().decode(errors="replace")
     isa = " ".join(part.split("=")[0].split(":")[-1].strip() for part in info.split("|") if part.strip().endswith("= 1"))
     return KernelProbe(threads=threads, engine_version=_engine_version() or "", small_lo_s=small[DEPTH_LO],
                        small_hi_s=small[DEPTH_HI], large_lo_s=large[DEPTH_LO], batch_lo_s=batch[DEPTH_LO],
-                       prompt_s=prompts[DEPTH_HI], isa=isa)
+                       prompt_s=prompts[DEPTH_HI], block_lo_s=block[DEPTH_LO], isa=isa)
 
 
 def _step_medians(path: Path, depths: tuple[int, ...], threads: int, steps: int,

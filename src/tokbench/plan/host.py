@@ -1,10 +1,14 @@
 """The fitted CPU parameters rescaled to this host's own llama.cpp kernels (:mod:`tokbench.env.kernels`).
 
-Five factors, each solved so the speed model reproduces one figure of the probe on the probe's own
+Six factors, each solved so the speed model reproduces one figure of the probe on the probe's own
 model, thread count and hardware:
 
-- ``compute``: the weight kernels' throughput (the roof ``rho``, the row tail and the per-node cost),
-  from the small model at depth 16, whose weights sit in the cache;
+- ``compute``: the K-quant weight kernels' throughput (the kquant class's roof ``rho`` and row tail),
+  from the small model at Q4_K_M at depth 16, whose weights sit in the cache; ``block``: the same for the
+  block class (Q4_0, Q8_0...) from the small model at Q4_0. Classes the probe does not time (IQ tables and
+  grids, MXFP4, floats) and the per-node cost take the geometric mean of the two. One factor for every
+  class read a Q4_0 model 50% fast in the first pre-registered check (data/cpu_host/kernel_probe/): on this
+  host's AVX2 build Q4_0 is no faster per weight than Q4_K, where the fit's generation says 1.3x;
 - ``attention``: decode attention's cost per cached token (the CPU ``att_row`` term and the attention
   FLOPs roof), from the same model's step at depth 2048 less its step at depth 16;
 - ``memory``: what llama.cpp's threads stream from memory per byte of the numpy probe's one-core read
@@ -38,10 +42,16 @@ def _probe_of(hw):
     return p if isinstance(p, KernelProbe) else None
 
 
-def scaled(k, compute: float, attention: float, memory: float, batch: float = 1.0):
-    """``k`` with the host factors applied (all 1: unchanged)."""
-    return replace(k, rho_gen=k.rho_gen * compute, row_s={c: v / compute for c, v in k.row_s.items()},
-                   node_s=k.node_s / compute, att_row=k.att_row / attention, rho_att=k.rho_att * attention,
+def scaled(k, compute: float, attention: float, memory: float, batch: float = 1.0, block: float | None = None):
+    """``k`` with the host factors applied (all 1: unchanged; ``block`` None: the compute factor)."""
+    block = compute if block is None else block
+    other = (compute * block) ** 0.5
+    per = {"kquant": compute, "block": block}
+    classes = set(k.rho_class) | set(k.row_s)
+    f = {c: per.get(c, other) for c in classes}
+    return replace(k, rho_class={c: v * f[c] for c, v in k.rho_class.items()},
+                   row_s={c: v / f[c] for c, v in k.row_s.items()},
+                   node_s=k.node_s / other, att_row=k.att_row / attention, rho_att=k.rho_att * attention,
                    bw_probe=(k.bw_probe or 1.0) * memory, kappa=k.kappa / batch)
 
 
@@ -58,10 +68,10 @@ def _solve(f, target: float) -> float:
     return (lo * hi) ** 0.5
 
 
-def factors(k, hw, probe) -> tuple[float, float, float, float, float]:
-    """(compute, attention, memory, batch, prefill) factors that make the speed model reproduce ``probe``
-    on ``hw`` (batch or prefill 1 when the probe lacks that figure)."""
-    from tokbench.env.kernels import BATCH, LARGE, PROBE_QUANT, SMALL
+def factors(k, hw, probe) -> tuple[float, float, float, float, float, float]:
+    """(compute, attention, memory, batch, prefill, block) factors that make the speed model reproduce
+    ``probe`` on ``hw`` (batch or prefill 1 when the probe lacks that figure, block the compute factor)."""
+    from tokbench.env.kernels import BATCH, BLOCK_QUANT, LARGE, PROBE_QUANT, SMALL
     from tokbench.plan import _weights
     from tokbench.plan.speed import prefill_seconds_per_token, step_parts
 
@@ -72,24 +82,29 @@ def factors(k, hw, probe) -> tuple[float, float, float, float, float]:
     if at.compute_units != probe.threads:
         at = replace(at, compute_units=probe.threads)
     small, large = _weights(SMALL, PROBE_QUANT)[1], _weights(LARGE, PROBE_QUANT)[1]
+    blocks = _weights(SMALL, BLOCK_QUANT)[1]
 
     def step(f, spec, work, depth, n=1):
         return step_parts(spec, work, at, scaled(k, *f), depth, concurrency=n).total
 
     c = a = m = b = 1.0
+    blk = None
     for _ in range(6):  # each figure leans mostly on one factor: a few sweeps settle them all
-        c = _solve(lambda x: step((x, a, m, b), SMALL, small, probe.depth_lo), probe.small_lo_s)
-        a = _solve(lambda x: step((c, x, m, b), SMALL, small, probe.depth_hi) - step((c, x, m, b), SMALL, small, probe.depth_lo),
-                   probe.small_hi_s - probe.small_lo_s)
-        m = _solve(lambda x: step((c, a, x, b), LARGE, large, probe.depth_lo), probe.large_lo_s)
+        c = _solve(lambda x: step((x, a, m, b, blk), SMALL, small, probe.depth_lo), probe.small_lo_s)
+        if probe.block_lo_s:
+            blk = _solve(lambda x: step((c, a, m, b, x), SMALL, blocks, probe.depth_lo), probe.block_lo_s)
+        a = _solve(lambda x: step((c, x, m, b, blk), SMALL, small, probe.depth_hi)
+                   - step((c, x, m, b, blk), SMALL, small, probe.depth_lo), probe.small_hi_s - probe.small_lo_s)
+        m = _solve(lambda x: step((c, a, x, b, blk), LARGE, large, probe.depth_lo), probe.large_lo_s)
         if probe.batch_lo_s:
-            b = _solve(lambda x: step((c, a, m, x), SMALL, small, probe.depth_lo, BATCH), probe.batch_lo_s)
+            b = _solve(lambda x: step((c, a, m, x, blk), SMALL, small, probe.depth_lo, BATCH), probe.batch_lo_s)
     p = 1.0
     if probe.prompt_s and prefill_seconds_per_token(SMALL, small, at, k, probe.depth_hi / 2):
         p = _solve(lambda x: probe.depth_hi * prefill_seconds_per_token(SMALL, small, at, prefill_scaled(k, x),
                                                                         probe.depth_hi / 2), probe.prompt_s)
-    _SOLVED[key] = (c, a, m, b, p)
-    return c, a, m, b, p
+    blk = c if blk is None else blk
+    _SOLVED[key] = (c, a, m, b, p, blk)
+    return c, a, m, b, p, blk
 
 
 def prefill_scaled(k, factor: float):
@@ -106,8 +121,9 @@ def for_host(k, hw, engine: str):
     probe = _probe_of(hw)
     if probe is None or hw.kind != "cpu" or k.backend != "llama.cpp/cpu" or backend_of(engine) != "llama.cpp":
         return k
-    c, a, m, b, p = factors(k, hw, probe)
+    c, a, m, b, p, blk = factors(k, hw, probe)
     lo, hi = bands_for(speed_params(), k.backend)["chip"]
-    basis = (f"{k.basis}; rescaled to this host's llama.cpp kernels (compute x{c:.2f}, attention x{a:.2f}, "
-             f"memory streaming x{m:.2f}, batched columns x{b:.2f}, prefill x{p:.2f}; {probe.describe()})")
-    return replace(prefill_scaled(scaled(k, c, a, m, b), p), level="host", prefill_level="host", basis=basis, band_low=lo, band_high=hi)
+    basis = (f"{k.basis}; rescaled to this host's llama.cpp kernels (K-quant kernels x{c:.2f}, block kernels "
+             f"x{blk:.2f}, attention x{a:.2f}, memory streaming x{m:.2f}, batched columns x{b:.2f}, prefill "
+             f"x{p:.2f}; {probe.describe()})")
+    return replace(prefill_scaled(scaled(k, c, a, m, b, blk), p), level="host", prefill_level="host", basis=basis, band_low=lo, band_high=hi)
