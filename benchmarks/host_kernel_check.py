@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Pre-registered test of plans for this CPU host rescaled to its llama.cpp kernel probe (issue 15, item 5).
 
-    python benchmarks/host_kernel_check.py predict OUT.json    # probe + predictions; commit OUT.json, then
-    python benchmarks/host_kernel_check.py measure OUT.json    # measure with `tokbench bench`, write OUT.md
+    python benchmarks/host_kernel_check.py predict OUT.json [--set N]   # probe + predictions; commit, then
+    python benchmarks/host_kernel_check.py measure OUT.json              # `tokbench bench` runs, OUT.md
 
 ``predict`` times this host's llama.cpp kernels (tokbench.env.kernels: the probe `tokbench bench` and
-`tokbench plan --hardware host` run) and writes, for every model of ``MODELS`` at each depth, the decode
+`tokbench plan --hardware host` run) and writes, for every model of a set (``SETS``) at its depths, the decode
 tok/s the planner gives on this host with the probe and without it (the fitted CPU parameters alone),
 through ``tokbench.plan.estimate`` (the function behind `tokbench plan`) with the arguments the bench's
 own estimate column uses. The models are real architectures cut to a few layers by ``tokbench synth``
@@ -24,15 +24,25 @@ import tempfile
 import time
 from pathlib import Path
 
-# (model, quant, --scale-layers, --scale-width, concurrency list)
-MODELS = [
-    ("llama-3.1-8b", "Q4_0", 2, 0.25, "1,8"),  # 16 MB: in the cache
-    ("qwen3-4b", "Q4_K_M", 3, None, "1"),  # ~180 MB: from memory
-    ("llama-3.2-3b", "Q8_0", 2, None, "1"),
-    ("qwen2.5-7b", "Q6_K", 1, None, "1"),
-    ("gpt-oss-20b", "MXFP4_MOE", 1, None, "1"),  # MoE: 4 of 32 experts a token
-]
-DEPTHS, GEN, REPS = (64, 512), 64, 3
+# Per set: (model, quant, --scale-layers, --scale-width, concurrency list, depths)
+SETS = {
+    1: [  # 2026-12-01, planner 2999a36 (one compute factor for every kernel class, one probe)
+        ("llama-3.1-8b", "Q4_0", 2, 0.25, "1,8", (64, 512)),  # 16 MB: in the cache
+        ("qwen3-4b", "Q4_K_M", 3, None, "1", (64, 512)),  # ~180 MB: from memory
+        ("llama-3.2-3b", "Q8_0", 2, None, "1", (64, 512)),
+        ("qwen2.5-7b", "Q6_K", 1, None, "1", (64, 512)),
+        ("gpt-oss-20b", "MXFP4_MOE", 1, None, "1", (64, 512)),  # MoE: 4 of 32 experts a token
+    ],
+    2: [  # 2026-12-01, after set 1: K-quant and block kernels timed apart, plans on the median of probes
+        ("qwen3-4b", "Q4_K_M", 1, 0.5, "1,8", (128, 768)),  # ~15 MB: in the cache
+        ("llama-3.2-3b", "Q8_0", 4, 0.5, "1", (128, 768)),  # ~100 MB
+        ("qwen3-8b", "Q5_K_M", 1, None, "1", (128, 768)),
+        ("gemma-3-27b", "Q4_K_M", 1, None, "1", (128,)),  # sliding-window layers
+        ("qwen3-30b-a3b", "Q4_K_M", 1, None, "1", (128,)),  # MoE: 8 of 128 experts a token
+        ("llama-3.1-8b", "IQ4_XS", 1, None, "1", (128, 768)),  # a table type: neither probed class
+    ],
+}
+GEN, REPS = 64, 3
 
 
 def _spec(model: str, layers: int | None, width: float | None):
@@ -52,7 +62,7 @@ def _estimate(spec, quant, hw, depth, conc):
     return p.per_stream_decode_tps if conc > 1 else p.decode_tps
 
 
-def predict(out: Path) -> int:
+def predict(out: Path, set_id: int) -> int:
     from dataclasses import asdict, replace
 
     from tokbench.engines.llamacpp import default_threads
@@ -68,15 +78,15 @@ def predict(out: Path) -> int:
     plain = replace(hw, kernel_probe=None)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     rows = []
-    for model, quant, layers, width, concs in MODELS:
+    for model, quant, layers, width, concs, depths in SETS[set_id]:
         spec = _spec(model, layers, width)
         for conc in (int(c) for c in concs.split(",")):
-            for d in DEPTHS:
+            for d in depths:
                 rows.append({"model": model, "quant": quant, "scale_layers": layers, "scale_width": width,
                              "depth": d, "concurrency": conc,
                              "probed_tps": round(_estimate(spec, quant, hw, d, conc), 2),
                              "fitted_tps": round(_estimate(spec, quant, plain, d, conc), 2)})
-    doc = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "planner_commit": commit,
+    doc = {"set": set_id, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "planner_commit": commit,
            "host": {"cpu": hw.name, "threads": hw.compute_units, "bandwidth_gbs": hw.bandwidth_gbs,
                     "core_bandwidth_gbs": hw.core_bandwidth_gbs, "llc_mib": hw.llc_mib, "clock_mhz": hw.clock_mhz,
                     "generation": hw.generation},
@@ -95,14 +105,14 @@ def measure(pred_path: Path) -> int:
     doc = json.loads(pred_path.read_text())
     results = []
     with tempfile.TemporaryDirectory(prefix="tokbench-hostcheck-") as tmp:
-        for model, quant, layers, width, concs in MODELS:
+        for model, quant, layers, width, concs, depths in SETS[doc.get("set", 1)]:
             path = Path(tmp) / f"{model}-{quant}.gguf"
             cmd = ["tokbench", "synth", model, "--quant", quant, "--out", str(path), "--scale-layers", str(layers)]
             if width:
                 cmd += ["--scale-width", str(width)]
             subprocess.run([sys.executable, "-m", "tokbench.cli.main", *cmd[1:]], check=True, capture_output=True)
             bench = ["tokbench", "bench", "--engine", "llama.cpp", "--model", str(path), "--context-depth",
-                     ",".join(map(str, DEPTHS)), "--concurrency", concs, "--gen-tokens", str(GEN),
+                     ",".join(map(str, depths)), "--concurrency", concs, "--gen-tokens", str(GEN),
                      "--repetitions", str(REPS), "--json", "--db", str(Path(tmp) / "db.sqlite")]
             t0 = time.time()
             run = subprocess.run([sys.executable, "-m", "tokbench.cli.main", *bench[1:]], check=True,
@@ -115,7 +125,7 @@ def measure(pred_path: Path) -> int:
                                     "bench_estimate": (r.get("plan") or {}).get("decode_tps")})
             print(f"{model} {quant}: {time.time() - t0:.0f} s", file=sys.stderr)
             path.unlink()
-    lines = [f"# This host's plans rescaled to its llama.cpp kernel probe: pre-registered check",
+    lines = [f"# This host's plans rescaled to its llama.cpp kernel probe: pre-registered check, set {doc.get('set', 1)}",
              "", f"Predictions: `{pred_path.name}` (planner {doc['planner_commit'][:7]}, {doc['date']}), committed before",
              f"this measurement ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). Host: {doc['host']['cpu']}, "
              f"{doc['host']['threads']} llama.cpp thread(s); probe factors {doc['factors']}.",
@@ -146,10 +156,12 @@ def measure(pred_path: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ("predict", "measure"):
+    set_id = int(argv[argv.index("--set") + 1]) if "--set" in argv else 1
+    argv = [a for i, a in enumerate(argv) if a != "--set" and (i == 0 or argv[i - 1] != "--set")]
+    if len(argv) != 2 or argv[0] not in ("predict", "measure") or set_id not in SETS:
         print(__doc__, file=sys.stderr)
         return 2
-    return (predict if argv[0] == "predict" else measure)(Path(argv[1]))
+    return predict(Path(argv[1]), set_id) if argv[0] == "predict" else measure(Path(argv[1]))
 
 
 if __name__ == "__main__":
