@@ -41,6 +41,15 @@ SETS = {
         ("qwen3-30b-a3b", "Q4_K_M", 1, None, "1", (128,)),  # MoE: 8 of 128 experts a token
         ("llama-3.1-8b", "IQ4_XS", 1, None, "1", (128, 768)),  # a table type: neither probed class
     ],
+    3: [  # 2026-12-01, after set 2: unprobed classes keep the fit's rate, a MoE is cache-resident only whole,
+        # the cache this process gets is the probes' median
+        ("qwen3-8b", "Q4_0", 2, 0.25, "1,8", (256, 1024)),  # ~10 MB: in the cache
+        ("llama-3.1-8b", "Q5_K_M", 1, 0.5, "1", (256, 1024)),  # ~38 MB: at the cache's edge
+        ("qwen3-14b", "Q8_0", 4, 0.25, "1", (256, 1024)),
+        ("qwen2.5-14b", "Q4_K_M", 1, None, "1", (256,)),
+        ("llama-3.2-3b", "IQ4_NL", 2, None, "1", (256,)),
+        ("gpt-oss-20b", "MXFP4_MOE", 2, None, "1", (256,)),  # MoE, 4 of 32 experts a token, 2 layers
+    ],
 }
 GEN, REPS = 64, 3
 

@@ -34,7 +34,7 @@ def _fake(threads, steps=kernels.STEPS):
 def test_a_host_is_probed_once_per_thread_count_and_the_cache_survives_damage(tmp_path, monkeypatch):
     monkeypatch.setenv("TOKBENCH_CACHE_DIR", str(tmp_path))
     calls, said = [], []
-    monkeypatch.setattr(kernels, "measure", lambda threads: calls.append(threads) or _fake(threads))
+    monkeypatch.setattr(kernels, "measure", lambda threads, **kw: calls.append(threads) or _fake(threads))
     first = kernels.host_probe(1, progress=said.append)
     assert first == _fake(1) and calls == [1] and "timing llama.cpp's kernels" in said[0]
     assert kernels.host_probe(1) == first and calls == [1]  # cached
@@ -49,7 +49,7 @@ def test_a_host_is_probed_once_per_thread_count_and_the_cache_survives_damage(tm
 def test_a_failed_probe_leaves_the_plan_on_the_fitted_terms(tmp_path, monkeypatch):
     monkeypatch.setenv("TOKBENCH_CACHE_DIR", str(tmp_path))
 
-    def broken(threads):
+    def broken(threads, **kw):
         raise RuntimeError("llama_decode failed in the kernel probe")
 
     monkeypatch.setattr(kernels, "measure", broken)
@@ -80,7 +80,7 @@ def test_a_bench_adds_a_probe_and_plans_take_the_median_of_the_last_five(tmp_pat
     slow = [3.0, 1.0, 1.1, 0.9, 1.2, 1.0, 5.0]  # a shared host's slow minutes, first and last
     calls = []
 
-    def fake(threads):
+    def fake(threads, **kw):
         calls.append(threads)
         return replace(_fake(threads), small_lo_s=slow[len(calls) - 1] * 1e-3)
 

@@ -45,7 +45,7 @@ def test_the_factors_reproduce_the_probe_they_were_solved_from():
     kk = scaled(k, 1.6, 2.5, 0.7, 1.3, 1.1)
     assert kk.rho_class["block"] == pytest.approx(1.1 * k.rho_class["block"])
     assert kk.rho_class["kquant"] == pytest.approx(1.6 * k.rho_class["kquant"])
-    assert kk.rho_class["table"] == pytest.approx((1.6 * 1.1) ** 0.5 * k.rho_class["table"])
+    assert kk.rho_class["table"] == k.rho_class["table"]  # a class the probe did not time keeps the fit's rate
     assert step_parts(DEFAULT_SPEC, q4, HOST, kk, 16).weights > step_parts(DEFAULT_SPEC, q4, HOST, scaled(k, 1.6, 2.5, 0.7, 1.3), 16).weights
 
 
@@ -85,3 +85,17 @@ def test_an_in_process_sweep_stalls_decoding_streams_with_other_prompts():
     assert inproc.per_stream_decode_tps < 0.8 * inproc.step_decode_tps
     server = estimate(DEFAULT_SPEC, "Q4_K_M", HOST.on_threads(1), engine="llama.cpp-server", **kw)
     assert server.per_stream_decode_tps == pytest.approx(server.step_decode_tps, rel=0.02)
+
+
+def test_a_moe_stays_in_the_cache_only_when_all_its_experts_do():
+    from tokbench.modelspec import load_spec
+    from tokbench.synth import prepare
+
+    k = get_calibration(HOST, "llama.cpp")
+    cached, uncached = replace(HOST, llc_mib=128.0), replace(HOST, llc_mib=None)
+    moe = prepare(load_spec("qwen3-30b-a3b"), 1, None)  # 36 MB a token of 388 MiB: other experts each token
+    w = _weights(moe, "Q4_K_M")[1]
+    assert step_parts(moe, w, cached, k, 128).weights == step_parts(moe, w, uncached, k, 128).weights
+    dense = prepare(load_spec("qwen3-4b"), 1, 0.5)  # 17 MiB, all of it every token
+    w = _weights(dense, "Q4_K_M")[1]
+    assert step_parts(dense, w, cached, k, 128).weights < step_parts(dense, w, uncached, k, 128).weights  # read from the cache

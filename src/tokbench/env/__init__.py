@@ -159,18 +159,21 @@ def host_hardware(info: dict | None = None, local: bool | None = None, progress=
         tflops = measure_matmul_tflops()["tflops"]
     mem_gb = (info.get("memory_bytes") or 0) / 2**30
     facts = info.get("cpu_facts") or {}
-    cache = info.get("cache")
-    if cache is None and local and "cache" not in info:
-        from tokbench.env.bandwidth import measure_cache_mib
-
-        cache = measure_cache_mib(facts.get("llc_mib"))
-    llc = (cache or {}).get("cache_mib") or facts.get("llc_mib")
     probe = None
     if local:
         from tokbench.engines.llamacpp import default_threads
         from tokbench.env.kernels import host_probe
 
-        probe = host_probe(default_threads(), progress, refresh=fresh_probe)
+        probe = host_probe(default_threads(), progress, refresh=fresh_probe, llc_mib=facts.get("llc_mib"))
+    # the cache this process gets: the kept probes' median, else measured now (a local host without
+    # llama.cpp), else what the CPU reports
+    cache = info.get("cache")
+    if probe is None and cache is None and local and "cache" not in info:
+        from tokbench.env.bandwidth import measure_cache_mib
+
+        cache = measure_cache_mib(facts.get("llc_mib"))
+    llc = (probe.cache_mib if probe is not None and probe.cache_mib else None) or (cache or {}).get("cache_mib") \
+        or facts.get("llc_mib")
     return Hardware(id="host", name=info.get("cpu") or "this machine", vendor="", kind="cpu", unified_memory=True,
                     bandwidth_gbs=bw, memory_gb=round(mem_gb, 1), memory_options_gb=(round(mem_gb, 1),),
                     fp16_tflops=tflops, memory_type="DDR", generation=facts.get("generation") or "cpu",

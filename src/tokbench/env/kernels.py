@@ -39,7 +39,7 @@ from pathlib import Path
 
 from tokbench.modelspec.model import ModelSpec
 
-PROBE_VERSION = 3  # bump when the probe's models or method change (invalidates cached results)
+PROBE_VERSION = 4  # bump when the probe's models or method change (invalidates cached results)
 PROBE_QUANT = "Q4_K_M"
 BLOCK_QUANT = "Q4_0"  # the block-quant kernels, timed apart (llama.cpp's CPU kernels differ by type family)
 # Shapes no fitted or test model has: head_dim 128 with 3 query heads per KV head (small) and 4 (large).
@@ -64,6 +64,7 @@ class KernelProbe:
     batch_lo_s: float = 0.0  # SMALL: one step of BATCH sequences, each at DEPTH_LO (0: not measured)
     prompt_s: float = 0.0  # SMALL: the DEPTH_HI-token prompt that fills the deep sequence (0: not measured)
     block_lo_s: float = 0.0  # SMALL at BLOCK_QUANT, at DEPTH_LO (0: not measured)
+    cache_mib: float = 0.0  # the last-level cache this process gets (tokbench.env.bandwidth.measure_cache_mib; 0: none)
     depth_lo: int = DEPTH_LO
     depth_hi: int = DEPTH_HI
     isa: str = ""  # what llama.cpp's CPU backend was compiled for (its system info line)
@@ -120,7 +121,7 @@ def combined(probes: list[KernelProbe]) -> KernelProbe:
     """One probe whose every figure is the median of ``probes``' (the latest's identity)."""
     from dataclasses import replace
 
-    figures = ("small_lo_s", "small_hi_s", "large_lo_s", "batch_lo_s", "prompt_s", "block_lo_s")
+    figures = ("small_lo_s", "small_hi_s", "large_lo_s", "batch_lo_s", "prompt_s", "block_lo_s", "cache_mib")
     return replace(probes[-1], **{f: statistics.median(getattr(p, f) for p in probes) for f in figures})
 
 
@@ -130,7 +131,7 @@ def cached(threads: int) -> KernelProbe | None:
     return combined(kept) if kept else None
 
 
-def host_probe(threads: int, progress=None, refresh: bool = False) -> KernelProbe | None:
+def host_probe(threads: int, progress=None, refresh: bool = False, llc_mib: float | None = None) -> KernelProbe | None:
     """This host's probe at ``threads`` threads: the median of the probes kept for it (the last ``KEEP``),
     after timing one more when none is kept or ``refresh`` (`tokbench bench` and `hw probe` do: a shared
     host's slow minute then weighs one probe of five, not every plan). None when llama-cpp-python is not
@@ -144,7 +145,7 @@ def host_probe(threads: int, progress=None, refresh: bool = False) -> KernelProb
     if progress is not None:
         progress(f"timing llama.cpp's kernels on this host ({threads} thread{'s' if threads != 1 else ''}; ~10 s)")
     try:
-        probe = measure(threads)
+        probe = measure(threads, llc_mib=llc_mib)
     except Exception:  # noqa: BLE001 - a failed probe must not stop a plan or a bench
         return combined(kept) if kept else None
     kept = (kept + [probe])[-KEEP:]
@@ -164,9 +165,13 @@ def host_probe(threads: int, progress=None, refresh: bool = False) -> KernelProb
     return combined(kept)
 
 
-def measure(threads: int, steps: int = STEPS) -> KernelProbe:
-    """Time the probe models now (see the module docstring)."""
+def measure(threads: int, steps: int = STEPS, llc_mib: float | None = None) -> KernelProbe:
+    """Time the probe models now (see the module docstring); with ``llc_mib`` (the CPU's reported cache)
+    also the cache this process gets, which flips between 64 and 128 MiB from run to run on this VM: kept
+    with the probes, plans take its median too."""
     import llama_cpp
+
+    from tokbench.env.bandwidth import measure_cache_mib
 
     from tokbench.synth import ensure_default_model
 
@@ -180,7 +185,8 @@ def measure(threads: int, steps: int = STEPS) -> KernelProbe:
     isa = " ".join(part.split("=")[0].split(":")[-1].strip() for part in info.split("|") if part.strip().endswith("= 1"))
     return KernelProbe(threads=threads, engine_version=_engine_version() or "", small_lo_s=small[DEPTH_LO],
                        small_hi_s=small[DEPTH_HI], large_lo_s=large[DEPTH_LO], batch_lo_s=batch[DEPTH_LO],
-                       prompt_s=prompts[DEPTH_HI], block_lo_s=block[DEPTH_LO], isa=isa)
+                       prompt_s=prompts[DEPTH_HI], block_lo_s=block[DEPTH_LO],
+                       cache_mib=float((measure_cache_mib(llc_mib) or {}).get("cache_mib") or 0), isa=isa)
 
 
 def _step_medians(path: Path, depths: tuple[int, ...], threads: int, steps: int,

@@ -6,9 +6,9 @@ model, thread count and hardware:
 - ``compute``: the K-quant weight kernels' throughput (the kquant class's roof ``rho`` and row tail),
   from the small model at Q4_K_M at depth 16, whose weights sit in the cache; ``block``: the same for the
   block class (Q4_0, Q8_0...) from the small model at Q4_0. Classes the probe does not time (IQ tables and
-  grids, MXFP4, floats) and the per-node cost take the geometric mean of the two. One factor for every
-  class read a Q4_0 model 50% fast in the first pre-registered check (data/cpu_host/kernel_probe/): on this
-  host's AVX2 build Q4_0 is no faster per weight than Q4_K, where the fit's generation says 1.3x;
+  grids, MXFP4, floats) keep the fit's rate, and the per-node cost takes the geometric mean of the two.
+  One factor for every class read a Q4_0 model 50% fast in the first pre-registered check, and the mean of
+  the two for the table class an IQ4_XS model 41-44% fast in the second (data/cpu_host/kernel_probe/);
 - ``attention``: decode attention's cost per cached token (the CPU ``att_row`` term and the attention
   FLOPs roof), from the same model's step at depth 2048 less its step at depth 16;
 - ``memory``: what llama.cpp's threads stream from memory per byte of the numpy probe's one-core read
@@ -48,7 +48,7 @@ def scaled(k, compute: float, attention: float, memory: float, batch: float = 1.
     other = (compute * block) ** 0.5
     per = {"kquant": compute, "block": block}
     classes = set(k.rho_class) | set(k.row_s)
-    f = {c: per.get(c, other) for c in classes}
+    f = {c: per.get(c, 1.0) for c in classes}
     return replace(k, rho_class={c: v * f[c] for c, v in k.rho_class.items()},
                    row_s={c: v / f[c] for c, v in k.row_s.items()},
                    node_s=k.node_s / other, att_row=k.att_row / attention, rho_att=k.rho_att * attention,

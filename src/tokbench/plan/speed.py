@@ -291,7 +291,10 @@ def step_parts(spec: ModelSpec, work: WorkProfile, hw, k, depth: int, kv_type: s
     """One decode step of ``concurrency`` sequences at ``depth``, by part (see the module docstring)."""
     n = max(1, concurrency)
     sb = step_bytes(spec, work, depth, kv_type, n)
-    resident = cache_resident(hw, sb.weights)
+    # What stays in the cache from token to token is every weight the tokens touch: a MoE routes each token
+    # to other experts, so all of them (a 1-layer Qwen3-30B-A3B cut, 36 MB a token of 388 MiB, decoded at
+    # memory speed on the dev VM: data/cpu_host/kernel_probe/)
+    resident = cache_resident(hw, sum(w.dense_bytes + w.expert_bytes for w in work.types.values()))
     w, bound = weight_seconds(spec, work, hw, k, n, resident)
     kv = smooth_max((sb.kv + sb.state) / (k.eta_kv * stream_bandwidth(hw, k, resident)),
                     n * attention_flops(spec, depth) / (k.rho_att * k.rho_gen * roof_rate(hw)), k.p)
