@@ -90,7 +90,7 @@ def measure_cache_mib(llc_mib: float | None, seconds: float = 0.08) -> dict | No
 
     A VM's CPU reports its socket's cache (the lent Xeons and this project's 2-vCPU VM: 300 MiB), shared
     with tenants it cannot see: on the 2-vCPU VM a 130 MB model decoded at memory speed, and one thread's
-    read fell from 26 GB/s at 4-96 MiB to 18 at 192 MiB (data/cpu_host/kernel_probe.md).
+    read fell from 26 GB/s at 4-96 MiB to 18 at 192 MiB (data/cpu_host/kernel_probe/README.md).
     """
     import numpy as np
 

@@ -1,11 +1,11 @@
 """llama.cpp's own kernels timed on this host: what a CPU host's plan is rescaled to.
 
 The speed model's CPU parameters are fitted per instruction-set generation over many machines, and a
-CPU host differs from its generation by more than the bands allow: the 2-vCPU Xeon VM this project's
-tests run on decodes small models 1.6x faster per cycle than its generation's fit, runs decode
-attention 2.3x faster, and streams weights from memory with one llama.cpp thread at less than half
-of what the numpy read probe reads (data/cpu_host/kernel_probe.md). Bandwidth and matmul probes do not
-see llama.cpp's kernels; this probe runs them.
+CPU host differs from its generation by more than the bands allow: on the 2-vCPU Xeon VM this project's
+tests run on, llama.cpp's K-quant kernels run 1.8-1.9x the generation's fitted rate, decode attention
+2.8-3.1x, and one thread streams weights from memory at 0.65-0.85 of what the fit expects from the
+numpy read probe (data/cpu_host/kernel_probe/README.md). Bandwidth and matmul probes do not see
+llama.cpp's kernels; this probe runs them.
 
 Two synthetic models (``tokbench synth`` shapes, cached beside the default bench model) are decoded
 one token at a time in llama.cpp in this process, on the threads tokbench's engine uses:
@@ -17,10 +17,11 @@ one token at a time in llama.cpp in this process, on the threads tokbench's engi
 - the small one again, 8 sequences at depth 16 decoded in one step: what each extra sequence of a
   batch costs (llama.cpp's CPU kernels take several columns at once in repacked layouts);
 - the 2048-token prompt that fills the small model's deep sequence: prefill;
-- the small model at Q4_0, depth 16: the block-quant kernels (Q4_0, Q8_0...), apart from the K-quants.
+- the small model at Q4_0, depth 16: the block-quant kernels (Q4_0, Q8_0...), apart from the K-quants;
+- beside them, the last-level cache this process gets (:func:`tokbench.env.bandwidth.measure_cache_mib`).
 
 Steps at the two depths alternate (drift on a shared host falls on both alike) and each figure is the
-median of the steps. :mod:`tokbench.plan.host` turns the figures into factors on the fitted parameters.
+least median of four consecutive blocks of steps. :mod:`tokbench.plan.host` turns the figures into factors on the fitted parameters.
 The last five probes are kept per host, thread count and llama-cpp-python version (``host_kernels.json``
 in tokbench's cache directory) and plans take each figure's median over them: this VM runs 50% slower
 for minutes at a time (one probe read 1.78 ms where the next three read 1.15-1.16). A plan probes when
