@@ -94,3 +94,21 @@ def test_a_bench_adds_a_probe_and_plans_take_the_median_of_the_last_five(tmp_pat
     assert len(kept) == kernels.KEEP and len(calls) == 7
     assert [p.small_lo_s for p in kept] == pytest.approx([1.1e-3, 0.9e-3, 1.2e-3, 1.0e-3, 5.0e-3])  # oldest dropped
     assert kernels.host_probe(1).small_lo_s == pytest.approx(1.1e-3) and len(calls) == 7  # the median, no new probe
+
+
+def test_a_bench_probes_again_only_while_probes_are_few_or_old(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setenv("TOKBENCH_CACHE_DIR", str(tmp_path))
+    now = [1000.0]
+    calls = []
+    monkeypatch.setattr(kernels, "_now", lambda: now[0])
+    monkeypatch.setattr(kernels, "measure", lambda threads, **kw: calls.append(1) or replace(_fake(threads), taken_at=now[0]))
+    for _ in range(5):
+        kernels.host_probe(1, refresh="stale")
+    assert len(calls) == 3  # three kept: a bench stops probing
+    now[0] += 3601
+    kernels.host_probe(1, refresh="stale")
+    assert len(calls) == 4  # the newest is over an hour old
+    kernels.host_probe(1, refresh=True)
+    assert len(calls) == 5  # hw probe always times again

@@ -339,9 +339,9 @@ def _host_hardware():
         try:
             from tokbench.env import host_hardware
 
-            # a fresh kernel probe each bench (seconds; beside the first engine's start): the plan takes the
-            # median of the host's last five
-            _HOST.append(host_hardware(fresh_probe=True))
+            # another kernel probe while the host has few or old ones (seconds; beside the first engine's
+            # start): the plan takes the median of the host's last five
+            _HOST.append(host_hardware(fresh_probe="stale"))
         except Exception:  # noqa: BLE001 - unknown host: measured without the planner
             _HOST.append(None)
     return _HOST[0]

@@ -126,14 +126,16 @@ def _apple_hardware(apple: dict):
     return replace(hw, memory_gb=round(apple["memory_bytes"] / 2**30)) if apple.get("memory_bytes") else hw
 
 
-def host_hardware(info: dict | None = None, local: bool | None = None, progress=None, fresh_probe: bool = False):
+def host_hardware(info: dict | None = None, local: bool | None = None, progress=None,
+                  fresh_probe: bool | str = False):
     """The Hardware of this host (catalog entry when recognized, else kind "cpu" with measured bandwidth).
 
     ``local`` (default: when ``info`` is None, i.e. probed here and now): ``info`` describes this machine,
     so a CPU host also gets the cache this process gets and llama.cpp's kernels timed on the threads
     tokbench's engine uses (:mod:`tokbench.env.kernels`, cached per host); ``progress(text)`` is told
     before a probe that takes seconds; ``fresh_probe`` times the kernels once more even when probes are
-    kept (`tokbench bench`, `tokbench hw probe`). A recorded ``info`` of another machine gets neither."""
+    kept (True: `tokbench hw probe`; "stale": when few or old, `tokbench bench`; see host_probe). A
+    recorded ``info`` of another machine gets neither."""
     from tokbench.catalog.hardware import Hardware, get_hardware
 
     local = info is None if local is None else local

@@ -25,8 +25,8 @@ least median of four consecutive blocks of steps. :mod:`tokbench.plan.host` turn
 The last five probes are kept per host, thread count and llama-cpp-python version (``host_kernels.json``
 in tokbench's cache directory) and plans take each figure's median over them: this VM runs 50% slower
 for minutes at a time (one probe read 1.78 ms where the next three read 1.15-1.16). A plan probes when
-nothing is kept; `tokbench bench` and `tokbench hw probe` add a probe each run. About 5-10 seconds on 2
-cores.
+nothing is kept; `tokbench hw probe` adds one each run, `tokbench bench` while fewer than three are kept
+or the newest is over an hour old. About 5-10 seconds on 2 cores.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class KernelProbe:
     prompt_s: float = 0.0  # SMALL: the DEPTH_HI-token prompt that fills the deep sequence (0: not measured)
     block_lo_s: float = 0.0  # SMALL at BLOCK_QUANT, at DEPTH_LO (0: not measured)
     cache_mib: float = 0.0  # the last-level cache this process gets (tokbench.env.bandwidth.measure_cache_mib; 0: none)
+    taken_at: float = 0.0  # when (seconds since the epoch)
     depth_lo: int = DEPTH_LO
     depth_hi: int = DEPTH_HI
     isa: str = ""  # what llama.cpp's CPU backend was compiled for (its system info line)
@@ -104,6 +105,11 @@ def _engine_version() -> str | None:
 
 
 KEEP = 5  # probes kept per host: a plan uses the median of each figure over them
+FRESH = (3, 3600.0)  # a bench probes again while fewer than 3 are kept or the newest is over an hour old
+
+
+def _now() -> float:
+    return time.time()
 
 
 def history(threads: int) -> list[KernelProbe]:
@@ -132,12 +138,16 @@ def cached(threads: int) -> KernelProbe | None:
     return combined(kept) if kept else None
 
 
-def host_probe(threads: int, progress=None, refresh: bool = False, llc_mib: float | None = None) -> KernelProbe | None:
+def host_probe(threads: int, progress=None, refresh: bool | str = False,
+               llc_mib: float | None = None) -> KernelProbe | None:
     """This host's probe at ``threads`` threads: the median of the probes kept for it (the last ``KEEP``),
-    after timing one more when none is kept or ``refresh`` (`tokbench bench` and `hw probe` do: a shared
-    host's slow minute then weighs one probe of five, not every plan). None when llama-cpp-python is not
-    installed or the probe fails: the plan then uses the fitted terms."""
+    after timing one more when none is kept, or ``refresh`` is True (`tokbench hw probe`), or it is "stale"
+    and fewer than three are kept or the newest is over an hour old (`tokbench bench`): a shared host's slow
+    minute then weighs one probe of several, not every plan, and a bench pays the seconds at most hourly.
+    None when llama-cpp-python is not installed or the probe fails: the plan then uses the fitted terms."""
     kept = history(threads)
+    if refresh == "stale":
+        refresh = len(kept) < FRESH[0] or _now() - max(p.taken_at for p in kept) > FRESH[1]
     if kept and not refresh:
         return combined(kept)
     version = _engine_version()
@@ -187,7 +197,8 @@ def measure(threads: int, steps: int = STEPS, llc_mib: float | None = None) -> K
     return KernelProbe(threads=threads, engine_version=_engine_version() or "", small_lo_s=small[DEPTH_LO],
                        small_hi_s=small[DEPTH_HI], large_lo_s=large[DEPTH_LO], batch_lo_s=batch[DEPTH_LO],
                        prompt_s=prompts[DEPTH_HI], block_lo_s=block[DEPTH_LO],
-                       cache_mib=float((measure_cache_mib(llc_mib) or {}).get("cache_mib") or 0), isa=isa)
+                       cache_mib=float((measure_cache_mib(llc_mib) or {}).get("cache_mib") or 0), isa=isa,
+                       taken_at=_now())
 
 
 def _step_medians(path: Path, depths: tuple[int, ...], threads: int, steps: int,
