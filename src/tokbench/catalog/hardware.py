@@ -121,9 +121,9 @@ HOST = "host"
 @lru_cache(maxsize=1)
 def _host() -> Hardware:
     # Probed once per process: the bandwidth measurement takes a second or more.
-    from tokbench.env import host_hardware
-
     import sys
+
+    from tokbench.env import host_hardware
 
     # a CPU host's first plan times llama.cpp's kernels (seconds, once per host): said on stderr, not in --json
     return host_hardware(progress=lambda text: print(f"tokbench: {text}", file=sys.stderr, flush=True))

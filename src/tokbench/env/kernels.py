@@ -21,8 +21,8 @@ one token at a time in llama.cpp in this process, on the threads tokbench's engi
 - beside them, the last-level cache this process gets (:func:`tokbench.env.bandwidth.measure_cache_mib`).
 
 Steps at the two depths alternate (drift on a shared host falls on both alike) and each figure is the
-least median of four consecutive blocks of steps. :mod:`tokbench.plan.host` turns the figures into factors on the fitted parameters.
-The last five probes are kept per host, thread count and llama-cpp-python version (``host_kernels.json``
+least median of four consecutive blocks of steps. :mod:`tokbench.plan.host` turns the figures into
+factors on the fitted parameters. The last five probes are kept per host, thread count and llama-cpp-python version (``host_kernels.json``
 in tokbench's cache directory) and plans take each figure's median over them: this VM runs 50% slower
 for minutes at a time (one probe read 1.78 ms where the next three read 1.15-1.16). A plan probes when
 nothing is kept; `tokbench hw probe` adds one each run, `tokbench bench` while fewer than three are kept
@@ -65,7 +65,7 @@ class KernelProbe:
     batch_lo_s: float = 0.0  # SMALL: one step of BATCH sequences, each at DEPTH_LO (0: not measured)
     prompt_s: float = 0.0  # SMALL: the DEPTH_HI-token prompt that fills the deep sequence (0: not measured)
     block_lo_s: float = 0.0  # SMALL at BLOCK_QUANT, at DEPTH_LO (0: not measured)
-    cache_mib: float = 0.0  # the last-level cache this process gets (tokbench.env.bandwidth.measure_cache_mib; 0: none)
+    cache_mib: float = 0.0  # the cache this process gets (tokbench.env.bandwidth.measure_cache_mib; 0: none)
     taken_at: float = 0.0  # when (seconds since the epoch)
     depth_lo: int = DEPTH_LO
     depth_hi: int = DEPTH_HI
@@ -73,7 +73,8 @@ class KernelProbe:
 
     def describe(self) -> str:
         """One line for plans and ``hw probe``."""
-        return (f"llama.cpp kernel probe ({self.threads} thread{'s' if self.threads != 1 else ''}, {self.engine_version}): "
+        threads = f"{self.threads} thread{'s' if self.threads != 1 else ''}"
+        return (f"llama.cpp kernel probe ({threads}, {self.engine_version}): "
                 f"{self.small_lo_s * 1e3:.2f} / {self.small_hi_s * 1e3:.2f} ms per step at depth "
                 f"{self.depth_lo} / {self.depth_hi} (14 MB model), {self.large_lo_s * 1e3:.1f} ms (222 MB model), "
                 f"{self.batch_lo_s * 1e3:.2f} ms for {BATCH} sequences (14 MB model), {self.block_lo_s * 1e3:.2f} ms "
@@ -193,7 +194,9 @@ def measure(threads: int, steps: int = STEPS, llc_mib: float | None = None) -> K
     block = _step_medians(ensure_default_model(SMALL, BLOCK_QUANT), (DEPTH_LO,), threads, steps)
     large = _step_medians(ensure_default_model(LARGE, PROBE_QUANT), (DEPTH_LO,), threads, max(8, steps // 3))
     info = llama_cpp.llama_print_system_info().decode(errors="replace")
-    isa = " ".join(part.split("=")[0].split(":")[-1].strip() for part in info.split("|") if part.strip().endswith("= 1"))
+    # "CPU : SSE3 = 1 | AVX2 = 1 | ..." -> "SSE3 AVX2 ..."
+    isa = " ".join(part.split("=")[0].split(":")[-1].strip() for part in info.split("|")
+                   if part.strip().endswith("= 1"))
     return KernelProbe(threads=threads, engine_version=_engine_version() or "", small_lo_s=small[DEPTH_LO],
                        small_hi_s=small[DEPTH_HI], large_lo_s=large[DEPTH_LO], batch_lo_s=batch[DEPTH_LO],
                        prompt_s=prompts[DEPTH_HI], block_lo_s=block[DEPTH_LO],

@@ -126,4 +126,5 @@ def for_host(k, hw, engine: str):
     basis = (f"{k.basis}; rescaled to this host's llama.cpp kernels (K-quant kernels x{c:.2f}, block kernels "
              f"x{blk:.2f}, attention x{a:.2f}, memory streaming x{m:.2f}, batched columns x{b:.2f}, prefill "
              f"x{p:.2f}; {probe.describe()})")
-    return replace(prefill_scaled(scaled(k, c, a, m, b, blk), p), level="host", prefill_level="host", basis=basis, band_low=lo, band_high=hi)
+    return replace(prefill_scaled(scaled(k, c, a, m, b, blk), p), level="host", prefill_level="host", basis=basis,
+                   band_low=lo, band_high=hi)

@@ -155,7 +155,8 @@ CACHE_RESIDENT_SHARE = 0.5  # weights up to this share of the last-level cache s
 
 
 def cache_resident(hw, weight_bytes: float) -> bool:
-    """True when a step's weights fit in half this CPU's last-level cache (known for probed hosts).
+    """True when the weights decode touches from token to token (every expert of a MoE) fit in half this
+    CPU's last-level cache (known for probed hosts).
 
     The lent Xeon VMs (300 MiB L3) decoded the project's 14-130 MiB synthetic models up to twice as fast
     per weight as their 2-8 GB models on the same threads, where this 2-vCPU VM (32 MiB L3) ran its 30 MiB
