@@ -50,6 +50,14 @@ SETS = {
         ("llama-3.2-3b", "IQ4_NL", 2, None, "1", (256,)),
         ("gpt-oss-20b", "MXFP4_MOE", 2, None, "1", (256,)),  # MoE, 4 of 32 experts a token, 2 layers
     ],
+    4: [  # 2026-12-01, after set 3: the cache is read at 0.92 of the small-array rate, the least of the probes
+        ("llama-3.1-8b", "Q4_K_M", 3, 0.25, "1,8", (256, 1024)),  # 25 MiB: in the cache
+        ("llama-3.2-3b", "Q6_K", 6, 0.25, "1", (256, 1024)),  # 31 MiB: at the edge, inside
+        ("gemma-3-27b", "Q8_0", 2, 0.25, "1", (256, 1024)),  # 53 MiB: past the edge
+        ("qwen3-8b", "Q4_K_M", 3, 0.5, "1", (256, 1024)),  # 84 MiB
+        ("qwen2.5-7b", "Q4_0", 2, None, "1", (256,)),
+        ("qwen3-30b-a3b", "Q4_K_M", 2, None, "1", (256,)),  # MoE, 8 of 128 experts a token, 2 layers
+    ],
 }
 GEN, REPS = 64, 3
 

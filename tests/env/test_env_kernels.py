@@ -112,3 +112,11 @@ def test_a_bench_probes_again_only_while_probes_are_few_or_old(tmp_path, monkeyp
     assert len(calls) == 4  # the newest is over an hour old
     kernels.host_probe(1, refresh=True)
     assert len(calls) == 5  # hw probe always times again
+
+
+def test_the_cache_kept_is_the_least_any_probe_saw():
+    from dataclasses import replace
+
+    probes = [replace(_fake(1), cache_mib=c) for c in (128.0, 64.0, 128.0, 0.0)]
+    assert kernels.combined(probes).cache_mib == 64.0  # a noisy minute's 128 does not win; 0 is "not measured"
+    assert kernels.combined([_fake(1)]).cache_mib == 0.0
