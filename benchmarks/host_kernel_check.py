@@ -142,14 +142,25 @@ def measure(pred_path: Path) -> int:
                                     "bench_estimate": (r.get("plan") or {}).get("decode_tps")})
             print(f"{model} {quant}: {time.time() - t0:.0f} s", file=sys.stderr)
             path.unlink()
-    lines = [f"# This host's plans rescaled to its llama.cpp kernel probe: pre-registered check, set {doc.get('set', 1)}",
-             "", f"Predictions: `{pred_path.name}` (planner {doc['planner_commit'][:7]}, {doc['date']}), committed before",
-             f"this measurement ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). Host: {doc['host']['cpu']}, "
+    lines = report(pred_path.name, doc, results, time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))
+    md = pred_path.with_suffix(".md")
+    md.write_text("\n".join(lines) + "\n")
+    pred_path.with_name(pred_path.stem + "-measured.json").write_text(json.dumps(results, indent=1) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+def report(name: str, doc: dict, results: list[dict], measured_at: str) -> list[str]:
+    """The markdown lines of a set: each prediction beside its measurement, both planners' errors."""
+    set_id = doc.get("set", 1)
+    lines = [f"# This host's plans rescaled to its llama.cpp kernel probe: pre-registered check, set {set_id}",
+             "", f"Predictions: `{name}` (planner {doc['planner_commit'][:7]}, {doc['date']}), committed before",
+             f"this measurement ({measured_at}). Host: {doc['host']['cpu']}, "
              f"{doc['host']['threads']} llama.cpp thread(s); probe factors {doc['factors']}.",
              f"Measured with `{doc['bench']}` (decode: median of the requests, tok/s per stream).", "",
              "| model | quant | layers | conc. | depth | measured | probed plan | error | fitted plan | error |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    errs = {"probed": [], "fitted": []}
+    errs: dict[str, list[float]] = {"probed": [], "fitted": []}
     for p in doc["predictions"]:
         m = next((r for r in results if (r["model"], r["quant"], r["depth"], r["concurrency"])
                   == (p["model"], p["quant"], p["depth"], p["concurrency"])), None)
@@ -158,18 +169,18 @@ def measure(pred_path: Path) -> int:
         e = {k: 100 * (p[f"{k}_tps"] / m["measured_tps"] - 1) for k in errs}
         for k in errs:
             errs[k].append(abs(e[k]))
-        lines.append(f"| {p['model']} | {p['quant']} | {p['scale_layers']}{' x' + str(p['scale_width']) if p['scale_width'] else ''} "
-                     f"| {p['concurrency']} | {p['depth']} | {m['measured_tps']:.1f} | {p['probed_tps']:.1f} | {e['probed']:+.1f}% "
+        layers = f"{p['scale_layers']}{' x' + str(p['scale_width']) if p['scale_width'] else ''}"
+        lines.append(f"| {p['model']} | {p['quant']} | {layers} | {p['concurrency']} | {p['depth']} "
+                     f"| {m['measured_tps']:.1f} | {p['probed_tps']:.1f} | {e['probed']:+.1f}% "
                      f"| {p['fitted_tps']:.1f} | {e['fitted']:+.1f}% |")
-    lines += ["", f"Mean absolute error over {len(errs['probed'])} rows: **probed {statistics.mean(errs['probed']):.1f}%**, "
+    if not errs["probed"]:
+        return lines + ["", "No prediction has a measurement."]
+    n = len(errs["probed"])
+    lines += ["", f"Mean absolute error over {n} rows: **probed {statistics.mean(errs['probed']):.1f}%**, "
                   f"fitted parameters alone {statistics.mean(errs['fitted']):.1f}%; within 20%: "
-                  f"{sum(e <= 20 for e in errs['probed'])} of {len(errs['probed'])} (probed), "
+                  f"{sum(e <= 20 for e in errs['probed'])} of {n} (probed), "
                   f"{sum(e <= 20 for e in errs['fitted'])} (fitted)."]
-    md = pred_path.with_suffix(".md")
-    md.write_text("\n".join(lines) + "\n")
-    pred_path.with_name(pred_path.stem + "-measured.json").write_text(json.dumps(results, indent=1) + "\n")
-    print("\n".join(lines))
-    return 0
+    return lines
 
 
 def main(argv: list[str]) -> int:
