@@ -166,7 +166,9 @@ def host_hardware(info: dict | None = None, local: bool | None = None, progress=
         from tokbench.engines.llamacpp import default_threads
         from tokbench.env.kernels import host_probe
 
-        probe = host_probe(default_threads(), progress, refresh=fresh_probe, llc_mib=facts.get("llc_mib"))
+        # the cache measured just now by probe_host, when it did, is the one this probe keeps
+        probe = host_probe(default_threads(), progress, refresh=fresh_probe, llc_mib=facts.get("llc_mib"),
+                           cache=info["cache"] if "cache" in info else False)
     # the cache this process gets: the kept probes' median, else measured now (a local host without
     # llama.cpp), else what the CPU reports
     cache = info.get("cache")

@@ -145,7 +145,7 @@ def cached(threads: int) -> KernelProbe | None:
 
 
 def host_probe(threads: int, progress=None, refresh: bool | str = False,
-               llc_mib: float | None = None) -> KernelProbe | None:
+               llc_mib: float | None = None, cache: dict | None | bool = False) -> KernelProbe | None:
     """This host's probe at ``threads`` threads: the median of the probes kept for it (the last ``KEEP``),
     after timing one more when none is kept, or ``refresh`` is True (`tokbench hw probe`), or it is "stale"
     and fewer than three are kept or the newest is over an hour old (`tokbench bench`): a shared host's slow
@@ -162,7 +162,7 @@ def host_probe(threads: int, progress=None, refresh: bool | str = False,
     if progress is not None:
         progress(f"timing llama.cpp's kernels on this host ({threads} thread{'s' if threads != 1 else ''}; ~10 s)")
     try:
-        probe = measure(threads, llc_mib=llc_mib)
+        probe = measure(threads, llc_mib=llc_mib, cache=cache)
     except Exception:  # noqa: BLE001 - a failed probe must not stop a plan or a bench
         return combined(kept) if kept else None
     kept = (kept + [probe])[-KEEP:]
@@ -182,14 +182,15 @@ def host_probe(threads: int, progress=None, refresh: bool | str = False,
     return combined(kept)
 
 
-def measure(threads: int, steps: int = STEPS, llc_mib: float | None = None) -> KernelProbe:
+def measure(threads: int, steps: int = STEPS, llc_mib: float | None = None,
+            cache: dict | None | bool = False) -> KernelProbe:
     """Time the probe models now (see the module docstring); with ``llc_mib`` (the CPU's reported cache)
     also the cache this process gets, which flips between 64 and 128 MiB from run to run on this VM: kept
-    with the probes, plans take its median too."""
+    with the probes, plans take the least. ``cache``: that measurement when it was just made
+    (:func:`tokbench.env.bandwidth.measure_cache_mib`'s result, None for no drop); False: make it here."""
     import llama_cpp
 
     from tokbench.env.bandwidth import measure_cache_mib
-
     from tokbench.synth import ensure_default_model
 
     path = ensure_default_model(SMALL, PROBE_QUANT)
@@ -205,7 +206,8 @@ def measure(threads: int, steps: int = STEPS, llc_mib: float | None = None) -> K
     return KernelProbe(threads=threads, engine_version=_engine_version() or "", small_lo_s=small[DEPTH_LO],
                        small_hi_s=small[DEPTH_HI], large_lo_s=large[DEPTH_LO], batch_lo_s=batch[DEPTH_LO],
                        prompt_s=prompts[DEPTH_HI], block_lo_s=block[DEPTH_LO],
-                       cache_mib=float((measure_cache_mib(llc_mib) or {}).get("cache_mib") or 0), isa=isa,
+                       cache_mib=float(((measure_cache_mib(llc_mib) if cache is False else cache) or {})
+                                       .get("cache_mib") or 0), isa=isa,
                        taken_at=_now())
 
 
