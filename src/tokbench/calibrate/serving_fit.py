@@ -11,7 +11,8 @@ Three steps, each with the data that pins one term (model: :mod:`tokbench.plan.s
    steps: llama-server's median inter-token gap at concurrency > 1 and llama-batched-bench
    aggregates.
 3. the prompt-cache save rate of a reused slot, from the per-stream rate of closed-loop sweeps that
-   reuse slots (simulated with plan.serving).
+   reuse slots (simulated with plan.serving), each simulated on its own measured step (its median
+   inter-token gap) so that the rate takes up no error of the batched step's model.
 """
 
 from __future__ import annotations
@@ -90,7 +91,12 @@ def batched_terms(batched, doc: dict, backend: str) -> dict:
 
 
 def save_rate(sweeps, doc: dict) -> float | None:
-    """Bytes/s of saving a reused slot's KV to llama-server's prompt cache, from sweeps that reuse slots."""
+    """Bytes/s of saving a reused slot's KV to llama-server's prompt cache, from sweeps that reuse slots.
+
+    Each sweep is replayed with the step model scaled to that sweep's measured step (``extra["step_s"]``, the
+    median inter-token gap at its concurrency). Fitted on the model's own steps instead, the rate absorbed
+    their errors: the H100's qwen3-30b-a3b step at 8 concurrent is predicted 27% fast, and a 103 MB/s "save"
+    slowed it back, where the same rate put the H200's dense models' sweeps 20-46% under (sets 5-7)."""
     from tokbench.catalog.calibration import get_calibration
     from tokbench.plan.kv import kv_read_bytes
     from tokbench.plan.serving import sweep_per_stream
@@ -105,8 +111,12 @@ def save_rate(sweeps, doc: dict) -> float | None:
         prompt, gen = r.extra["prompt"], r.extra["gen"]
         pp = prefill_seconds_per_token(r.spec, r.work, r.hw, k, prompt / 2) or 0.0
         stall = kv_read_bytes(r.spec, prompt + gen) / bps
-        return sweep_per_stream(lambda n: step_time(r.spec, r.work, r.hw, k, r.depth, "f16", max(n, 1), True)[0],
-                                pp, r.concurrency, prompt, gen, r.extra["requests"], stall)
+
+        def step(n: int) -> float:
+            return step_time(r.spec, r.work, r.hw, k, r.depth, "f16", max(n, 1), True)[0]
+
+        scale = r.extra["step_s"] / step(r.concurrency) if r.extra.get("step_s") else 1.0
+        return sweep_per_stream(lambda n: scale * step(n), pp, r.concurrency, prompt, gen, r.extra["requests"], stall)
 
     def err(log_gbs: float) -> float:
         return sum(math.log(r.tps / simulate(r, 10 ** log_gbs * 1e9)) ** 2 for r in reuse)

@@ -74,5 +74,6 @@ def sweep_per_stream(step_s: Callable[[int], float], prefill_token_s: float, con
     # The median request, as the bench reports it: the few requests stalled longest by others' prompts pull a
     # mean down. (Afterwards, on the H200's sets 5 and 6 at 8 and 16 concurrent: the mean read 22.0% / 22.2%
     # off, the median 17.5% / 16.6% with the same slot-save rate, and 21.5% / 21.7% once that rate was
-    # refitted to the H100's sweeps through the median: 185 -> 103 MB/s.)
+    # refitted to the H100's sweeps through the median: 185 -> 103 MB/s; 166 MB/s once each H100 sweep was replayed
+    # on its own measured step, calibrate.serving_fit.save_rate.)
     return statistics.median(rates) if rates else 1.0 / step_s(n)
