@@ -293,3 +293,14 @@ def test_planner_prices_flash_attention_and_falls_back_to_the_unfused_term():
     assert get_calibration(h100, "llama.cpp", doc).rho_att == b["rho_att"] != b["rho_att_nofa"]
     del b["rho_att"]
     assert get_calibration(h100, "llama.cpp", doc).rho_att == b["rho_att_nofa"]
+
+
+def test_float_weights_are_read_once_for_every_column_of_a_gpu_batched_step():
+    # ggml-cuda multiplies float weights of a batched step in mul_mat_vec_f / mmf: one load of each weight serves
+    # every column, where mul_mat_vec_q unpacks a quantized weight again per column. Metal is not so modelled.
+    def gain(quant: str, hw: str) -> float:
+        one = estimate("llama-3.1-8b", quant, hw, "llama.cpp", context=1024)
+        return estimate("llama-3.1-8b", quant, hw, "llama.cpp", context=1024, concurrency=8).aggregate_decode_tps / one.decode_tps
+
+    assert gain("F16", "h200") > 6 > 3 > gain("Q8_0", "h200")
+    assert gain("F16", "m2-ultra-76c") < 4

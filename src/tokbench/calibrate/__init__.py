@@ -171,6 +171,9 @@ def fit_document(rows, p: float = SMOOTH_P, with_bands: bool = True) -> tuple[di
     batched = [r for r in rows if r.extra.get("step_s") and r.role != "test"]
     for b in doc["backends"]:
         doc["backends"][b].update(serving_fit.batched_terms(batched, doc, b))
+        by_gen = serving_fit.batched_terms_by_generation(batched, doc, b)
+        if by_gen:
+            doc["backends"][b]["batched_gen"] = by_gen
     save = serving_fit.save_rate([r for r in rows if r.metric == "sweep" and r.role != "test"], doc)
     if save and "llama.cpp" in doc["server"]:
         doc["server"]["llama.cpp"]["save_bps"] = save

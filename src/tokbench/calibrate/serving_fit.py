@@ -6,10 +6,10 @@ Three steps, each with the data that pins one term (model: :mod:`tokbench.plan.s
 1. llama-server's per-token CPU work ``srv_seq + srv_vocab * vocab``: single-stream rows measured
    through llama-server minus the in-process step time of the same machine, model and depth
    (linear least squares, both >= 0; two vocabularies are needed to tell them apart).
-2. ``kappa`` and ``mmq[class]``, per backend: how the dot work grows with each column of a batched
-   step up to 8 columns, and the tensor-core kernels' work per weight beyond, from pure batched
-   steps: llama-server's median inter-token gap at concurrency > 1 and llama-batched-bench
-   aggregates.
+2. ``kappa`` and ``mmq[class]``, per backend and per chip generation with rows of its own: how the
+   dot work grows with each column of a batched step up to 8 columns, and the tensor-core kernels'
+   work per weight beyond, from pure batched steps: llama-server's median inter-token gap at
+   concurrency > 1 and llama-batched-bench aggregates.
 3. the prompt-cache save rate of a reused slot, from the per-stream rate of closed-loop sweeps that
    reuse slots (simulated with plan.serving), each simulated on its own measured step (its median
    inter-token gap) so that the rate takes up no error of the batched step's model.
@@ -88,6 +88,33 @@ def batched_terms(batched, doc: dict, backend: str) -> dict:
 
     th = least_squares(resid, prior.copy(), method="trf").x
     return params(th) | {"batched_rows": len(mine), "batched_terms": names}
+
+
+# A chip generation gets batched terms of its own from this many pure batched steps of its machines.
+MIN_GENERATION_ROWS = 4
+
+
+def batched_terms_by_generation(batched, doc: dict, backend: str) -> dict:
+    """{generation: batched terms} of ``backend``'s generations with their own rows (at least
+    MIN_GENERATION_ROWS), when the backend's rows span more than one generation: the kernels a batched step
+    runs differ by chip (llama.cpp's CUDA MMVQ/MMQ choices and tile sizes per architecture: the DGX Spark's
+    GB10 has parameters of its own in mmvq.cu), and one fit over a DGX Spark's 120 memory-bound steps and an
+    H100's 7 pulled the H100's MoE step at 16 concurrent 29% under and its dense MMVQ work over. Other
+    generations keep the backend's terms (the same priors for each fit)."""
+    from tokbench.catalog.calibration import backend_key
+
+    mine = [r for r in batched if backend_key(r.hw, r.engine_id) == backend]
+    groups: dict[str, list] = {}
+    for r in mine:
+        groups.setdefault(r.hw.generation or r.hw.id, []).append(r)
+    if len(groups) < 2:
+        return {}
+    out = {}
+    for gen, rows in sorted(groups.items()):
+        if len(rows) >= MIN_GENERATION_ROWS:
+            t = batched_terms(rows, doc, backend)
+            out[gen] = {"kappa": t["kappa"], "mmq": t["mmq"], "batched_rows": t["batched_rows"]}
+    return out
 
 
 def save_rate(sweeps, doc: dict) -> float | None:

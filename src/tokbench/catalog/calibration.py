@@ -188,16 +188,18 @@ def get_calibration(hw, engine: str, doc: dict | None = None, flash_attn: bool =
     # flash attention's throughput, or the unfused kernels' (asked for, or the only term of a backend whose rows
     # all ran without it; CPUs have one term for both)
     fused, unfused = b.get("rho_att"), b.get("rho_att_nofa")
+    # batched-step terms of this chip generation where it has its own (calibrate.serving_fit), else the backend's
+    batched = b.get("batched_gen", {}).get(gen, b)
     return KernelParams(
         backend=use, engine=engine, generation=gen, level=level, basis=basis,
         eta_mem=_mem_share(doc, hw.memory_group), eta_kv=b["eta_kv"], p=doc["p"],
-        kappa=b["kappa"], node_s=b["node_s"] * node_gen, row_s={c: v * node_gen for c, v in b["row_s"].items()},
+        kappa=batched["kappa"], node_s=b["node_s"] * node_gen, row_s={c: v * node_gen for c, v in b["row_s"].items()},
         rho_att=(unfused or fused) if not flash_attn else (fused or unfused or 64.0),
         bw_core=b.get("bw_core"), bw_probe=b.get("bw_probe"), cache_frac=b.get("cache_frac"), att_row=b.get("att_row", 0.0),
         state_c=b.get("state_c", 0.0),
         rho_class=b["rho_class"], rho_type=b.get("rho_type", {}), rho_gen=b.get("rho_gen", {}).get(gen, 1.0),
         prefill={k: v * b.get("prefill_gen", {}).get(gen, 1.0) for k, v in b["prefill"].items()},
-        mmq=b.get("mmq", {}),
+        mmq=batched.get("mmq", {}),
         srv_seq_s=srv.get("seq_s", 0.0), srv_vocab_s=srv.get("vocab_s", 0.0), srv_save_bps=srv.get("save_bps"),
         band_low=lo, band_high=hi, fitted=not borrowed, prefill_level=pre_level, prefill_band=pre_band,
     )

@@ -54,6 +54,14 @@ from tokbench.modelspec.model import ModelSpec
 # feed-forward-only layers (Nemotron-H's). The attention terms below skip them.
 NO_ATTENTION = ("mamba", "ffn")
 BATCH_COLUMNS = 8  # llama.cpp MMVQ_MAX_BATCH_SIZE: columns up to which the batched dot work grows
+# GPUs whose llama.cpp backend multiplies float weights (F16, BF16, F32) of a batched step in kernels that load
+# each weight once and do one multiply-add per column (ggml-cuda: mul_mat_vec_f up to MMVF_MAX_BATCH_SIZE = 8
+# columns, the tensor-core mmf kernel above; the HIP port alike), where a quantized weight is unpacked again
+# for every column (mul_mat_vec_q's vec_dot per column): ``kappa`` and the MMQ work are a quantized kernel's.
+# Their FLOPs above 8 columns are counted as every type's (batched_flops_seconds). Taken from the source:
+# the fit has no batched float row (afterwards on the H200: llama-3.1-8b F16 at 8 and 16 concurrent, set 8,
+# measured steps of 12.2 and 17.6 ms where kappa's per-column work predicted 25.9 and 31.4).
+FLOAT_ONE_READ = ("nvidia", "amd")
 
 _ACTIVE: dict[int, tuple[ModelSpec, int]] = {}
 
@@ -234,9 +242,11 @@ def weight_seconds(spec: ModelSpec, work: WorkProfile, hw, k, n: int, resident: 
     total, mem_total, cmp_total = 0.0, 0.0, 0.0
     for ty, w in work.types.items():
         m = min(n, BATCH_COLUMNS)
+        if kernel_class(ty) == "float" and hw.kind in FLOAT_ONE_READ:
+            m = 1  # one read of each weight serves every column (see FLOAT_ONE_READ)
         dense = w.dense_elems * (1 + k.kappa * (m - 1))
         experts = w.expert_elems * (touched + k.kappa * max(m * (spec.n_experts_used or 1) - touched, 0)) / e
-        if n > BATCH_COLUMNS:  # the switch to MMQ never makes a step cheaper than 8 columns were
+        if n > BATCH_COLUMNS and m > 1:  # the switch to MMQ never makes a step cheaper than 8 columns were
             omega = k.mmq.get(kernel_class(ty), 1 + k.kappa * (BATCH_COLUMNS - 1))
             dense, experts = max(dense, w.dense_elems * omega), max(experts, w.expert_elems * frac * omega)
         mem = share * (w.dense_bytes + frac * w.expert_bytes) / bw
