@@ -41,11 +41,11 @@ def test_a_generation_with_batched_steps_of_its_own_gets_its_own_terms():
     hopper = [r for r in batched if r.hw.generation == "hopper"]
     assert len(hopper) >= MIN_GENERATION_ROWS and "hopper" in by_gen and "ampere" not in by_gen
     assert batched_terms_by_generation(batched, doc, "llama.cpp/metal") == {}  # one generation: the backend's fit
-    assert doc["backends"]["llama.cpp/cuda"]["batched_gen"]["hopper"]["kappa"] == pytest.approx(by_gen["hopper"]["kappa"],
-                                                                                                rel=1e-3)
-    # The H200 (hopper, no batched row) takes the H100's terms; an RTX 4090 (ada, none) the backend's.
-    assert get_calibration(get_hardware("h200"), "llama.cpp").kappa == pytest.approx(by_gen["hopper"]["kappa"], rel=1e-3)
     cuda = doc["backends"]["llama.cpp/cuda"]
+    hopper_kappa = by_gen["hopper"]["kappa"]
+    assert cuda["batched_gen"]["hopper"]["kappa"] == pytest.approx(hopper_kappa, rel=1e-3)  # the committed fit's
+    # The H200 (hopper, no batched row) takes the H100's terms; an RTX 4090 (ada, none) the backend's.
+    assert get_calibration(get_hardware("h200"), "llama.cpp").kappa == pytest.approx(hopper_kappa, rel=1e-3)
     assert get_calibration(get_hardware("rtx-4090"), "llama.cpp").kappa == cuda["kappa"]
     # Fitted on the DGX Spark's 120 steps and the H100's 7 together, the H100's MoE step at 16 concurrent read 29%
     # under; on its generation's own terms every H100 step is within 30%, that one within 10%.

@@ -300,7 +300,8 @@ def test_float_weights_are_read_once_for_every_column_of_a_gpu_batched_step():
     # every column, where mul_mat_vec_q unpacks a quantized weight again per column. Metal is not so modelled.
     def gain(quant: str, hw: str) -> float:
         one = estimate("llama-3.1-8b", quant, hw, "llama.cpp", context=1024)
-        return estimate("llama-3.1-8b", quant, hw, "llama.cpp", context=1024, concurrency=8).aggregate_decode_tps / one.decode_tps
+        eight = estimate("llama-3.1-8b", quant, hw, "llama.cpp", context=1024, concurrency=8)
+        return eight.aggregate_decode_tps / one.decode_tps
 
     assert gain("F16", "h200") > 6 > 3 > gain("Q8_0", "h200")
     assert gain("F16", "m2-ultra-76c") < 4

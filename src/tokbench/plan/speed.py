@@ -60,7 +60,7 @@ BATCH_COLUMNS = 8  # llama.cpp MMVQ_MAX_BATCH_SIZE: columns up to which the batc
 # for every column (mul_mat_vec_q's vec_dot per column): ``kappa`` and the MMQ work are a quantized kernel's.
 # Their FLOPs above 8 columns are counted as every type's (batched_flops_seconds). Taken from the source:
 # the fit has no batched float row (afterwards on the H200: llama-3.1-8b F16 at 8 and 16 concurrent, set 8,
-# measured steps of 12.2 and 17.6 ms where kappa's per-column work predicted 25.9 and 31.4).
+# measured steps of 12.2 and 17.6 ms where steps with kappa's per-column work read 25.9 and 31.4 ms).
 FLOAT_ONE_READ = ("nvidia", "amd")
 
 _ACTIVE: dict[int, tuple[ModelSpec, int]] = {}
@@ -246,7 +246,7 @@ def weight_seconds(spec: ModelSpec, work: WorkProfile, hw, k, n: int, resident: 
             m = 1  # one read of each weight serves every column (see FLOAT_ONE_READ)
         dense = w.dense_elems * (1 + k.kappa * (m - 1))
         experts = w.expert_elems * (touched + k.kappa * max(m * (spec.n_experts_used or 1) - touched, 0)) / e
-        if n > BATCH_COLUMNS and m > 1:  # the switch to MMQ never makes a step cheaper than 8 columns were
+        if n > BATCH_COLUMNS and m > 1:  # quantized: the switch to MMQ never makes a step cheaper than 8 columns were
             omega = k.mmq.get(kernel_class(ty), 1 + k.kappa * (BATCH_COLUMNS - 1))
             dense, experts = max(dense, w.dense_elems * omega), max(experts, w.expert_elems * frac * omega)
         mem = share * (w.dense_bytes + frac * w.expert_bytes) / bw
