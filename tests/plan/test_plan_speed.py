@@ -305,3 +305,15 @@ def test_float_weights_are_read_once_for_every_column_of_a_gpu_batched_step():
 
     assert gain("F16", "h200") > 6 > 3 > gain("Q8_0", "h200")
     assert gain("F16", "m2-ultra-76c") < 4
+
+
+def test_a_batched_plan_says_what_its_batched_terms_rest_on():
+    import re
+
+    def notes(hw: str, n: int) -> list[str]:
+        return estimate("llama-3.1-8b", "Q4_K_M", hw, "llama.cpp-server", context=1024, concurrency=n).notes
+
+    assert any(re.search(r"8 sequences per decode step: .*fitted on hopper's \d+ measured batched steps", x)
+               for x in notes("h200", 8))
+    assert any("none of ada" in x for x in notes("rtx-4090", 8))  # no Ada batched step: the backend's terms
+    assert not any("sequences per decode step" in x for x in notes("h200", 1))

@@ -80,6 +80,7 @@ class KernelParams:
     srv_seq_s: float = 0.0
     srv_vocab_s: float = 0.0
     srv_save_bps: float | None = None
+    batched_basis: str = ""  # what the batched-step terms (kappa, mmq) were fitted on, in words
     band_low: float = 0.7
     band_high: float = 1.4
     fitted: bool = True
@@ -190,6 +191,12 @@ def get_calibration(hw, engine: str, doc: dict | None = None, flash_attn: bool =
     fused, unfused = b.get("rho_att"), b.get("rho_att_nofa")
     # batched-step terms of this chip generation where it has its own (calibrate.serving_fit), else the backend's
     batched = b.get("batched_gen", {}).get(gen, b)
+    if batched is not b:
+        batched_basis = f"fitted on {gen}'s {batched.get('batched_rows', 0)} measured batched steps"
+    elif b.get("batched_rows"):
+        batched_basis = f"{use}'s fit on {b['batched_rows']} measured batched steps, none of {gen}"
+    else:
+        batched_basis = "priors: no batched step measured on this backend"
     return KernelParams(
         backend=use, engine=engine, generation=gen, level=level, basis=basis,
         eta_mem=_mem_share(doc, hw.memory_group), eta_kv=b["eta_kv"], p=doc["p"],
@@ -201,5 +208,5 @@ def get_calibration(hw, engine: str, doc: dict | None = None, flash_attn: bool =
         prefill={k: v * b.get("prefill_gen", {}).get(gen, 1.0) for k, v in b["prefill"].items()},
         mmq=batched.get("mmq", {}),
         srv_seq_s=srv.get("seq_s", 0.0), srv_vocab_s=srv.get("vocab_s", 0.0), srv_save_bps=srv.get("save_bps"),
-        band_low=lo, band_high=hi, fitted=not borrowed, prefill_level=pre_level, prefill_band=pre_band,
+        batched_basis=batched_basis, band_low=lo, band_high=hi, fitted=not borrowed, prefill_level=pre_level, prefill_band=pre_band,
     )

@@ -158,6 +158,8 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
                      f"{1e3 * server_seconds(spec, cal):.2f} ms of the server's CPU work (fitted on llama-server "
                      "rows; host CPU time, the same whatever the accelerator)")
     notes.append(f"speed: {cal.level_text} ({cal.basis})")
+    if concurrency > 1:
+        notes.append(f"{hw.label}, {concurrency} sequences per decode step: batched-kernel terms {cal.batched_basis}")
     notes += novelty
     if not work.nodes_counted:
         notes.append(f"{spec.arch}: graph nodes per layer not counted for this architecture; typical counts used")
