@@ -208,5 +208,6 @@ def get_calibration(hw, engine: str, doc: dict | None = None, flash_attn: bool =
         prefill={k: v * b.get("prefill_gen", {}).get(gen, 1.0) for k, v in b["prefill"].items()},
         mmq=batched.get("mmq", {}),
         srv_seq_s=srv.get("seq_s", 0.0), srv_vocab_s=srv.get("vocab_s", 0.0), srv_save_bps=srv.get("save_bps"),
-        batched_basis=batched_basis, band_low=lo, band_high=hi, fitted=not borrowed, prefill_level=pre_level, prefill_band=pre_band,
+        batched_basis=batched_basis, band_low=lo, band_high=hi, fitted=not borrowed, prefill_level=pre_level,
+        prefill_band=pre_band,
     )
