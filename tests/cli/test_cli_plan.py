@@ -51,6 +51,21 @@ def test_concurrency_engine_and_kv_type(capsys):
     assert r["aggregate_decode_tps"] > r["decode_tps"] > r["per_stream_decode_tps"]
 
 
+def test_sweep_workload_gives_the_per_stream_figure_the_bench_measures(capsys):
+    from tokbench.plan import estimate
+
+    argv = ("llama-3.1-8b", "--hardware", "h200", "--quant", "F16", "--engine", "llama.cpp-server", "--context", "576",
+            "--concurrency", "8")
+    step = _json(capsys, *argv)["rows"][0]
+    assert step["per_stream_decode_tps"] == step["step_decode_tps"]  # no workload: the rate between tokens
+    sweep = _json(capsys, *argv, "--prompt-tokens", "512", "--requests", "16")["rows"][0]
+    want = estimate("llama-3.1-8b", "F16", "h200", "llama.cpp-server", context=576, concurrency=8, prompt_tokens=512,
+                    gen_tokens=128, requests=16).per_stream_decode_tps
+    assert sweep["per_stream_decode_tps"] == pytest.approx(want, rel=1e-9)
+    assert sweep["per_stream_decode_tps"] < sweep["step_decode_tps"]  # others' prompts stall a stream's span
+    assert any("closed-loop sweep of 16 requests (512-token prompts, 128 generated)" in n for n in sweep["notes"])
+
+
 def test_with_companions_reduce_free_memory(capsys):
     alone = _json(capsys, "qwen3.5-397b-a17b", "--hardware", "m3-ultra-80c:512", "--quant", "IQ4_XS")["rows"][0]
     both = _json(capsys, "qwen3.5-397b-a17b", "--hardware", "m3-ultra-80c:512", "--quant", "IQ4_XS",
@@ -87,6 +102,7 @@ def test_raised_gpu_limit_changes_the_verdict(capsys):
     (["llama-3.1-8b", "--hardware", "m3-ultra-80c:192"], "96, 256, 512"),
     (["llama-3.1-8b", "--with", "qwen2.5-7b"], "MODEL:QUANT"),
     (["--hardware", "m3-ultra-80c"], "--min-tps"),
+    (["llama-3.1-8b", "--concurrency", "8", "--prompt-tokens", "0"], "--prompt-tokens must be at least 1"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv, needle):
     assert main(["plan", *argv]) == 2

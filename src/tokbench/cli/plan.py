@@ -39,6 +39,13 @@ def register(sub) -> None:
                    help="llama.cpp (in process, as llama-bench), llama.cpp-server (behind llama-server; also "
                         "ollama, LM Studio), mlx, mlx-server, vllm, sglang (default: mlx for MLX weights, else llama.cpp)")
     p.add_argument("--concurrency", "-n", type=int, default=1, help="concurrent sequences (default 1)")
+    p.add_argument("--prompt-tokens", type=int, default=None, metavar="N",
+                   help="with --concurrency > 1: the per-stream figure of a closed-loop sweep of N-token prompts, "
+                        "as tokbench bench measures it (others' prefill and slot reuse interleave); "
+                        "default: the step rate")
+    p.add_argument("--gen-tokens", type=int, default=128, metavar="N",
+                   help="tokens each sweep request generates (default 128)")
+    p.add_argument("--requests", type=int, default=None, metavar="N", help="sweep requests (default 2 x --concurrency)")
     p.add_argument("--kv-type", default="f16", help="KV cache type: f16, q8_0, q4_0 (default f16)")
     p.add_argument("--min-tps", type=float, default=None, help="rank catalog options reaching this decode tok/s")
     p.add_argument("--with", dest="with_", action="append", default=[], metavar="MODEL:QUANT[:CTX]",
@@ -74,6 +81,10 @@ def _parse_common(args):
 
     if args.concurrency < 1:
         raise UserError(f"--concurrency must be at least 1, got {args.concurrency}")
+    for name in ("prompt_tokens", "gen_tokens", "requests"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
     hws = [get_hardware(h) for h in args.hardware.split(",") if h.strip()] if args.hardware else []
     quants = None
     if args.quant and not _is_hub(args.model):  # a Hub repo's --quant names its files (see _run_model)
@@ -81,6 +92,13 @@ def _parse_common(args):
 
         quants = [parse_quant(q) for q in args.quant.split(",") if q.strip()] or None
     return hws, quants, parse_kv_type(args.kv_type)
+
+
+def _sweep(args) -> dict:
+    """The sweep workload keywords of tokbench.plan.estimate (none without --prompt-tokens)."""
+    if args.prompt_tokens is None:
+        return {}
+    return {"prompt_tokens": args.prompt_tokens, "gen_tokens": args.gen_tokens, "requests": args.requests}
 
 
 def _is_hub(model: str | None) -> bool:
@@ -160,7 +178,7 @@ def _run_model(args, hws, quants, kv_type, usable) -> int:
         for q in tg.quants:
             for hw in hws or [None]:
                 row = estimate(tg.spec, q, hw, engine.name, context, args.concurrency, kv_type, depth=depth,
-                               other_bytes=other, **usable).to_dict()
+                               other_bytes=other, **usable, **_sweep(args)).to_dict()
                 row.setdefault("depth", depth or context)
                 row["notes"] = notes + list(row.get("notes") or [])
                 rows.append(row)
@@ -182,7 +200,8 @@ def _run_model(args, hws, quants, kv_type, usable) -> int:
         if hws and (depth or context) > 4096:
             for r in mine:
                 s = estimate(tg.spec, r["quant"], next(h for h in hws if h.label == r["hardware"]), engine.name,
-                             context, args.concurrency, kv_type, depth=4096, other_bytes=other, **usable)
+                             context, args.concurrency, kv_type, depth=4096, other_bytes=other, **usable,
+                             **_sweep(args))
                 short[(r["hardware"], r["quant"])] = s.to_dict()
         plan_render.render_model(tg.spec, mine, hws, comps, short, notes)
     return 0

@@ -143,7 +143,8 @@ def _derivation(spec, rows: list[dict], hws) -> list[str]:
     # Engine: llama.cpp in process vs behind a server (tokbench.plan.estimate's notes say which).
     lines += sorted({n for r in rows for n in r.get("notes", []) if "llama.cpp" in n and "server" in n})
     # What a batched step's kernel terms rest on (a chip generation's own steps, or other generations').
-    lines += [n for r in rows for n in r.get("notes", []) if "sequences per decode step" in n]
+    lines += [n for r in rows for n in r.get("notes", [])
+              if "sequences per decode step" in n or "closed-loop sweep" in n]
     return lines
 
 

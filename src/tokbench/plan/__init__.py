@@ -160,6 +160,10 @@ def estimate(spec: ModelSpec | str, quant: str | None, hardware=None, engine: st
     notes.append(f"speed: {cal.level_text} ({cal.basis})")
     if concurrency > 1:
         notes.append(f"{hw.label}, {concurrency} sequences per decode step: batched-kernel terms {cal.batched_basis}")
+    if prompt_tokens is not None and concurrency > 1:
+        notes.append(f"{hw.label}, per stream at {concurrency}: a closed-loop sweep of {requests or 2 * concurrency} "
+                     f"requests ({prompt_tokens}-token prompts, {gen_tokens} generated) as tokbench bench runs one, "
+                     f"{per_stream:.1f} tok/s; between tokens of a full step {d.per_stream_tps:.1f}")
     notes += novelty
     if not work.nodes_counted:
         notes.append(f"{spec.arch}: graph nodes per layer not counted for this architecture; typical counts used")
