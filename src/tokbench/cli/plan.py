@@ -94,7 +94,7 @@ def _parse_common(args):
     return hws, quants, parse_kv_type(args.kv_type)
 
 
-def _sweep(args) -> dict:
+def _sweep_workload(args) -> dict:
     """The sweep workload keywords of tokbench.plan.estimate (none without --prompt-tokens)."""
     if args.prompt_tokens is None:
         return {}
@@ -178,7 +178,7 @@ def _run_model(args, hws, quants, kv_type, usable) -> int:
         for q in tg.quants:
             for hw in hws or [None]:
                 row = estimate(tg.spec, q, hw, engine.name, context, args.concurrency, kv_type, depth=depth,
-                               other_bytes=other, **usable, **_sweep(args)).to_dict()
+                               other_bytes=other, **usable, **_sweep_workload(args)).to_dict()
                 row.setdefault("depth", depth or context)
                 row["notes"] = notes + list(row.get("notes") or [])
                 rows.append(row)
@@ -201,7 +201,7 @@ def _run_model(args, hws, quants, kv_type, usable) -> int:
             for r in mine:
                 s = estimate(tg.spec, r["quant"], next(h for h in hws if h.label == r["hardware"]), engine.name,
                              context, args.concurrency, kv_type, depth=4096, other_bytes=other, **usable,
-                             **_sweep(args))
+                             **_sweep_workload(args))
                 short[(r["hardware"], r["quant"])] = s.to_dict()
         plan_render.render_model(tg.spec, mine, hws, comps, short, notes)
     return 0

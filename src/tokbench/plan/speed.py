@@ -241,12 +241,11 @@ def weight_seconds(spec: ModelSpec, work: WorkProfile, hw, k, n: int, resident: 
     touched = frac * e
     total, mem_total, cmp_total = 0.0, 0.0, 0.0
     for ty, w in work.types.items():
-        m = min(n, BATCH_COLUMNS)
-        if kernel_class(ty) == "float" and hw.kind in FLOAT_ONE_READ:
-            m = 1  # one read of each weight serves every column (see FLOAT_ONE_READ)
+        one_read = kernel_class(ty) == "float" and hw.kind in FLOAT_ONE_READ  # one load serves every column
+        m = 1 if one_read else min(n, BATCH_COLUMNS)
         dense = w.dense_elems * (1 + k.kappa * (m - 1))
         experts = w.expert_elems * (touched + k.kappa * max(m * (spec.n_experts_used or 1) - touched, 0)) / e
-        if n > BATCH_COLUMNS and m > 1:  # quantized: the switch to MMQ never makes a step cheaper than 8 columns were
+        if n > BATCH_COLUMNS and not one_read:  # the switch to MMQ never makes a step cheaper than 8 columns were
             omega = k.mmq.get(kernel_class(ty), 1 + k.kappa * (BATCH_COLUMNS - 1))
             dense, experts = max(dense, w.dense_elems * omega), max(experts, w.expert_elems * frac * omega)
         mem = share * (w.dense_bytes + frac * w.expert_bytes) / bw
