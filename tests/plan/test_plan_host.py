@@ -49,6 +49,18 @@ def test_the_factors_reproduce_the_probe_they_were_solved_from():
     assert step_parts(DEFAULT_SPEC, q4, HOST, kk, 16).weights > step_parts(DEFAULT_SPEC, q4, HOST, scaled(k, 1.6, 2.5, 0.7, 1.3), 16).weights
 
 
+def test_a_low_cache_figure_does_not_move_the_factors():
+    # This VM's probes read the cache this process gets at 16 to 128 MiB while the small model's steps kept
+    # the cache's speed; the plan carries the least. Solved as read from memory at 16 MiB, the small model's
+    # cache-speed steps put the kernel factors at the clamp (x8); it is solved as the resident model it is.
+    k = get_calibration(HOST, "llama.cpp")
+    truth = (1.6, 2.5, 0.7, 1.3, 2.0, 1.1)
+    probe = _probe_from(k, HOST, *truth)
+    low = replace(HOST, llc_mib=16.0)
+    assert factors(k, low, probe) == pytest.approx(truth, rel=0.03)
+    assert factors(k, replace(HOST, llc_mib=None), probe) == pytest.approx(truth, rel=0.03)
+
+
 def test_a_probed_host_plans_on_its_own_kernels():
     k = get_calibration(HOST, "llama.cpp")
     hw = replace(HOST, kernel_probe=_probe_from(k, HOST, 1.6, 2.5, 0.7, 1.3, 2.0))

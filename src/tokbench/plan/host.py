@@ -68,6 +68,17 @@ def _solve(f, target: float) -> float:
     return (lo * hi) ** 0.5
 
 
+def small_cache_mib() -> float:
+    """The least last-level cache (MiB) in which the probe's small model counts as resident
+    (:func:`tokbench.plan.speed.cache_resident`)."""
+    from tokbench.env.kernels import PROBE_QUANT, SMALL
+    from tokbench.plan import _weights
+    from tokbench.plan.speed import CACHE_RESIDENT_SHARE
+
+    work = _weights(SMALL, PROBE_QUANT)[1]
+    return sum(w.dense_bytes + w.expert_bytes for w in work.types.values()) / CACHE_RESIDENT_SHARE / 2**20
+
+
 def factors(k, hw, probe) -> tuple[float, float, float, float, float, float]:
     """(compute, attention, memory, batch, prefill, block) factors that make the speed model reproduce
     ``probe`` on ``hw`` (batch or prefill 1 when the probe lacks that figure, block the compute factor)."""
@@ -83,9 +94,14 @@ def factors(k, hw, probe) -> tuple[float, float, float, float, float, float]:
         at = replace(at, compute_units=probe.threads)
     small, large = _weights(SMALL, PROBE_QUANT)[1], _weights(LARGE, PROBE_QUANT)[1]
     blocks = _weights(SMALL, BLOCK_QUANT)[1]
+    # The small model is solved as the cache-resident model it is built to be, whatever cache figure the
+    # host carries: that figure is the least of the kept probes' and a glitch reads low (16 MiB on this VM,
+    # whose probes read 16 to 128 MiB while the small model's steps kept the cache's speed). Solved as read
+    # from memory, its cache-speed steps put the kernel factors at the clamp (x8) and the plan off by 30%.
+    at_small = replace(at, llc_mib=max(at.llc_mib or 0.0, small_cache_mib()))
 
     def step(f, spec, work, depth, n=1):
-        return step_parts(spec, work, at, scaled(k, *f), depth, concurrency=n).total
+        return step_parts(spec, work, at_small if spec is SMALL else at, scaled(k, *f), depth, concurrency=n).total
 
     c = a = m = b = 1.0
     blk = None
@@ -99,8 +115,8 @@ def factors(k, hw, probe) -> tuple[float, float, float, float, float, float]:
         if probe.batch_lo_s:
             b = _solve(lambda x: step((c, a, m, x, blk), SMALL, small, probe.depth_lo, BATCH), probe.batch_lo_s)
     p = 1.0
-    if probe.prompt_s and prefill_seconds_per_token(SMALL, small, at, k, probe.depth_hi / 2):
-        p = _solve(lambda x: probe.depth_hi * prefill_seconds_per_token(SMALL, small, at, prefill_scaled(k, x),
+    if probe.prompt_s and prefill_seconds_per_token(SMALL, small, at_small, k, probe.depth_hi / 2):
+        p = _solve(lambda x: probe.depth_hi * prefill_seconds_per_token(SMALL, small, at_small, prefill_scaled(k, x),
                                                                         probe.depth_hi / 2), probe.prompt_s)
     blk = c if blk is None else blk
     _SOLVED[key] = (c, a, m, b, p, blk)
