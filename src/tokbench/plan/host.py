@@ -68,23 +68,12 @@ def _solve(f, target: float) -> float:
     return (lo * hi) ** 0.5
 
 
-def small_cache_mib() -> float:
-    """The least last-level cache (MiB) in which the probe's small model counts as resident
-    (:func:`tokbench.plan.speed.cache_resident`)."""
-    from tokbench.env.kernels import PROBE_QUANT, SMALL
-    from tokbench.plan import _weights
-    from tokbench.plan.speed import CACHE_RESIDENT_SHARE
-
-    work = _weights(SMALL, PROBE_QUANT)[1]
-    return sum(w.dense_bytes + w.expert_bytes for w in work.types.values()) / CACHE_RESIDENT_SHARE / 2**20
-
-
 def factors(k, hw, probe) -> tuple[float, float, float, float, float, float]:
     """(compute, attention, memory, batch, prefill, block) factors that make the speed model reproduce
     ``probe`` on ``hw`` (batch or prefill 1 when the probe lacks that figure, block the compute factor)."""
     from tokbench.env.kernels import BATCH, BLOCK_QUANT, LARGE, PROBE_QUANT, SMALL
     from tokbench.plan import _weights
-    from tokbench.plan.speed import prefill_seconds_per_token, step_parts
+    from tokbench.plan.speed import CACHE_RESIDENT_SHARE, prefill_seconds_per_token, step_parts
 
     key = (probe, k.backend, k.generation, hw.bandwidth_gbs, hw.core_bandwidth_gbs, hw.clock_mhz, hw.llc_mib)
     if key in _SOLVED:
@@ -98,7 +87,8 @@ def factors(k, hw, probe) -> tuple[float, float, float, float, float, float]:
     # host carries: that figure is the least of the kept probes' and a glitch reads low (16 MiB on this VM,
     # whose probes read 16 to 128 MiB while the small model's steps kept the cache's speed). Solved as read
     # from memory, its cache-speed steps put the kernel factors at the clamp (x8) and the plan off by 30%.
-    at_small = replace(at, llc_mib=max(at.llc_mib or 0.0, small_cache_mib()))
+    small_bytes = sum(w.dense_bytes + w.expert_bytes for w in small.types.values())
+    at_small = replace(at, llc_mib=max(at.llc_mib or 0.0, small_bytes / CACHE_RESIDENT_SHARE / 2**20))
 
     def step(f, spec, work, depth, n=1):
         return step_parts(spec, work, at_small if spec is SMALL else at, scaled(k, *f), depth, concurrency=n).total
